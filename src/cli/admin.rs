@@ -1,0 +1,245 @@
+//! Operator commands: `init`, `serve`, `quickstart`, and editor and token management.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::{write_private, CliError, Result};
+use crate::config::Config;
+use crate::store::sqlite::SqliteMetaStore;
+use crate::store::{Editor, MetaStore};
+
+const CONFIG_NAME: &str = "sanduq.toml";
+
+fn load(config: &Path) -> Result<Config> {
+    Config::load(config).map_err(CliError::new)
+}
+
+async fn meta_store(cfg: &Config) -> Result<SqliteMetaStore> {
+    SqliteMetaStore::open(&cfg.data_dir.join("meta.sqlite"))
+        .await
+        .map_err(|e| CliError::new(format!("cannot open the metadata store: {e}")))
+}
+
+/// `sanduq init`: returns the path of the new configuration file.
+pub(super) async fn init(dir: &Path) -> Result<PathBuf> {
+    let path = dir.join(CONFIG_NAME);
+    if path.exists() {
+        return Err(CliError::new(format!(
+            "{} already exists; choose another --dir",
+            path.display()
+        )));
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| CliError::new(format!("cannot restrict {}: {e}", dir.display())))?;
+    }
+    let mut pepper = [0u8; 32];
+    crate::ids::fill_random(&mut pepper);
+    let text = crate::config::template(&base64::engine::general_purpose::STANDARD.encode(pepper));
+    zeroize::Zeroize::zeroize(&mut pepper);
+    write_private(&path, text.as_bytes())
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    let cfg = load(&path)?;
+    crate::store::fs::FsBlobStore::open(&cfg.data_dir.join("blobs"))
+        .map_err(|e| CliError::new(format!("cannot create the blob store: {e}")))?;
+    meta_store(&cfg).await?;
+    eprintln!("Initialised {}.", dir.display());
+    eprintln!(
+        "Next: make an editor key offline (sanduq keygen -o key.txt), then register it:\n  sanduq admin editor add --config {} --name NAME --recipient age1…",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// `sanduq serve`.
+pub(super) async fn serve(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    run_server(cfg).await
+}
+
+async fn run_server(cfg: Config) -> Result<()> {
+    let state = crate::web::AppState::open(cfg)
+        .await
+        .map_err(|e| CliError::new(format!("cannot open the stores: {e}")))?;
+    crate::web::serve(state, shutdown_signal())
+        .await
+        .map_err(CliError::new)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// `sanduq quickstart`.
+pub(super) async fn quickstart(dir: &Path) -> Result<()> {
+    let config = dir.join(CONFIG_NAME);
+    if !config.exists() {
+        init(dir).await?;
+    }
+    let cfg = load(&config)?;
+    let meta = meta_store(&cfg).await?;
+    let key_path = dir.join("quickstart-editor-key.txt");
+    let token_path = dir.join("quickstart-editor-token");
+    let recipient = if key_path.exists() {
+        let text = std::fs::read_to_string(&key_path)
+            .map_err(|e| CliError::new(format!("cannot read {}: {e}", key_path.display())))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix("# public key: "))
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                CliError::new(format!("{} has no public key line", key_path.display()))
+            })?
+    } else {
+        super::keygen::write_identity(&key_path, false)?
+    };
+    let (token, hash) = crate::tokens::generate();
+    let editors = meta.editors().await.map_err(CliError::new)?;
+    if editors.iter().any(|e| e.name == "quickstart") {
+        meta.set_token_hash("quickstart", &hash)
+            .await
+            .map_err(CliError::new)?;
+    } else {
+        meta.add_editor(&Editor {
+            name: "quickstart".into(),
+            desk: cfg.default_desk().name.clone(),
+            recipient,
+            token_hash: hash,
+        })
+        .await
+        .map_err(CliError::new)?;
+    }
+    let _ = std::fs::remove_file(&token_path);
+    write_private(&token_path, format!("{token}\n").as_bytes())
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", token_path.display())))?;
+    drop(meta);
+
+    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
+    let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("sanduq"));
+    println!("sanduq quickstart: a throwaway install for trying sanduq out.");
+    println!("Its editor key sits beside the server: never use it for real testimonies.");
+    println!();
+    println!("  Source site: http://{}/", cfg.source_addr);
+    println!("  Editor API:  http://{}/", cfg.api_addr);
+    println!();
+    println!("Open the source site in a browser, send a message and a file, then run:");
+    println!();
+    println!(
+        "  {} fetch --server http://{} --token-file {} --bundle ./sanduq-bundle",
+        exe.display(),
+        cfg.api_addr,
+        abs(&token_path).display()
+    );
+    println!(
+        "  {} decrypt --identity {} --bundle ./sanduq-bundle --out ./sanduq-decrypted",
+        exe.display(),
+        abs(&key_path).display()
+    );
+    println!();
+    println!("Stop the server with Ctrl-C.");
+    run_server(cfg).await
+}
+
+/// `sanduq admin editor add`.
+pub(super) async fn editor_add(
+    config: &Path,
+    name: &str,
+    recipient: &str,
+    desk: Option<&str>,
+) -> Result<()> {
+    let cfg = load(config)?;
+    let desk = match desk {
+        Some(d) => cfg
+            .desk(d)
+            .ok_or_else(|| {
+                CliError::new(format!(
+                    "no desk {d:?} in {}; desks: {}",
+                    config.display(),
+                    cfg.desks
+                        .iter()
+                        .map(|d| d.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?
+            .name
+            .clone(),
+        None => cfg.default_desk().name.clone(),
+    };
+    if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+        return Err(CliError::new("--name must be 1 to 64 printable characters"));
+    }
+    crate::crypto::check_recipient(recipient)
+        .map_err(|e| CliError::new(format!("--recipient: {e}")))?;
+    let meta = meta_store(&cfg).await?;
+    let (token, hash) = crate::tokens::generate();
+    meta.add_editor(&Editor {
+        name: name.to_owned(),
+        desk: desk.clone(),
+        recipient: recipient.trim().to_owned(),
+        token_hash: hash,
+    })
+    .await
+    .map_err(CliError::new)?;
+    eprintln!("Editor {name:?} added to desk {desk:?}. Its API token, shown only this once:");
+    println!("{token}");
+    Ok(())
+}
+
+/// `sanduq admin editor list`.
+pub(super) async fn editor_list(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    let meta = meta_store(&cfg).await?;
+    for e in meta.editors().await.map_err(CliError::new)? {
+        println!("{}\t{}\t{}", e.name, e.desk, e.recipient);
+    }
+    Ok(())
+}
+
+/// `sanduq admin editor remove`.
+pub(super) async fn editor_remove(config: &Path, name: &str) -> Result<()> {
+    let cfg = load(config)?;
+    let meta = meta_store(&cfg).await?;
+    if !meta.remove_editor(name).await.map_err(CliError::new)? {
+        return Err(CliError::new(format!("no editor named {name:?}")));
+    }
+    eprintln!("Editor {name:?} removed; its token no longer works.");
+    Ok(())
+}
+
+/// `sanduq admin token rotate`.
+pub(super) async fn token_rotate(config: &Path, name: &str) -> Result<()> {
+    let cfg = load(config)?;
+    let meta = meta_store(&cfg).await?;
+    let (token, hash) = crate::tokens::generate();
+    if !meta
+        .set_token_hash(name, &hash)
+        .await
+        .map_err(CliError::new)?
+    {
+        return Err(CliError::new(format!("no editor named {name:?}")));
+    }
+    eprintln!("New API token for {name:?}, shown only this once; the old one no longer works:");
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! The bundle: the folder an editor carries between the online and the offline machine.
+//!
+//! `manifest.json` (plaintext server metadata: ids, sources, desks, sizes, days),
+//! `items/<id>.age` and `items/<id>.meta.age` (ciphertext, as stored on the server), and
+//! `outbox/` for replies going back. An item is in the manifest only once both its files are
+//! complete; the manifest is replaced atomically, so an interrupted fetch never leaves a
+//! manifest that promises a file that is not there.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{CliError, Result};
+use crate::store::ItemRow;
+
+/// The format tag of a bundle manifest.
+pub(crate) const FORMAT: &str = "sanduq-bundle/1";
+
+/// `manifest.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Every complete item.
+    pub items: Vec<ItemRow>,
+}
+
+impl Manifest {
+    /// Parses a manifest, refusing other formats.
+    pub fn parse(text: &[u8]) -> std::result::Result<Manifest, String> {
+        let m: Manifest = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        if m.format != FORMAT {
+            return Err(format!("unknown bundle format {:?}", m.format));
+        }
+        Ok(m)
+    }
+}
+
+/// A bundle folder.
+pub(super) struct Bundle {
+    root: PathBuf,
+}
+
+impl Bundle {
+    /// Opens a bundle folder, creating it (and `items/`, `outbox/`) if `create`.
+    pub(super) fn open(root: &Path, create: bool) -> Result<Bundle> {
+        if create {
+            for d in [root.to_owned(), root.join("items"), root.join("outbox")] {
+                std::fs::create_dir_all(&d)
+                    .map_err(|e| CliError::new(format!("cannot create {}: {e}", d.display())))?;
+            }
+        } else if !root.join("manifest.json").is_file() {
+            return Err(CliError::new(format!(
+                "{} is not a bundle (no manifest.json); run sanduq fetch first",
+                root.display()
+            )));
+        }
+        Ok(Bundle {
+            root: root.to_owned(),
+        })
+    }
+
+    pub(super) fn items_dir(&self) -> PathBuf {
+        self.root.join("items")
+    }
+
+    fn manifest_path(&self) -> PathBuf {
+        self.root.join("manifest.json")
+    }
+
+    /// Reads the manifest; an absent one is empty.
+    pub(super) fn manifest(&self) -> Result<Manifest> {
+        let path = self.manifest_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => Manifest::parse(&bytes)
+                .map_err(|e| CliError::new(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
+                format: FORMAT.into(),
+                items: Vec::new(),
+            }),
+            Err(e) => Err(CliError::new(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Replaces the manifest atomically and durably.
+    pub(super) fn save(&self, m: &Manifest) -> Result<()> {
+        let path = self.manifest_path();
+        let tmp = self.root.join("manifest.json.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            serde_json::to_writer_pretty(&mut f, m)?;
+            f.write_all(b"\n")?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            crate::store::fs::sync_dir(&self.root)
+        };
+        write().map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_round_trip_and_refusals() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = Bundle::open(dir.path(), true).unwrap();
+        let mut m = b.manifest().unwrap();
+        assert!(m.items.is_empty());
+        m.items.push(ItemRow {
+            id: crate::ids::Id::random(),
+            source: crate::ids::Id::random(),
+            desk: "default".into(),
+            day: "2026-11-28".into(),
+            size: 1,
+            meta_size: 2,
+        });
+        b.save(&m).unwrap();
+        assert_eq!(b.manifest().unwrap().items, m.items);
+        assert!(Manifest::parse(b"{\"format\":\"other\",\"items\":[]}").is_err());
+        assert!(
+            Manifest::parse(b"{\"format\":\"sanduq-bundle/1\",\"items\":[{\"id\":\"../x\"}]}")
+                .is_err()
+        );
+        assert!(Bundle::open(&dir.path().join("nope"), false).is_err());
+    }
+}

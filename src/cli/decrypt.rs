@@ -1,0 +1,228 @@
+//! `sanduq decrypt`: the offline half. Every item of a bundle, decrypted into `--out`.
+//!
+//! Items are grouped in one folder per source. A file gets the name its source gave it,
+//! sanitised; a message becomes `message.txt`. Nothing is written outside `--out`, nothing is
+//! overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to a hidden
+//! partial file that is linked to its final name only after age has authenticated the whole
+//! stream, and is removed on any error. Items already decrypted into `--out` are skipped.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+use super::bundle::Bundle;
+use super::filename::{numbered, sanitize};
+use super::{CliError, Result};
+use crate::crypto::{stream_error, Identities};
+use crate::ids::Id;
+use crate::store::{BlobKey, ItemRow};
+
+/// Largest metadata object sanduq will decrypt into memory.
+const MAX_META: u64 = 1 << 20;
+/// The record of items already decrypted into an output folder.
+const DONE_FILE: &str = ".sanduq-decrypted";
+
+/// The encrypted metadata of an item, as written by intake.
+#[derive(Debug, Deserialize)]
+struct ItemMeta {
+    kind: String,
+    filename: Option<String>,
+    content_type: Option<String>,
+    size: u64,
+    received_at: String,
+    source: Id,
+    submission: Id,
+}
+
+/// `sanduq decrypt`.
+pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Result<()> {
+    let bundle = Bundle::open(bundle_dir, false)?;
+    let manifest = bundle.manifest()?;
+    let ids = Identities::from_files(identity).map_err(CliError::new)?;
+    fs::create_dir_all(out)
+        .map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
+    let done_path = out.join(DONE_FILE);
+    let mut done: HashSet<String> = fs::read_to_string(&done_path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let mut done_log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&done_path)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
+
+    let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    for item in &manifest.items {
+        if done.contains(&item.id.to_string()) {
+            skipped += 1;
+            continue;
+        }
+        match decrypt_item(&ids, &bundle.items_dir(), item, out) {
+            Ok(name) => {
+                writeln!(done_log, "{}", item.id)
+                    .and_then(|()| done_log.sync_all())
+                    .map_err(CliError::new)?;
+                done.insert(item.id.to_string());
+                println!("{}", name.display());
+                ok += 1;
+            }
+            Err(e) => {
+                eprintln!("sanduq: item {}: {e}", item.id);
+                failed += 1;
+            }
+        }
+    }
+    eprintln!(
+        "decrypted {ok} item{} into {}{}",
+        if ok == 1 { "" } else { "s" },
+        out.display(),
+        if skipped > 0 {
+            format!(" ({skipped} done before)")
+        } else {
+            String::new()
+        }
+    );
+    if failed > 0 {
+        return Err(CliError::new(format!(
+            "{failed} item{} could not be decrypted and left no output (reasons above)",
+            if failed == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
+
+/// The folder name of a source inside `--out`.
+fn source_folder(source: Id) -> String {
+    format!("source-{}", &source.to_string()[..12])
+}
+
+/// Decrypts one item; returns the path written, relative to `out`.
+fn decrypt_item(
+    ids: &Identities,
+    items: &Path,
+    item: &ItemRow,
+    out: &Path,
+) -> std::result::Result<PathBuf, String> {
+    let meta_path = items.join(BlobKey::meta(item.id).file_name());
+    let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
+    let mut json = Vec::new();
+    ids.decrypt(BufReader::new(f))
+        .map_err(|e| format!("metadata: {e}"))?
+        .take(MAX_META)
+        .read_to_end(&mut json)
+        .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
+    let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
+    json.zeroize();
+    let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
+    if meta.source != item.source {
+        return Err("its metadata names another source than the manifest".into());
+    }
+
+    let folder = source_folder(item.source);
+    let dir = out.join(&folder);
+    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let wanted = match meta.kind.as_str() {
+        "message" => "message.txt".to_owned(),
+        _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
+    };
+
+    let partial = dir.join(format!(".sanduq-partial-{}", item.id));
+    let result = write_plaintext(
+        ids,
+        &items.join(BlobKey::content(item.id).file_name()),
+        &partial,
+        meta.size,
+    )
+    .and_then(|()| place(&partial, &dir, &wanted));
+    let _ = fs::remove_file(&partial);
+    let name = result?;
+    append_index(&dir, &name, item, &meta);
+    Ok(PathBuf::from(folder).join(name))
+}
+
+fn write_plaintext(
+    ids: &Identities,
+    ciphertext: &Path,
+    partial: &Path,
+    expected: u64,
+) -> std::result::Result<(), String> {
+    let f = File::open(ciphertext).map_err(|e| format!("cannot open its ciphertext: {e}"))?;
+    let mut reader = ids
+        .decrypt(BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| e.to_string())?;
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut w = opts
+        .open(partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let n = io::copy(&mut reader, &mut w).map_err(|e| stream_error(&e))?;
+    if n != expected {
+        return Err(format!(
+            "decrypted {n} bytes where its metadata says {expected}"
+        ));
+    }
+    w.sync_all().map_err(|e| e.to_string())
+}
+
+/// Gives the finished partial file its final name without ever replacing an existing file,
+/// also avoiding names that differ only in case (for case-insensitive filesystems).
+fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String, String> {
+    let taken: HashSet<String> = fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .map(|n| n.to_lowercase())
+        .collect();
+    for n in 1..10_000 {
+        let candidate = if n == 1 {
+            wanted.to_owned()
+        } else {
+            numbered(wanted, n)
+        };
+        if taken.contains(&candidate.to_lowercase()) {
+            continue;
+        }
+        let target = dir.join(&candidate);
+        // A hard link fails if the target exists: no check-then-write race.
+        match fs::hard_link(partial, &target) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) if !target.exists() => {
+                // Filesystems without hard links (FAT on a USB stick): rename instead.
+                fs::rename(partial, &target).map_err(|e| e.to_string())?;
+                return Ok(candidate);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("too many files of the same name".into())
+}
+
+/// Appends one line about the item to `index.jsonl` in its source folder: what the editors
+/// need to know that a file name cannot say (time, type, original name, submission).
+fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) {
+    let line = serde_json::json!({
+        "file": name,
+        "item": item.id,
+        "kind": meta.kind,
+        "original_filename": meta.filename,
+        "content_type": meta.content_type,
+        "size": meta.size,
+        "received_at": meta.received_at,
+        "submission": meta.submission,
+    });
+    if let Ok(mut f) = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("index.jsonl"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}

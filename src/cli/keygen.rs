@@ -1,0 +1,77 @@
+//! `sanduq keygen`: a new editor identity, plain or passphrase-protected.
+//!
+//! The identity file has the reference age format (`AGE-SECRET-KEY-1…` with a
+//! `# public key:` comment). With `--passphrase` the whole file is age-encrypted to a
+//! passphrase and armored, exactly what `age-keygen | age -p -a` makes, so the reference
+//! `age -d -i` accepts it too.
+
+use std::io::Write;
+use std::path::Path;
+
+use age::secrecy::ExposeSecret;
+
+use super::{write_private, CliError, Result};
+
+/// `sanduq keygen [-o FILE] [--passphrase]`.
+pub(super) fn keygen(output: Option<&Path>, passphrase: bool) -> Result<()> {
+    match output {
+        Some(path) => {
+            let recipient = write_identity(path, passphrase)?;
+            println!("{recipient}");
+        }
+        None => {
+            let (text, recipient) = identity_text(passphrase)?;
+            std::io::stdout()
+                .write_all(text.as_bytes())
+                .map_err(CliError::new)?;
+            eprintln!("Public key: {recipient}");
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new identity to `path` (mode 0600, never overwriting); returns its recipient.
+pub(super) fn write_identity(path: &Path, passphrase: bool) -> Result<String> {
+    if path.exists() {
+        return Err(CliError::new(format!(
+            "{} already exists; sanduq never overwrites a key",
+            path.display()
+        )));
+    }
+    let (text, recipient) = identity_text(passphrase)?;
+    write_private(path, text.as_bytes())
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    Ok(recipient)
+}
+
+fn identity_text(passphrase: bool) -> Result<(String, String)> {
+    let id = age::x25519::Identity::generate();
+    let recipient = id.to_public().to_string();
+    let plain = format!(
+        "# public key: {recipient}\n{}\n",
+        id.to_string().expose_secret()
+    );
+    if !passphrase {
+        return Ok((plain, recipient));
+    }
+    let pass = age::cli_common::read_secret(
+        "Passphrase for the new identity file",
+        "Passphrase",
+        Some("Confirm passphrase"),
+    )
+    .map_err(|e| CliError::new(format!("no passphrase read: {e}")))?;
+    if pass.expose_secret().is_empty() {
+        return Err(CliError::new(
+            "an empty passphrase protects nothing; give one",
+        ));
+    }
+    let enc = age::Encryptor::with_user_passphrase(pass);
+    let mut out = Vec::new();
+    let armor = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(CliError::new)?;
+    let mut w = enc.wrap_output(armor).map_err(CliError::new)?;
+    w.write_all(plain.as_bytes()).map_err(CliError::new)?;
+    w.finish().and_then(|a| a.finish()).map_err(CliError::new)?;
+    let text = String::from_utf8(out).map_err(CliError::new)?;
+    Ok((text, recipient))
+}

@@ -1,0 +1,235 @@
+//! The `sanduq` commands: server administration, and the editor's fetch/decrypt workflow.
+//!
+//! Every command returns a [`CliError`] whose text is one line saying what failed and what to
+//! do; `main` prints it on stderr and exits 1. Usage errors exit 2 (clap).
+
+mod admin;
+mod bundle;
+mod decrypt;
+mod fetch;
+pub mod filename;
+mod keygen;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+pub use bundle::Manifest;
+
+/// A command failed; the message is one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl CliError {
+    /// Builds an error from anything printable, folded onto one line.
+    pub fn new(msg: impl std::fmt::Display) -> Self {
+        CliError(crate::crypto::one_line(&msg.to_string()))
+    }
+}
+
+/// Result alias for commands.
+pub type Result<T> = std::result::Result<T, CliError>;
+
+/// sanduq: a hardened drop box for testimonies.
+#[derive(Debug, Parser)]
+#[command(name = "sanduq", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Try sanduq out: init a folder, make a throwaway editor key and token, and serve.
+    Quickstart {
+        /// The folder to use.
+        #[arg(long, default_value = "sanduq-data")]
+        dir: PathBuf,
+    },
+    /// Create a new install: sanduq.toml (mode 0600), a fresh pepper, empty stores.
+    Init {
+        /// The folder to create.
+        #[arg(long, default_value = "sanduq-data")]
+        dir: PathBuf,
+    },
+    /// Run the server.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value = "sanduq-data/sanduq.toml")]
+        config: PathBuf,
+    },
+    /// Make a new editor identity (age X25519) and print its recipient.
+    Keygen {
+        /// Write the identity to this file (mode 0600) instead of standard output.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// Protect the identity file with a passphrase (asked for on the terminal).
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Manage editors and their API tokens.
+    Admin {
+        /// What to manage.
+        #[command(subcommand)]
+        what: AdminCommand,
+    },
+    /// Download new items into a bundle folder, incrementally and resumably.
+    Fetch {
+        /// The editor API, e.g. http://xxxx.onion or http://127.0.0.1:8081.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The bundle folder to fill.
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// Offline: decrypt every item of a bundle into a folder.
+    Decrypt {
+        /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
+        #[arg(short = 'i', long = "identity", required = true)]
+        identity: Vec<String>,
+        /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// Where to write the decrypted items; nothing is written outside it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Delete items on the server.
+    Delete {
+        /// The editor API.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The ids of the items to delete.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// How to reach the editor API.
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The editor API's address.
+    #[arg(long)]
+    pub server: String,
+    /// A file holding the editor's API token.
+    #[arg(long)]
+    pub token_file: PathBuf,
+    /// A SOCKS5 proxy for onion services, e.g. socks5h://127.0.0.1:9050.
+    #[arg(long)]
+    pub proxy: Option<String>,
+}
+
+/// `sanduq admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Editors.
+    Editor {
+        /// What to do.
+        #[command(subcommand)]
+        action: EditorAction,
+    },
+    /// API tokens.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+}
+
+/// `sanduq admin editor …`.
+#[derive(Debug, Subcommand)]
+pub enum EditorAction {
+    /// Register an editor; prints its API token once.
+    Add {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// A unique name for the editor.
+        #[arg(long)]
+        name: String,
+        /// The editor's age recipient (age1…, ssh-ed25519 …, or a plugin recipient).
+        #[arg(long)]
+        recipient: String,
+        /// The desk (default: the first desk of the configuration).
+        #[arg(long)]
+        desk: Option<String>,
+    },
+    /// List editors.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Remove an editor; its token stops working at once.
+    Remove {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// `sanduq admin token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Give an editor a new API token (printed once); the old one stops working.
+    Rotate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs a parsed command.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Quickstart { dir } => admin::quickstart(&dir).await,
+        Command::Init { dir } => admin::init(&dir).await.map(|_| ()),
+        Command::Serve { config } => admin::serve(&config).await,
+        Command::Keygen { output, passphrase } => keygen::keygen(output.as_deref(), passphrase),
+        Command::Admin { what } => match what {
+            AdminCommand::Editor { action } => match action {
+                EditorAction::Add {
+                    config,
+                    name,
+                    recipient,
+                    desk,
+                } => admin::editor_add(&config, &name, &recipient, desk.as_deref()).await,
+                EditorAction::List { config } => admin::editor_list(&config).await,
+                EditorAction::Remove { config, name } => admin::editor_remove(&config, &name).await,
+            },
+            AdminCommand::Token { action } => match action {
+                TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
+            },
+        },
+        Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
+        Command::Decrypt {
+            identity,
+            bundle,
+            out,
+        } => tokio::task::spawn_blocking(move || decrypt::decrypt(&identity, &bundle, &out))
+            .await
+            .map_err(CliError::new)?,
+        Command::Delete { server, ids } => fetch::delete(&server, &ids).await,
+    }
+}
+
+/// Writes `contents` to a new file with mode 0600; refuses to overwrite.
+pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}

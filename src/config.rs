@@ -1,0 +1,381 @@
+//! `sanduq.toml`: read raw, then validated.
+//!
+//! [`RawConfig`] is exactly what the operator typed (unknown keys are refused, so a typo never
+//! silently falls back to a default). [`Config::validate`] turns it into a checked [`Config`]
+//! or fails with a message that names the key and says how to fix it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+/// Default size limit of one source request: 2 GiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Default size limit of the message field: 1 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1024 * 1024;
+/// Default number of files in one submission.
+pub const DEFAULT_MAX_FILES: usize = 100;
+
+/// What can go wrong reading a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The configuration file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The configuration file.
+        path: PathBuf,
+        /// The parser's message, which names the key.
+        message: String,
+    },
+    /// A key has a value sanduq cannot use.
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        /// The configuration file.
+        path: PathBuf,
+        /// The offending key.
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// The configuration as written in the file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Where the stores live, relative to the configuration file.
+    pub data_dir: Option<String>,
+    /// Listening addresses.
+    #[serde(default)]
+    pub listen: RawListen,
+    /// Size limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Install secrets.
+    pub secrets: RawSecrets,
+    /// Desks: named groups of editors.
+    #[serde(default, rename = "desk")]
+    pub desks: Vec<RawDesk>,
+}
+
+/// `[listen]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListen {
+    /// Source site address.
+    pub source: Option<String>,
+    /// Editor API address.
+    pub api: Option<String>,
+}
+
+/// `[limits]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Largest source request in bytes.
+    pub max_request_bytes: Option<u64>,
+    /// Largest message in bytes.
+    pub max_message_bytes: Option<u64>,
+    /// Most files in one submission.
+    pub max_files: Option<usize>,
+}
+
+/// `[secrets]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSecrets {
+    /// The install pepper, base64.
+    pub pepper: String,
+}
+
+impl fmt::Debug for RawSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RawSecrets { *** }")
+    }
+}
+
+/// `[[desk]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDesk {
+    /// Short name used in commands and forms.
+    pub name: String,
+    /// The title sources see.
+    pub title: Option<String>,
+}
+
+/// A secret byte string whose `Debug` never shows it and which is wiped on drop.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Secret(bytes)
+    }
+    /// The secret bytes.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// A desk: sources choose one, and only its editors can read what is sent to it.
+#[derive(Debug, Clone)]
+pub struct Desk {
+    /// Short name (`[a-z0-9-]`, 1–32 characters).
+    pub name: String,
+    /// Title shown to sources.
+    pub title: String,
+}
+
+/// The checked configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Absolute or config-relative data directory, resolved.
+    pub data_dir: PathBuf,
+    /// Source site listener.
+    pub source_addr: SocketAddr,
+    /// Editor API listener.
+    pub api_addr: SocketAddr,
+    /// Largest source request in bytes.
+    pub max_request_bytes: u64,
+    /// Largest message in bytes.
+    pub max_message_bytes: u64,
+    /// Most files in one submission.
+    pub max_files: usize,
+    /// Install pepper (≥ 32 bytes).
+    pub pepper: Secret,
+    /// Desks, the first being the default.
+    pub desks: Vec<Desk>,
+}
+
+impl Config {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parses and validates `text`, read from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Error> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| Error::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned()
+                + &e.span()
+                    .map(|s| format!(" (at line {})", text[..s.start].lines().count().max(1)))
+                    .unwrap_or_default(),
+        })?;
+        Self::validate(path, raw)
+    }
+
+    /// Checks every key of `raw`.
+    pub fn validate(path: &Path, raw: RawConfig) -> Result<Config, Error> {
+        let invalid = |key: &str, message: String| Error::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        let base = path.parent().unwrap_or(Path::new("."));
+        let data_dir = base.join(raw.data_dir.as_deref().unwrap_or("."));
+
+        let addr = |key: &str, value: Option<String>, default: &str| {
+            let v = value.unwrap_or_else(|| default.to_owned());
+            v.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    key,
+                    format!("{v:?} is not an address; write it as \"127.0.0.1:8080\""),
+                )
+            })
+        };
+        let source_addr = addr("listen.source", raw.listen.source, "127.0.0.1:8080")?;
+        let api_addr = addr("listen.api", raw.listen.api, "127.0.0.1:8081")?;
+        if source_addr == api_addr {
+            return Err(invalid(
+                "listen.api",
+                "the editor API needs its own listener, apart from the source site".into(),
+            ));
+        }
+
+        let max_request_bytes = raw
+            .limits
+            .max_request_bytes
+            .unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
+        if max_request_bytes < 4096 {
+            return Err(invalid(
+                "limits.max_request_bytes",
+                "must be at least 4096 bytes".into(),
+            ));
+        }
+        let max_message_bytes = raw
+            .limits
+            .max_message_bytes
+            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
+        if max_message_bytes == 0 || max_message_bytes > max_request_bytes {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                "must be above 0 and at most limits.max_request_bytes".into(),
+            ));
+        }
+        let max_files = raw.limits.max_files.unwrap_or(DEFAULT_MAX_FILES);
+        if max_files == 0 || max_files > 10_000 {
+            return Err(invalid(
+                "limits.max_files",
+                "must be between 1 and 10000".into(),
+            ));
+        }
+
+        let pepper = base64::engine::general_purpose::STANDARD
+            .decode(raw.secrets.pepper.trim())
+            .map_err(|_| {
+                invalid(
+                    "secrets.pepper",
+                    "is not base64; `sanduq init` writes a fresh one".into(),
+                )
+            })?;
+        if pepper.len() < 32 {
+            return Err(invalid(
+                "secrets.pepper",
+                "must be at least 32 random bytes; `sanduq init` writes a fresh one".into(),
+            ));
+        }
+
+        if raw.desks.is_empty() {
+            return Err(invalid(
+                "desk",
+                "at least one [[desk]] is needed, e.g. [[desk]] name = \"default\"".into(),
+            ));
+        }
+        let mut desks: Vec<Desk> = Vec::new();
+        for d in raw.desks {
+            if !valid_desk_name(&d.name) {
+                return Err(invalid(
+                    "desk.name",
+                    format!("{:?}: use 1 to 32 characters of a-z, 0-9 and '-'", d.name),
+                ));
+            }
+            if desks.iter().any(|x| x.name == d.name) {
+                return Err(invalid(
+                    "desk.name",
+                    format!("{:?} is used by two desks; names must be unique", d.name),
+                ));
+            }
+            let title = d.title.unwrap_or_else(|| d.name.clone());
+            desks.push(Desk {
+                name: d.name,
+                title,
+            });
+        }
+
+        Ok(Config {
+            path: path.to_owned(),
+            data_dir,
+            source_addr,
+            api_addr,
+            max_request_bytes,
+            max_message_bytes,
+            max_files,
+            pepper: Secret::new(pepper),
+            desks,
+        })
+    }
+
+    /// The desk called `name`.
+    pub fn desk(&self, name: &str) -> Option<&Desk> {
+        self.desks.iter().find(|d| d.name == name)
+    }
+
+    /// The desk sources get when they do not choose.
+    pub fn default_desk(&self) -> &Desk {
+        &self.desks[0]
+    }
+}
+
+/// Whether `name` is a valid desk name.
+pub fn valid_desk_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// The text `sanduq init` writes: every key present, every key explained.
+pub fn template(pepper_b64: &str) -> String {
+    include_str!("../deploy/sanduq.example.toml").replace(
+        "pepper = \"REPLACE-WITH-OUTPUT-OF-sanduq-init\"",
+        &format!("pepper = \"{pepper_b64}\""),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pepper() -> String {
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    }
+
+    #[test]
+    fn template_parses_with_defaults() {
+        let c = Config::parse(Path::new("/srv/sanduq/sanduq.toml"), &template(&pepper()))
+            .expect("template must parse");
+        assert_eq!(c.source_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.api_addr.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
+        assert_eq!(c.desks[0].name, "default");
+        assert_eq!(c.data_dir, Path::new("/srv/sanduq/."));
+        assert_eq!(format!("{:?}", c.pepper), "***");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let p = Path::new("x.toml");
+        let base = format!(
+            "[secrets]\npepper = \"{}\"\n[[desk]]\nname = \"a\"\n",
+            pepper()
+        );
+        let err = Config::parse(p, &format!("listn = 1\n{base}")).unwrap_err();
+        assert!(err.to_string().contains("listn"), "{err}");
+        let err = Config::parse(p, &format!("[listen]\nsource = \"nope\"\n{base}")).unwrap_err();
+        assert!(err.to_string().contains("listen.source"), "{err}");
+        let err = Config::parse(
+            p,
+            "[secrets]\npepper = \"c2hvcnQ=\"\n[[desk]]\nname = \"a\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("secrets.pepper"), "{err}");
+        let err = Config::parse(p, &format!("{base}[[desk]]\nname = \"a\"\n")).unwrap_err();
+        assert!(err.to_string().contains("unique"), "{err}");
+        let err = Config::parse(p, &format!("{base}[[desk]]\nname = \"../x\"\n")).unwrap_err();
+        assert!(err.to_string().contains("desk.name"), "{err}");
+        let err = Config::parse(p, &format!("[secrets]\npepper = \"{}\"\n", pepper())).unwrap_err();
+        assert!(err.to_string().contains("[[desk]]"), "{err}");
+    }
+}

@@ -1,0 +1,188 @@
+//! The age layer: recipients, identities, and streaming encryption.
+//!
+//! Everything sanduq stores is a standard binary age file (`age-encryption.org/v1`) that the
+//! reference `age` CLI decrypts with no sanduq code. This module is the only place that
+//! turns recipient strings into age recipients and identity files into age identities.
+
+use std::io::{self, Read, Write};
+
+use age::{Decryptor, Encryptor, Recipient};
+
+/// The first line of every binary age file.
+pub const AGE_MAGIC: &[u8] = b"age-encryption.org/v1";
+
+/// What can go wrong in the age layer.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A recipient string is not one sanduq (or its plugins) understands.
+    #[error("not an age recipient: {0}")]
+    BadRecipient(String),
+    /// A desk has no editors, so nobody could read what would be encrypted.
+    #[error("no recipients")]
+    NoRecipients,
+    /// age refused to encrypt (e.g. a plugin failed or recipients cannot be mixed).
+    #[error("encryption failed: {0}")]
+    Encrypt(String),
+    /// The file is not an age file, is damaged, truncated, or not for these identities.
+    #[error("{0}")]
+    Decrypt(String),
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Parses one recipient: `age1…` (X25519), `ssh-ed25519 …` / `ssh-rsa …`, or a plugin
+/// recipient `age1<plugin>1…` (whose `age-plugin-<name>` binary must then be on `PATH`).
+pub fn parse_recipient(s: &str) -> Result<Box<dyn Recipient + Send>, Error> {
+    let s = s.trim();
+    if let Ok(r) = s.parse::<age::x25519::Recipient>() {
+        return Ok(Box::new(r));
+    }
+    if s.starts_with("ssh-") {
+        return s
+            .parse::<age::ssh::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn Recipient + Send>)
+            .map_err(|_| Error::BadRecipient("unsupported or malformed SSH public key".into()));
+    }
+    if let Ok(r) = s.parse::<age::plugin::Recipient>() {
+        let name = r.plugin().to_owned();
+        let plugin = age::plugin::RecipientPluginV1::new(&name, &[r], &[], age::NoCallbacks)
+            .map_err(|_| {
+                Error::BadRecipient(format!("needs the plugin binary age-plugin-{name} on PATH"))
+            })?;
+        return Ok(Box::new(plugin));
+    }
+    Err(Error::BadRecipient(
+        "expected age1…, ssh-ed25519 …, ssh-rsa … or a plugin recipient".into(),
+    ))
+}
+
+/// Checks a recipient string without keeping it.
+pub fn check_recipient(s: &str) -> Result<(), Error> {
+    parse_recipient(s).map(|_| ())
+}
+
+/// Makes an encryptor for `recipients`. May run a plugin binary, so call it off the async
+/// executor (`spawn_blocking`).
+pub fn encryptor(recipients: &[String]) -> Result<Encryptor, Error> {
+    if recipients.is_empty() {
+        return Err(Error::NoRecipients);
+    }
+    let parsed = recipients
+        .iter()
+        .map(|r| parse_recipient(r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Encryptor::with_recipients(parsed.iter().map(|r| r.as_ref() as &dyn Recipient))
+        .map_err(|e| Error::Encrypt(e.to_string()))
+}
+
+/// Encrypts a small in-memory value (such as an item's metadata) into a binary age file.
+pub fn encrypt_to_vec(encryptor: Encryptor, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(plaintext.len() + 512);
+    let mut w = encryptor.wrap_output(&mut out)?;
+    w.write_all(plaintext)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// Loaded identities for decryption.
+pub struct Identities(Vec<Box<dyn age::Identity>>);
+
+impl Identities {
+    /// Reads identity files as the reference age CLI does: plain and passphrase-protected
+    /// age identity files, SSH private keys, and plugin identities (`AGE-PLUGIN-…`). A
+    /// passphrase is asked for on the terminal, once per file.
+    pub fn from_files(files: &[String]) -> Result<Identities, Error> {
+        let mut guard = age::cli_common::StdinGuard::new(false);
+        let ids = age::cli_common::read_identities(files.to_vec(), None, &mut guard)
+            .map_err(|e| Error::Decrypt(one_line(&e.to_string())))?;
+        if ids.is_empty() {
+            return Err(Error::Decrypt(
+                "no identity found in the identity file".into(),
+            ));
+        }
+        Ok(Identities(ids))
+    }
+
+    /// Wraps identities already in memory.
+    pub fn from_vec(ids: Vec<Box<dyn age::Identity>>) -> Identities {
+        Identities(ids)
+    }
+
+    /// Starts decrypting `input`; the returned reader yields plaintext and fails on any
+    /// truncation or tampering (age authenticates every 64 KiB chunk and the last one).
+    pub fn decrypt<R: Read>(&self, input: R) -> Result<impl Read, Error> {
+        let d = Decryptor::new(input).map_err(|e| Error::Decrypt(describe(&e)))?;
+        d.decrypt(self.0.iter().map(|i| i.as_ref() as &dyn age::Identity))
+            .map_err(|e| Error::Decrypt(describe(&e)))
+    }
+}
+
+fn describe(e: &age::DecryptError) -> String {
+    match e {
+        age::DecryptError::NoMatchingKeys => "none of the given identities can decrypt it".into(),
+        age::DecryptError::InvalidHeader => "not an age file, or its header is damaged".into(),
+        age::DecryptError::InvalidMac => "its header was tampered with".into(),
+        other => one_line(&other.to_string()),
+    }
+}
+
+/// Folds a possibly multi-line message into one line.
+pub fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Maps an error from a plaintext stream of age to a one-line description.
+pub fn stream_error(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::UnexpectedEof => "the file is truncated".into(),
+        io::ErrorKind::InvalidData => "the file is damaged or was tampered with".into(),
+        _ => one_line(&e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_tamper_detection() {
+        let id = age::x25519::Identity::generate();
+        let r = id.to_public().to_string();
+        let data = vec![42u8; 200_000];
+        let ct = encrypt_to_vec(encryptor(&[r]).unwrap(), &data).unwrap();
+        assert!(ct.starts_with(AGE_MAGIC));
+        let ids = Identities::from_vec(vec![Box::new(id)]);
+        let mut out = Vec::new();
+        ids.decrypt(&ct[..]).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
+
+        let mut bad = ct.clone();
+        let n = bad.len();
+        bad[n - 100] ^= 1;
+        let mut out = Vec::new();
+        let err = ids
+            .decrypt(&bad[..])
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+
+        let truncated = &ct[..ct.len() - 70_000];
+        let mut out = Vec::new();
+        assert!(ids
+            .decrypt(truncated)
+            .unwrap()
+            .read_to_end(&mut out)
+            .is_err());
+    }
+
+    #[test]
+    fn recipients_are_checked() {
+        assert!(check_recipient("age1notarecipient").is_err());
+        assert!(check_recipient("hello").is_err());
+        assert!(matches!(encryptor(&[]), Err(Error::NoRecipients)));
+        let r = age::x25519::Identity::generate().to_public().to_string();
+        assert!(check_recipient(&r).is_ok());
+    }
+}

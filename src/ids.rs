@@ -1,0 +1,125 @@
+//! Random identifiers and secrets.
+//!
+//! Every id in sanduq is 128 random bits from the OS CSPRNG, never a counter, so that ids say
+//! nothing about order or volume. Paths on disk are built only from values of [`Id`], which
+//! can hold nothing but 32 lowercase hex digits.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Fills `buf` from the operating system's CSPRNG.
+///
+/// # Panics
+/// Panics if the OS has no entropy source; sanduq cannot run safely without one.
+pub fn fill_random(buf: &mut [u8]) {
+    #[allow(clippy::expect_used)]
+    getrandom::fill(buf).expect("the operating system's random number generator failed");
+}
+
+/// A random 128-bit identifier, shown as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id([u8; 16]);
+
+impl Id {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        let mut b = [0u8; 16];
+        fill_random(&mut b);
+        Id(b)
+    }
+
+    /// The 16 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({self})")
+    }
+}
+
+/// The text was not 32 lowercase hex digits.
+#[derive(Debug, thiserror::Error)]
+#[error("not a sanduq id (32 lowercase hex digits)")]
+pub struct BadId;
+
+impl FromStr for Id {
+    type Err = BadId;
+    fn from_str(s: &str) -> Result<Self, BadId> {
+        if s.len() != 32 || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(BadId);
+        }
+        let mut b = [0u8; 16];
+        hex::decode_to_slice(s, &mut b).map_err(|_| BadId)?;
+        Ok(Id(b))
+    }
+}
+
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Id {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Today's date in UTC as `YYYY-MM-DD`: the only time sanduq keeps in plaintext.
+pub fn utc_day() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    )
+}
+
+/// The exact time in UTC (RFC 3339). Only ever written inside encrypted metadata.
+pub fn utc_timestamp() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_and_reject_junk() {
+        let id = Id::random();
+        let s = id.to_string();
+        assert_eq!(s.len(), 32);
+        assert_eq!(s.parse::<Id>().ok(), Some(id));
+        for bad in [
+            "",
+            "../../etc/passwd",
+            &s.to_uppercase(),
+            &format!("{s}0"),
+            "g".repeat(32).as_str(),
+        ] {
+            assert!(bad.parse::<Id>().is_err(), "{bad:?} accepted");
+        }
+        assert_ne!(Id::random(), Id::random());
+    }
+
+    #[test]
+    fn day_has_no_time_of_day() {
+        let d = utc_day();
+        assert_eq!(d.len(), 10);
+        assert_eq!(&d[4..5], "-");
+    }
+}

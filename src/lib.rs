@@ -1,0 +1,15 @@
+//! sanduq: a hardened drop box for testimonies.
+//!
+//! The server encrypts every byte a source sends with age, as it arrives, to the public keys
+//! of the editors of the chosen desk, and keeps only ciphertext. Editors fetch the ciphertext
+//! with the CLI and decrypt it offline. Everything testable lives in this library; the binary
+//! only parses arguments and calls in here.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod ids;
+pub mod store;
+pub mod tokens;
+pub mod web;

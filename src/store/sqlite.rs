@@ -1,0 +1,269 @@
+//! The embedded metadata store: one SQLite file, `meta.sqlite`.
+//!
+//! It holds ids, sizes, desks, UTC days, editors and token hashes — nothing a source wrote.
+//! `secure_delete` is on, so deleted rows are overwritten in the file, and every commit is
+//! synchronous (`synchronous = FULL`), so an acknowledged submission survives a crash.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use super::{Editor, Error, ItemRow, MetaStore, Result, SourceRow};
+use crate::ids::Id;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS editors (
+    name TEXT PRIMARY KEY NOT NULL,
+    desk TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    token_hash BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sources (
+    id TEXT PRIMARY KEY NOT NULL,
+    desk TEXT NOT NULL,
+    day TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL REFERENCES sources(id),
+    desk TEXT NOT NULL,
+    day TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    meta_size INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_desk ON items(desk, day);
+";
+
+/// A [`MetaStore`] in a SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteMetaStore {
+    pool: SqlitePool,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(SqliteMetaStore { pool })
+    }
+}
+
+fn parse_id(s: &str) -> Result<Id> {
+    Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
+}
+
+fn item_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<ItemRow> {
+    let size: i64 = r.try_get("size")?;
+    let meta_size: i64 = r.try_get("meta_size")?;
+    Ok(ItemRow {
+        id: parse_id(r.try_get("id")?)?,
+        source: parse_id(r.try_get("source")?)?,
+        desk: r.try_get("desk")?,
+        day: r.try_get("day")?,
+        size: u64::try_from(size).map_err(|_| Error::Corrupt("negative size".into()))?,
+        meta_size: u64::try_from(meta_size).map_err(|_| Error::Corrupt("negative size".into()))?,
+    })
+}
+
+fn to_i64(n: u64) -> Result<i64> {
+    i64::try_from(n).map_err(|_| Error::Corrupt("size out of range".into()))
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn add_editor(&self, e: &Editor) -> Result<()> {
+        let res = sqlx::query(
+            "INSERT INTO editors (name, desk, recipient, token_hash) VALUES (?, ?, ?, ?)",
+        )
+        .bind(&e.name)
+        .bind(&e.desk)
+        .bind(&e.recipient)
+        .bind(&e.token_hash[..])
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                Err(Error::Exists(format!("an editor named {:?}", e.name)))
+            }
+            Err(other) => Err(other.into()),
+        }
+    }
+
+    async fn editors(&self) -> Result<Vec<Editor>> {
+        let rows =
+            sqlx::query("SELECT name, desk, recipient, token_hash FROM editors ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let h: Vec<u8> = r.try_get("token_hash")?;
+                Ok(Editor {
+                    name: r.try_get("name")?,
+                    desk: r.try_get("desk")?,
+                    recipient: r.try_get("recipient")?,
+                    token_hash: h
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("token hash length".into()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_editor(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM editors WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_token_hash(&self, name: &str, hash: &[u8; 32]) -> Result<bool> {
+        let r = sqlx::query("UPDATE editors SET token_hash = ? WHERE name = ?")
+            .bind(&hash[..])
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn desk_recipients(&self, desk: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT recipient FROM editors WHERE desk = ? ORDER BY name")
+            .bind(desk)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("recipient"))
+            .collect::<std::result::Result<_, _>>()?)
+    }
+
+    async fn commit_submission(&self, source: &SourceRow, items: &[ItemRow]) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT OR IGNORE INTO sources (id, desk, day) VALUES (?, ?, ?)")
+            .bind(source.id.to_string())
+            .bind(&source.desk)
+            .bind(&source.day)
+            .execute(&mut *tx)
+            .await?;
+        for it in items {
+            sqlx::query(
+                "INSERT INTO items (id, source, desk, day, size, meta_size) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(it.id.to_string())
+            .bind(it.source.to_string())
+            .bind(&it.desk)
+            .bind(&it.day)
+            .bind(to_i64(it.size)?)
+            .bind(to_i64(it.meta_size)?)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn items_for_desk(&self, desk: &str) -> Result<Vec<ItemRow>> {
+        let rows = sqlx::query(
+            "SELECT id, source, desk, day, size, meta_size FROM items WHERE desk = ? ORDER BY day, id",
+        )
+        .bind(desk)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(item_from_row).collect()
+    }
+
+    async fn item(&self, id: Id) -> Result<Option<ItemRow>> {
+        let row =
+            sqlx::query("SELECT id, source, desk, day, size, meta_size FROM items WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.as_ref().map(item_from_row).transpose()
+    }
+
+    async fn delete_item(&self, id: Id) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM items WHERE id = ?")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn item_ids(&self) -> Result<HashSet<Id>> {
+        let rows = sqlx::query("SELECT id FROM items")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| parse_id(r.try_get("id")?)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn editors_and_items() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
+        let e = Editor {
+            name: "ana".into(),
+            desk: "default".into(),
+            recipient: "age1x".into(),
+            token_hash: [1; 32],
+        };
+        m.add_editor(&e).await.unwrap();
+        assert!(matches!(m.add_editor(&e).await, Err(Error::Exists(_))));
+        assert_eq!(m.desk_recipients("default").await.unwrap(), vec!["age1x"]);
+        assert!(m.desk_recipients("other").await.unwrap().is_empty());
+        assert!(m.set_token_hash("ana", &[2; 32]).await.unwrap());
+        assert_eq!(m.editors().await.unwrap()[0].token_hash, [2; 32]);
+
+        let src = SourceRow {
+            id: Id::random(),
+            desk: "default".into(),
+            day: "2026-01-02".into(),
+        };
+        let items: Vec<ItemRow> = (0..3)
+            .map(|i| ItemRow {
+                id: Id::random(),
+                source: src.id,
+                desk: "default".into(),
+                day: src.day.clone(),
+                size: 100 + i,
+                meta_size: 50,
+            })
+            .collect();
+        m.commit_submission(&src, &items).await.unwrap();
+        assert_eq!(m.items_for_desk("default").await.unwrap().len(), 3);
+        assert!(m.items_for_desk("other").await.unwrap().is_empty());
+        assert_eq!(m.item(items[1].id).await.unwrap().as_ref(), Some(&items[1]));
+        assert!(m.delete_item(items[1].id).await.unwrap());
+        assert!(!m.delete_item(items[1].id).await.unwrap());
+        assert_eq!(m.item_ids().await.unwrap().len(), 2);
+        assert!(m.remove_editor("ana").await.unwrap());
+        assert!(m.editors().await.unwrap().is_empty());
+    }
+}

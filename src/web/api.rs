@@ -1,0 +1,187 @@
+//! The editor API: list, download and delete ciphertext, with a bearer token.
+//!
+//! An editor sees only its own desk. Every failure to authenticate — no token, a wrong one, a
+//! removed editor's — gets the same bare 401. An item of another desk is answered exactly as
+//! an item that does not exist. Downloads honour `Range: bytes=N-` so that `sanduq fetch`
+//! can resume.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use tokio_util::io::ReaderStream;
+
+use super::AppState;
+use crate::ids::Id;
+use crate::store::{BlobKey, Editor, ItemRow};
+
+/// The listing `GET /api/v1/items` returns.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Listing {
+    /// The editor's desk.
+    pub desk: String,
+    /// Every item of that desk.
+    pub items: Vec<ItemRow>,
+}
+
+/// Failures of the editor API, as JSON with a fixed message.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    Unauthorized,
+    NotFound,
+    BadRange,
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, msg) = match self {
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
+            ApiError::BadRange => (StatusCode::RANGE_NOT_SATISFIABLE, "bad range"),
+            ApiError::Internal(cause) => {
+                tracing::error!("editor API: {cause}");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+        };
+        let mut res = (status, Json(serde_json::json!({ "error": msg }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Editor, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    let presented = crate::tokens::hash(token);
+    let mut found = None;
+    // Compare against every editor so the time taken does not depend on which one matched.
+    for e in st.meta.editors().await? {
+        if crate::tokens::matches(&e.token_hash, &presented) && found.is_none() {
+            found = Some(e);
+        }
+    }
+    found.ok_or(ApiError::Unauthorized)
+}
+
+/// `GET /api/v1/items`.
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Listing>, ApiError> {
+    let editor = authenticate(&st, &headers).await?;
+    let items = st.meta.items_for_desk(&editor.desk).await?;
+    Ok(Json(Listing {
+        desk: editor.desk,
+        items,
+    }))
+}
+
+async fn item_of_desk(st: &AppState, editor: &Editor, id: &str) -> Result<ItemRow, ApiError> {
+    let id: Id = id.parse().map_err(|_| ApiError::NotFound)?;
+    match st.meta.item(id).await? {
+        Some(item) if item.desk == editor.desk => Ok(item),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+async fn download(
+    st: AppState,
+    headers: HeaderMap,
+    id: String,
+    key: fn(Id) -> BlobKey,
+) -> Result<Response, ApiError> {
+    let editor = authenticate(&st, &headers).await?;
+    let item = item_of_desk(&st, &editor, &id).await?;
+    let offset = match headers.get(header::RANGE) {
+        None => 0,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("bytes="))
+            .and_then(|v| v.strip_suffix('-'))
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or(ApiError::BadRange)?,
+    };
+    let (len, reader) = st
+        .blobs
+        .open(key(item.id), offset)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if offset > len {
+        return Err(ApiError::BadRange);
+    }
+    let body = Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024));
+    let mut res = Response::new(body);
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len - offset));
+    if headers.contains_key(header::RANGE) {
+        *res.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let range = if len == offset {
+            format!("bytes */{len}")
+        } else {
+            format!("bytes {offset}-{}/{len}", len - 1)
+        };
+        if let Ok(v) = HeaderValue::from_str(&range) {
+            res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(res)
+}
+
+/// `GET /api/v1/items/{id}/content`: `<id>.age`.
+pub(crate) async fn content(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    download(st, headers, id, BlobKey::content).await
+}
+
+/// `GET /api/v1/items/{id}/meta`: `<id>.meta.age`.
+pub(crate) async fn meta(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    download(st, headers, id, BlobKey::meta).await
+}
+
+/// `DELETE /api/v1/items/{id}`: removes the row, then both objects.
+pub(crate) async fn delete_item(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let editor = authenticate(&st, &headers).await?;
+    let item = item_of_desk(&st, &editor, &id).await?;
+    st.meta.delete_item(item.id).await?;
+    // If removing an object fails now, it is an orphan and goes at the next start.
+    st.blobs.delete(BlobKey::content(item.id)).await?;
+    st.blobs.delete(BlobKey::meta(item.id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Anything else on the API listener.
+pub(crate) async fn not_found() -> Response {
+    ApiError::NotFound.into_response()
+}

@@ -1,0 +1,343 @@
+//! Intake: a multipart submission streamed through age into the blob store.
+//!
+//! No byte a source sends touches the disk in the clear. Each part (the message, each file)
+//! is read in chunks, encrypted to the desk's editors as it arrives, and written to a
+//! temporary object; its metadata (filename, content type, size, exact time) is encrypted
+//! too. Only when every part is complete and durable are the objects published and their rows
+//! committed in one transaction; then, and only then, is the source told it succeeded. Any
+//! failure on the way discards every temporary object of the request.
+
+use std::sync::Arc;
+
+use age::Encryptor;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use futures_util::AsyncWriteExt as _;
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+use tokio::io::AsyncWriteExt as _;
+use tokio_util::compat::TokioAsyncWriteCompatExt;
+use zeroize::Zeroize;
+
+use super::{pages, AppError, AppState};
+use crate::ids::{utc_day, utc_timestamp, Id};
+use crate::store::{BlobKey, BlobStore, ItemRow, SourceRow};
+
+/// Plaintext is handed to age in writes of at least this size (age encrypts 64 KiB chunks).
+const WRITE_BUFFER: usize = 256 * 1024;
+/// Largest value of a small form field (token, desk).
+const SMALL_FIELD: usize = 256;
+/// Parts allowed beyond the file limit (token, desk, message).
+const EXTRA_PARTS: usize = 8;
+
+/// The encrypted metadata of one item (`<id>.meta.age`).
+#[derive(Debug, Serialize)]
+struct ItemMeta<'a> {
+    /// Format version.
+    v: u32,
+    /// `message` or `file`.
+    kind: &'a str,
+    /// The file name the source's browser gave, as given (sanitised only on decrypt).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filename: Option<&'a str>,
+    /// The content type the browser claimed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_type: Option<&'a str>,
+    /// Plaintext size in bytes.
+    size: u64,
+    /// Exact UTC time of receipt.
+    received_at: &'a str,
+    /// Desk it was sent to.
+    desk: &'a str,
+    /// The source.
+    source: Id,
+    /// The submission this item belongs to, and all items sent with it.
+    submission: Id,
+    items: &'a [Id],
+}
+
+/// One part that has been encrypted and sealed, not yet published.
+struct Part {
+    id: Id,
+    kind: &'static str,
+    filename: Option<String>,
+    content_type: Option<String>,
+    plain_size: u64,
+    temp: Id,
+    size: u64,
+}
+
+/// Temporary objects of one request; discarded on drop unless published.
+struct Staging {
+    blobs: Arc<dyn BlobStore>,
+    temps: Vec<Id>,
+}
+
+impl Staging {
+    fn track(&mut self, temp: Id) {
+        self.temps.push(temp);
+    }
+    fn forget(&mut self, temp: Id) {
+        self.blobs.discard(temp);
+        self.temps.retain(|t| *t != temp);
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for t in self.temps.drain(..) {
+            self.blobs.discard(t);
+        }
+    }
+}
+
+/// `POST /submit`.
+pub(crate) async fn submit(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    let cfg = st.config.clone();
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > cfg.max_request_bytes {
+            return Err(AppError::TooLarge);
+        }
+    }
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok())
+        .ok_or(AppError::BadRequest)?;
+    let cookie = pages::csrf_cookie(&headers).ok_or(AppError::Forbidden)?;
+
+    let limits = multer::SizeLimit::new()
+        .whole_stream(cfg.max_request_bytes)
+        .per_field(cfg.max_request_bytes);
+    let mut form = multer::Multipart::with_constraints(
+        body.into_data_stream(),
+        boundary,
+        multer::Constraints::new().size_limit(limits),
+    );
+
+    let mut staging = Staging {
+        blobs: st.blobs.clone(),
+        temps: Vec::new(),
+    };
+    let mut parts: Vec<Part> = Vec::new();
+    let mut token_ok = false;
+    let mut desk = cfg.default_desk().name.clone();
+    let mut recipients: Option<Arc<Vec<String>>> = None;
+    let mut part_count = 0usize;
+    let mut files = 0usize;
+
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        part_count += 1;
+        if part_count > cfg.max_files + EXTRA_PARTS {
+            return Err(AppError::TooLarge);
+        }
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "csrf_token" {
+            let value = small_field(&mut field).await?;
+            token_ok = bool::from(value.as_bytes().ct_eq(cookie.as_bytes()));
+            if !token_ok {
+                return Err(AppError::Forbidden);
+            }
+            continue;
+        }
+        // Nothing is read, let alone stored, before the form token has been checked.
+        if !token_ok {
+            return Err(AppError::Forbidden);
+        }
+        let (kind, limit) = match name.as_str() {
+            "desk" => {
+                let value = small_field(&mut field).await?;
+                if recipients.is_some() || cfg.desk(&value).is_none() {
+                    return Err(AppError::BadRequest);
+                }
+                desk = value;
+                continue;
+            }
+            "message" => ("message", cfg.max_message_bytes),
+            "file" => {
+                files += 1;
+                if files > cfg.max_files {
+                    return Err(AppError::TooLarge);
+                }
+                ("file", cfg.max_request_bytes)
+            }
+            _ => return Err(AppError::BadRequest),
+        };
+        let recips = match &recipients {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(st.meta.desk_recipients(&desk).await?);
+                if r.is_empty() {
+                    return Err(AppError::DeskClosed);
+                }
+                recipients = Some(r.clone());
+                r
+            }
+        };
+        let filename = field.file_name().map(str::to_owned);
+        let content_type = field.content_type().map(|m| m.to_string());
+        let temp = Id::random();
+        let writer = st.blobs.create(temp).await?;
+        staging.track(temp);
+        let enc = new_encryptor(recips).await?;
+        let plain_size = encrypt_field(&mut field, enc, writer, limit).await?;
+        // A browser sends an empty, nameless part for a file box left empty, and an empty
+        // message when none was written: neither is an item.
+        if plain_size == 0 && filename.as_deref().unwrap_or_default().is_empty() {
+            staging.forget(temp);
+            continue;
+        }
+        let size = st.blobs.seal(temp).await?;
+        parts.push(Part {
+            id: Id::random(),
+            kind,
+            filename: if kind == "file" { filename } else { None },
+            content_type: if kind == "file" { content_type } else { None },
+            plain_size,
+            temp,
+            size,
+        });
+    }
+    if !token_ok {
+        return Err(AppError::Forbidden);
+    }
+    let Some(recips) = recipients.filter(|_| !parts.is_empty()) else {
+        return Err(AppError::Empty);
+    };
+
+    let source = SourceRow {
+        id: Id::random(),
+        desk: desk.clone(),
+        day: utc_day(),
+    };
+    let submission = Id::random();
+    let received_at = utc_timestamp();
+    let ids: Vec<Id> = parts.iter().map(|p| p.id).collect();
+    let mut staged = Vec::with_capacity(parts.len() * 2);
+    let mut rows = Vec::with_capacity(parts.len());
+    for p in &parts {
+        let meta = ItemMeta {
+            v: 1,
+            kind: p.kind,
+            filename: p.filename.as_deref(),
+            content_type: p.content_type.as_deref(),
+            size: p.plain_size,
+            received_at: &received_at,
+            desk: &desk,
+            source: source.id,
+            submission,
+            items: &ids,
+        };
+        let mut json = serde_json::to_vec(&meta).map_err(|e| AppError::Internal(e.to_string()))?;
+        let enc = new_encryptor(recips.clone()).await?;
+        let ct = crate::crypto::encrypt_to_vec(enc, &json);
+        json.zeroize();
+        let ct = ct?;
+        let temp = Id::random();
+        let mut w = st.blobs.create(temp).await?;
+        staging.track(temp);
+        w.write_all(&ct).await?;
+        w.shutdown().await?;
+        drop(w);
+        let meta_size = st.blobs.seal(temp).await?;
+        staged.push((p.temp, BlobKey::content(p.id)));
+        staged.push((temp, BlobKey::meta(p.id)));
+        rows.push(ItemRow {
+            id: p.id,
+            source: source.id,
+            desk: desk.clone(),
+            day: source.day.clone(),
+            size: p.size,
+            meta_size,
+        });
+    }
+
+    st.blobs.publish(&staged).await?;
+    staging.temps.clear();
+    if let Err(e) = st.meta.commit_submission(&source, &rows).await {
+        for (_, key) in &staged {
+            let _ = st.blobs.delete(*key).await;
+        }
+        return Err(e.into());
+    }
+    Ok(pages::thanks(parts.len())?.into_response())
+}
+
+async fn new_encryptor(recipients: Arc<Vec<String>>) -> Result<Encryptor, AppError> {
+    tokio::task::spawn_blocking(move || crate::crypto::encryptor(&recipients))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(AppError::from)
+}
+
+/// Streams one part through age into `writer`; returns the plaintext size.
+async fn encrypt_field(
+    field: &mut multer::Field<'_>,
+    enc: Encryptor,
+    writer: crate::store::BlobWriter,
+    limit: u64,
+) -> Result<u64, AppError> {
+    let mut out = enc
+        .wrap_async_output(writer.compat_write())
+        .await
+        .map_err(AppError::from)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+    let mut total = 0u64;
+    let result = async {
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            total += chunk.len() as u64;
+            if total > limit {
+                return Err(AppError::TooLarge);
+            }
+            if buf.is_empty() && chunk.len() >= WRITE_BUFFER {
+                out.write_all(&chunk).await?;
+            } else {
+                buf.extend_from_slice(&chunk);
+                if buf.len() >= WRITE_BUFFER {
+                    out.write_all(&buf).await?;
+                    buf.zeroize();
+                    buf.clear();
+                }
+            }
+        }
+        if !buf.is_empty() {
+            out.write_all(&buf).await?;
+        }
+        // Without close() the age stream's last chunk is never written.
+        out.close().await?;
+        Ok(total)
+    }
+    .await;
+    buf.zeroize();
+    result
+}
+
+async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> {
+    let mut v = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        v.extend_from_slice(&chunk);
+        if v.len() > SMALL_FIELD {
+            return Err(AppError::BadRequest);
+        }
+    }
+    String::from_utf8(v).map_err(|_| AppError::BadRequest)
+}
+
+fn multipart_error(e: multer::Error) -> AppError {
+    match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            AppError::TooLarge
+        }
+        _ => AppError::BadRequest,
+    }
+}

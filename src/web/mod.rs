@@ -1,0 +1,150 @@
+//! The two HTTP faces of `sanduq serve`: the source site and the editor API.
+//!
+//! They listen on separate addresses so that each can sit behind its own onion service; the
+//! source router has no `/api` routes at all. Neither logs requests: no address, user agent,
+//! path or size of anyone reaches a log.
+
+mod api;
+mod error;
+mod intake;
+mod pages;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+use crate::config::Config;
+use crate::store::fs::FsBlobStore;
+use crate::store::sqlite::SqliteMetaStore;
+use crate::store::{BlobStore, MetaStore};
+
+pub use api::Listing;
+pub use error::AppError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Ciphertext storage.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Plaintext metadata storage.
+    pub meta: Arc<dyn MetaStore>,
+}
+
+impl AppState {
+    /// Opens the embedded stores under the configured data directory.
+    pub async fn open(config: Config) -> Result<AppState, crate::store::Error> {
+        let blobs = FsBlobStore::open(&config.data_dir.join("blobs"))?;
+        let meta = SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?;
+        Ok(AppState {
+            config: Arc::new(config),
+            blobs: Arc::new(blobs),
+            meta: Arc::new(meta),
+        })
+    }
+}
+
+/// The source site: HTML forms only, no JavaScript, no `/api`.
+pub fn source_router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::index))
+        .route("/submit", post(intake::submit))
+        .route("/static/style.css", get(pages::stylesheet))
+        .fallback(pages::not_found)
+        .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// The editor API: bearer tokens, JSON listings, ciphertext downloads.
+pub fn api_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/v1/items", get(api::list))
+        .route("/api/v1/items/{id}", delete(api::delete_item))
+        .route("/api/v1/items/{id}/content", get(api::content))
+        .route("/api/v1/items/{id}/meta", get(api::meta))
+        .fallback(api::not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// Headers on every response of both listeners, error pages and static files included.
+async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let set = |h: &mut axum::http::HeaderMap, k: HeaderName, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(
+        h,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    );
+    set(h, header::REFERRER_POLICY, "no-referrer");
+    set(h, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(
+        h,
+        HeaderName::from_static("cross-origin-opener-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("cross-origin-resource-policy"),
+        "same-origin",
+    );
+    set(
+        h,
+        HeaderName::from_static("permissions-policy"),
+        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+    );
+    set(h, header::CACHE_CONTROL, "no-store");
+    h.remove(header::SERVER);
+    h.remove(header::ETAG);
+    res
+}
+
+/// Runs both listeners until `shutdown` completes. Removes orphans first.
+pub async fn serve(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let removed = crate::store::remove_orphans(state.blobs.as_ref(), state.meta.as_ref()).await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed objects left by an interrupted run");
+    }
+    let source = tokio::net::TcpListener::bind(state.config.source_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.source_addr))?;
+    let api = tokio::net::TcpListener::bind(state.config.api_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.api_addr))?;
+    tracing::info!(
+        "source site on http://{}, editor API on http://{}",
+        source.local_addr()?,
+        api.local_addr()?
+    );
+    let (tx, rx) = tokio::sync::watch::channel(());
+    let mut rx2 = rx.clone();
+    let mut rx1 = rx;
+    let s1 = axum::serve(source, source_router(state.clone())).with_graceful_shutdown(async move {
+        let _ = rx1.changed().await;
+    });
+    let s2 = axum::serve(api, api_router(state)).with_graceful_shutdown(async move {
+        let _ = rx2.changed().await;
+    });
+    let stopper = async move {
+        shutdown.await;
+        let _ = tx.send(());
+    };
+    let (r1, r2, ()) = tokio::join!(async move { s1.await }, async move { s2.await }, stopper);
+    r1?;
+    r2?;
+    Ok(())
+}

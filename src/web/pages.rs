@@ -1,0 +1,185 @@
+//! Source pages: templates, the stylesheet, and the form token.
+//!
+//! Pages are rendered on the server from templates compiled into the binary; there is no
+//! script anywhere. The form token is a double-submit token: a random value in a
+//! `SameSite=Strict` cookie that the form must echo, so that another site cannot make a
+//! visitor's browser post to this one.
+
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{Html, IntoResponse, Response};
+use base64::Engine as _;
+use minijinja::{context, Environment};
+
+use super::{AppError, AppState};
+
+/// Name of the form-token cookie.
+pub(crate) const CSRF_COOKIE: &str = "sanduq_csrf";
+
+static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, src) in [
+        ("base.html", include_str!("../../templates/base.html")),
+        ("index.html", include_str!("../../templates/index.html")),
+        ("thanks.html", include_str!("../../templates/thanks.html")),
+        ("error.html", include_str!("../../templates/error.html")),
+    ] {
+        // The templates are part of the binary and covered by tests; a broken one is a
+        // build defect, not a runtime condition.
+        #[allow(clippy::expect_used)]
+        env.add_template(name, src).expect("built-in template");
+    }
+    env
+});
+
+fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
+    ENV.get_template(name)
+        .and_then(|t| t.render(ctx))
+        .map(Html)
+        .map_err(|e| AppError::Internal(format!("template {name}: {e}")))
+}
+
+/// An error page with fixed text. Falls back to plain text if even that fails.
+pub(crate) fn error_page(title: &str, sentence: &str) -> Response {
+    match render("error.html", context! { title, sentence }) {
+        Ok(html) => html.into_response(),
+        Err(_) => sentence.to_owned().into_response(),
+    }
+}
+
+/// `GET /`: the submission form.
+pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let (token, fresh) = match csrf_cookie(&headers) {
+        Some(t) => (t, false),
+        None => (new_token(), true),
+    };
+    let cfg = &st.config;
+    let desks: Vec<_> = cfg
+        .desks
+        .iter()
+        .map(|d| context! { name => d.name, title => d.title })
+        .collect();
+    let page = render(
+        "index.html",
+        context! {
+            title => "Send a testimony",
+            csrf_token => token,
+            desks,
+            max_files => cfg.max_files,
+            max_size => human_size(cfg.max_request_bytes),
+        },
+    );
+    let mut res = match page {
+        Ok(p) => p.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    if fresh {
+        let cookie = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            res.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+/// The confirmation page after a stored submission.
+pub(crate) fn thanks(count: usize) -> Result<Html<String>, AppError> {
+    render("thanks.html", context! { title => "Received", count })
+}
+
+/// `GET /static/style.css`.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../static/style.css"),
+    )
+        .into_response()
+}
+
+/// Anything else on the source listener, `/api/…` included.
+pub(crate) async fn not_found() -> Response {
+    AppError::NotFound.into_response()
+}
+
+fn new_token() -> String {
+    let mut b = [0u8; 32];
+    crate::ids::fill_random(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// The form token from the request's cookie, if well-formed.
+pub(crate) fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix(CSRF_COOKIE)?.strip_prefix('='))
+        .find(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+}
+
+/// `2147483648` → `2 GiB`.
+fn human_size(n: u64) -> String {
+    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if v.fract() == 0.0 {
+        format!("{v:.0} {}", UNITS[u])
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_cookies() {
+        assert_eq!(human_size(2 * 1024 * 1024 * 1024), "2 GiB");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        let t = new_token();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={t}")).unwrap(),
+        );
+        assert_eq!(csrf_cookie(&h), Some(t));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("sanduq_csrf=short"),
+        );
+        assert_eq!(csrf_cookie(&h), None);
+    }
+
+    #[test]
+    fn every_template_renders_without_script() {
+        for (name, ctx) in [
+            (
+                "index.html",
+                context! { title => "t", csrf_token => "x", desks => vec![context!{name=>"a", title=>"A"}, context!{name=>"b", title=>"B"}], max_files => 3, max_size => "1 GiB" },
+            ),
+            ("thanks.html", context! { title => "t", count => 2 }),
+            (
+                "error.html",
+                context! { title => "t", sentence => "<b>s</b>" },
+            ),
+        ] {
+            let html = render(name, ctx).unwrap().0;
+            assert!(!html.contains("<script"), "{name}");
+            assert!(!html.contains("<b>s</b>"), "{name} must escape");
+        }
+    }
+}
