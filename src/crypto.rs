@@ -136,7 +136,7 @@ pub fn one_line(s: &str) -> String {
 pub fn stream_error(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::UnexpectedEof => "the file is truncated".into(),
-        io::ErrorKind::InvalidData => "the file is damaged or was tampered with".into(),
+        io::ErrorKind::InvalidData => "the file is damaged, cut short or was tampered with".into(),
         _ => one_line(&e.to_string()),
     }
 }

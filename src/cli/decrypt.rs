@@ -25,6 +25,26 @@ use crate::store::{BlobKey, ItemRow};
 const MAX_META: u64 = 1 << 20;
 /// The record of items already decrypted into an output folder.
 const DONE_FILE: &str = ".sanduq-decrypted";
+/// The per-source index of decrypted items.
+const INDEX_FILE: &str = "index.jsonl";
+
+/// Creates `dir` (and parents) readable by the owner only.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// Opens `path` for appending, creating it readable by the owner only.
+fn private_append(path: &Path) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+}
 
 /// The encrypted metadata of an item, as written by intake.
 #[derive(Debug, Deserialize)]
@@ -36,6 +56,7 @@ struct ItemMeta {
     received_at: String,
     source: Id,
     submission: Id,
+    items: Vec<Id>,
 }
 
 /// `sanduq decrypt`.
@@ -43,18 +64,14 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let ids = Identities::from_files(identity).map_err(CliError::new)?;
-    fs::create_dir_all(out)
-        .map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
+    private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
     let done_path = out.join(DONE_FILE);
     let mut done: HashSet<String> = fs::read_to_string(&done_path)
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
         .collect();
-    let mut done_log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&done_path)
+    let mut done_log = private_append(&done_path)
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
 
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
@@ -109,6 +126,27 @@ fn decrypt_item(
     item: &ItemRow,
     out: &Path,
 ) -> std::result::Result<PathBuf, String> {
+    for (key, listed) in [
+        (BlobKey::meta(item.id), item.meta_size),
+        (BlobKey::content(item.id), item.size),
+    ] {
+        let path = items.join(key.file_name());
+        let len = fs::metadata(&path)
+            .map_err(|e| format!("cannot open {}: {e}", key.file_name()))?
+            .len();
+        if len < listed {
+            return Err(format!(
+                "{} is truncated ({len} of {listed} bytes); fetch it again",
+                key.file_name()
+            ));
+        }
+        if len > listed {
+            return Err(format!(
+                "{} is larger than the server listed ({len}, not {listed} bytes)",
+                key.file_name()
+            ));
+        }
+    }
     let meta_path = items.join(BlobKey::meta(item.id).file_name());
     let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
     let mut json = Vec::new();
@@ -120,17 +158,21 @@ fn decrypt_item(
     let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
     json.zeroize();
     let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
-    if meta.source != item.source {
-        return Err("its metadata names another source than the manifest".into());
+    if meta.source != item.source || !meta.items.contains(&item.id) {
+        return Err("its metadata belongs to another item (the bundle was altered)".into());
     }
 
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
-    fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let wanted = match meta.kind.as_str() {
+    private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut wanted = match meta.kind.as_str() {
         "message" => "message.txt".to_owned(),
         _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
     };
+    // The index is sanduq's own record; a source's file may not take its name.
+    if wanted.eq_ignore_ascii_case(INDEX_FILE) {
+        wanted.insert(0, '_');
+    }
 
     let partial = dir.join(format!(".sanduq-partial-{}", item.id));
     let result = write_plaintext(
@@ -142,7 +184,8 @@ fn decrypt_item(
     .and_then(|()| place(&partial, &dir, &wanted));
     let _ = fs::remove_file(&partial);
     let name = result?;
-    append_index(&dir, &name, item, &meta);
+    append_index(&dir, &name, item, &meta)
+        .map_err(|e| format!("cannot write {}: {e}", dir.join(INDEX_FILE).display()))?;
     Ok(PathBuf::from(folder).join(name))
 }
 
@@ -195,9 +238,22 @@ fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(_) if !target.exists() => {
-                // Filesystems without hard links (FAT on a USB stick): rename instead.
-                fs::rename(partial, &target).map_err(|e| e.to_string())?;
-                return Ok(candidate);
+                // Filesystems without hard links (FAT on a USB stick): copy into a file
+                // created with create_new, which also refuses to replace anything.
+                let mut opts = OpenOptions::new();
+                opts.write(true).create_new(true);
+                let copied = opts.open(&target).and_then(|mut t| {
+                    io::copy(&mut File::open(partial)?, &mut t)?;
+                    t.sync_all()
+                });
+                match copied {
+                    Ok(()) => return Ok(candidate),
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                    Err(e) => {
+                        let _ = fs::remove_file(&target);
+                        return Err(e.to_string());
+                    }
+                }
             }
             Err(e) => return Err(e.to_string()),
         }
@@ -207,7 +263,7 @@ fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String
 
 /// Appends one line about the item to `index.jsonl` in its source folder: what the editors
 /// need to know that a file name cannot say (time, type, original name, submission).
-fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) {
+fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::Result<()> {
     let line = serde_json::json!({
         "file": name,
         "item": item.id,
@@ -218,11 +274,7 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) {
         "received_at": meta.received_at,
         "submission": meta.submission,
     });
-    if let Ok(mut f) = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("index.jsonl"))
-    {
-        let _ = writeln!(f, "{line}");
-    }
+    let mut f = private_append(&dir.join(INDEX_FILE))?;
+    writeln!(f, "{line}")?;
+    f.sync_all()
 }

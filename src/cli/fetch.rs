@@ -111,6 +111,23 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, true)?;
     let mut manifest = bundle.manifest()?;
     let listing = api.listing().await?;
+    // An item whose files went missing or were damaged in the bundle is fetched again.
+    let items_dir = bundle.items_dir();
+    let intact = |i: &ItemRow| {
+        [
+            (BlobKey::meta(i.id), i.meta_size),
+            (BlobKey::content(i.id), i.size),
+        ]
+        .iter()
+        .all(|(k, n)| {
+            std::fs::metadata(items_dir.join(k.file_name()))
+                .map(|m| m.len())
+                .ok()
+                == Some(*n)
+        })
+    };
+    manifest.items.retain(|i| intact(i));
+    bundle.save(&manifest)?;
     let have: std::collections::HashSet<_> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<&ItemRow> = listing
         .items

@@ -53,6 +53,16 @@ fn restrict(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Midnight UTC of today.
+fn day_start() -> std::time::SystemTime {
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs - secs % 86_400)
+}
+
 /// Fsyncs a directory so that renames and unlinks in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -72,7 +82,15 @@ impl BlobStore for FsBlobStore {
     async fn seal(&self, temp: Id) -> Result<u64> {
         let path = self.temp_path(temp);
         let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let f = std::fs::File::open(&path)?;
+            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            // The file's times would tell when it arrived; keep only the day, as the
+            // metadata does. (The inode's change time cannot be set; see the threat model.)
+            let day = day_start();
+            f.set_times(
+                std::fs::FileTimes::new()
+                    .set_accessed(day)
+                    .set_modified(day),
+            )?;
             f.sync_all()?;
             Ok(f.metadata()?.len())
         })

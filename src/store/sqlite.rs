@@ -47,6 +47,17 @@ pub struct SqliteMetaStore {
 impl SqliteMetaStore {
     /// Opens (creating if needed) the database at `path`.
     pub async fn open(path: &Path) -> Result<Self> {
+        // SQLite gives its -wal and -shm files the mode of the database file, so create that
+        // file owner-only before SQLite first opens it.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)?;
+        }
         let opts = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -122,7 +122,7 @@ async fn download(
         .open(key(item.id), offset)
         .await?
         .ok_or(ApiError::NotFound)?;
-    if offset > len {
+    if offset > 0 && offset >= len {
         return Err(ApiError::BadRange);
     }
     let body = Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024));
@@ -136,11 +136,7 @@ async fn download(
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len - offset));
     if headers.contains_key(header::RANGE) {
         *res.status_mut() = StatusCode::PARTIAL_CONTENT;
-        let range = if len == offset {
-            format!("bytes */{len}")
-        } else {
-            format!("bytes {offset}-{}/{len}", len - 1)
-        };
+        let range = format!("bytes {offset}-{}/{len}", len.saturating_sub(1));
         if let Ok(v) = HeaderValue::from_str(&range) {
             res.headers_mut().insert(header::CONTENT_RANGE, v);
         }

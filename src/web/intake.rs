@@ -10,11 +10,11 @@
 use std::sync::Arc;
 
 use age::Encryptor;
-use axum::body::Body;
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures_util::AsyncWriteExt as _;
+use futures_util::{AsyncWriteExt as _, StreamExt as _};
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt as _;
@@ -31,6 +31,10 @@ const WRITE_BUFFER: usize = 256 * 1024;
 const SMALL_FIELD: usize = 256;
 /// Parts allowed beyond the file limit (token, desk, message).
 const EXTRA_PARTS: usize = 8;
+/// How much of a refused request is read and discarded so the browser sees the error page.
+const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
+/// How long that may take.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The encrypted metadata of one item (`<id>.meta.age`).
 #[derive(Debug, Serialize)]
@@ -47,7 +51,7 @@ struct ItemMeta<'a> {
     content_type: Option<&'a str>,
     /// Plaintext size in bytes.
     size: u64,
-    /// Exact UTC time of receipt.
+    /// Exact UTC time this part was completely received.
     received_at: &'a str,
     /// Desk it was sent to.
     desk: &'a str,
@@ -65,6 +69,7 @@ struct Part {
     filename: Option<String>,
     content_type: Option<String>,
     plain_size: u64,
+    received_at: String,
     temp: Id,
     size: u64,
 }
@@ -99,6 +104,34 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, AppError> {
+    let mut stream = body.into_data_stream();
+    let result = receive(&st, &headers, &mut stream).await;
+    if result.is_err() {
+        drain(&mut stream).await;
+    }
+    result
+}
+
+/// Reads and discards what is left of a refused request, within bounds, so that the
+/// browser, still sending, receives the error page instead of a reset connection.
+async fn drain(stream: &mut BodyDataStream) {
+    let mut left = DRAIN_LIMIT;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while let Some(Ok(chunk)) = stream.next().await {
+            left = left.saturating_sub(chunk.len() as u64);
+            if left == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn receive(
+    st: &AppState,
+    headers: &HeaderMap,
+    stream: &mut BodyDataStream,
+) -> Result<Response, AppError> {
     let cfg = st.config.clone();
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
@@ -114,13 +147,13 @@ pub(crate) async fn submit(
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(AppError::BadRequest)?;
-    let cookie = pages::csrf_cookie(&headers).ok_or(AppError::Forbidden)?;
+    let cookie = pages::csrf_cookie(headers).ok_or(AppError::Forbidden)?;
 
     let limits = multer::SizeLimit::new()
         .whole_stream(cfg.max_request_bytes)
         .per_field(cfg.max_request_bytes);
     let mut form = multer::Multipart::with_constraints(
-        body.into_data_stream(),
+        stream,
         boundary,
         multer::Constraints::new().size_limit(limits),
     );
@@ -204,6 +237,7 @@ pub(crate) async fn submit(
             filename: if kind == "file" { filename } else { None },
             content_type: if kind == "file" { content_type } else { None },
             plain_size,
+            received_at: utc_timestamp(),
             temp,
             size,
         });
@@ -221,7 +255,6 @@ pub(crate) async fn submit(
         day: utc_day(),
     };
     let submission = Id::random();
-    let received_at = utc_timestamp();
     let ids: Vec<Id> = parts.iter().map(|p| p.id).collect();
     let mut staged = Vec::with_capacity(parts.len() * 2);
     let mut rows = Vec::with_capacity(parts.len());
@@ -232,7 +265,7 @@ pub(crate) async fn submit(
             filename: p.filename.as_deref(),
             content_type: p.content_type.as_deref(),
             size: p.plain_size,
-            received_at: &received_at,
+            received_at: &p.received_at,
             desk: &desk,
             source: source.id,
             submission,

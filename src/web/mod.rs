@@ -115,9 +115,20 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let removed = crate::store::remove_orphans(state.blobs.as_ref(), state.meta.as_ref()).await?;
-    if removed > 0 {
-        tracing::info!(removed, "removed objects left by an interrupted run");
+    // One server per data directory: the orphan sweep below would otherwise delete another
+    // instance's uploads in flight.
+    let lock_path = state.config.data_dir.join("sanduq.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        anyhow::bail!(
+            "another sanduq serve is using {}; stop it first",
+            state.config.data_dir.display()
+        );
     }
     let source = tokio::net::TcpListener::bind(state.config.source_addr)
         .await
@@ -125,6 +136,10 @@ pub async fn serve(
     let api = tokio::net::TcpListener::bind(state.config.api_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.api_addr))?;
+    let removed = crate::store::remove_orphans(state.blobs.as_ref(), state.meta.as_ref()).await?;
+    if removed > 0 {
+        tracing::info!(removed, "removed objects left by an interrupted run");
+    }
     tracing::info!(
         "source site on http://{}, editor API on http://{}",
         source.local_addr()?,
@@ -146,5 +161,6 @@ pub async fn serve(
     let (r1, r2, ()) = tokio::join!(async move { s1.await }, async move { s2.await }, stopper);
     r1?;
     r2?;
+    drop(lock);
     Ok(())
 }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole sanduq test suite. Installs what the tests need when it is missing, then checks
+# formatting and lints and runs every test. Works on a fresh Debian machine with only the
+# Rust toolchain; run as root or with sudo available for the package install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v age >/dev/null 2>&1 || need+=(age)          # the reference age CLI, for interop tests
+command -v script >/dev/null 2>&1 || need+=(bsdutils)  # a terminal for passphrase prompts
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test

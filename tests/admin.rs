@@ -1,0 +1,179 @@
+use crate::common::*;
+
+#[test]
+fn init_writes_a_private_commented_config_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
+    let cfg = data.join("sanduq.toml");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&cfg).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    for key in [
+        "data_dir",
+        "source",
+        "api",
+        "max_request_bytes",
+        "max_message_bytes",
+        "max_files",
+        "pepper",
+        "name",
+        "title",
+    ] {
+        let line = text
+            .lines()
+            .position(|l| l.starts_with(&format!("{key} =")))
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(
+            text.lines().nth(line - 1).unwrap().starts_with('#'),
+            "{key} has no comment"
+        );
+    }
+    assert!(!text.contains("REPLACE-WITH"));
+    let again = sanduq(&["init", "--dir", data.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        std::fs::read_to_string(&cfg).unwrap(),
+        text,
+        "nothing overwritten"
+    );
+    // Two installs never share a pepper.
+    let other = dir.path().join("e");
+    sanduq_ok(&["init", "--dir", other.to_str().unwrap()]);
+    let pepper = |t: &str| {
+        t.lines()
+            .find(|l| l.starts_with("pepper"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_ne!(
+        pepper(&text),
+        pepper(&std::fs::read_to_string(other.join("sanduq.toml")).unwrap())
+    );
+}
+
+#[test]
+fn config_errors_are_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
+    let cfg = data.join("sanduq.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("max_files = 100", "max_files = 100\nmax_flies = 3"),
+    )
+    .unwrap();
+    let out = sanduq(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("max_flies"), "{err}");
+    std::fs::write(&cfg, text.replace("127.0.0.1:8081", "localhost")).unwrap();
+    let err =
+        String::from_utf8_lossy(&sanduq(&["serve", "--config", cfg.to_str().unwrap()]).stderr)
+            .into_owned();
+    assert!(err.contains("listen.api"), "{err}");
+    let missing = sanduq(&["serve", "--config", "/nonexistent/sanduq.toml"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(
+        sanduq(&["serve", "--no-such-flag"]).status.code(),
+        Some(2),
+        "usage errors exit 2"
+    );
+}
+
+#[test]
+fn editor_add_checks_recipient_desk_and_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
+    let cfg = data.join("sanduq.toml");
+    let c = cfg.to_str().unwrap();
+    let bad = sanduq(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        c,
+        "--name",
+        "x",
+        "--recipient",
+        "age1garbage",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--recipient"));
+    let key = dir.path().join("k");
+    let r = sanduq_ok(&["keygen", "-o", key.to_str().unwrap()]);
+    let bad = sanduq(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        c,
+        "--name",
+        "x",
+        "--recipient",
+        r.trim(),
+        "--desk",
+        "nope",
+    ]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("no desk"));
+    let token = sanduq_ok(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        c,
+        "--name",
+        "x",
+        "--recipient",
+        r.trim(),
+    ]);
+    assert!(token.trim().starts_with("sanduq-token-") && token.trim().len() >= 13 + 43);
+    let dup = sanduq(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        c,
+        "--name",
+        "x",
+        "--recipient",
+        r.trim(),
+    ]);
+    assert_eq!(dup.status.code(), Some(1));
+    let ssh = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice@rust";
+    sanduq_ok(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        c,
+        "--name",
+        "ssh",
+        "--recipient",
+        ssh,
+    ]);
+    let list = sanduq_ok(&["admin", "editor", "list", "--config", c]);
+    assert!(
+        list.contains("x\tdefault\tage1") && list.contains("ssh\tdefault\tssh-ed25519"),
+        "{list}"
+    );
+    assert!(
+        !list.contains("sanduq-token-"),
+        "tokens are never shown again"
+    );
+    // The database holds only the token's hash.
+    let db = std::fs::read(data.join("meta.sqlite")).unwrap_or_default();
+    let wal = std::fs::read(data.join("meta.sqlite-wal")).unwrap_or_default();
+    let t = token.trim().as_bytes();
+    assert!(!db.windows(t.len()).any(|w| w == t) && !wal.windows(t.len()).any(|w| w == t));
+}

@@ -1,0 +1,396 @@
+//! A real sanduq server in a temp directory, and the tools to talk to it.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sanduq");
+
+/// Runs the sanduq binary with `args`.
+pub fn sanduq(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("PINENTRY_PROGRAM", "/nonexistent")
+        .output()
+        .expect("run sanduq")
+}
+
+/// Runs sanduq and requires success; returns stdout.
+pub fn sanduq_ok(args: &[&str]) -> String {
+    let out = sanduq(args);
+    assert!(
+        out.status.success(),
+        "sanduq {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 stdout")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// An editor registered on a server.
+pub struct EditorKeys {
+    pub name: String,
+    pub identity: PathBuf,
+    pub token_file: PathBuf,
+    pub recipient: String,
+}
+
+/// A running `sanduq serve` with its own data directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub source: SocketAddr,
+    pub api: SocketAddr,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// A new install with the default config, `edit` applied to its text, not yet started.
+    pub fn init(edit: impl FnOnce(String) -> String) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
+        let config = data.join("sanduq.toml");
+        let source: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("127.0.0.1:8080", &source.to_string())
+            .replace("127.0.0.1:8081", &api.to_string());
+        std::fs::write(&config, edit(text)).unwrap();
+        let log = dir.path().join("server.log");
+        Server {
+            dir,
+            config,
+            source,
+            api,
+            log,
+            child: None,
+        }
+    }
+
+    /// A started server with the default config.
+    pub fn start_default() -> Server {
+        let mut s = Server::init(|t| t);
+        s.start();
+        s
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts (or restarts) the server and waits until both listeners accept.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--config", self.config.to_str().unwrap()])
+            .env("SANDUQ_LOG", "debug")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if TcpStream::connect(self.source).is_ok() && TcpStream::connect(self.api).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "server exited with {status}: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("server did not start");
+    }
+
+    /// Kills the server with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn source_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.source)
+    }
+
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api)
+    }
+
+    /// Makes a key with `sanduq keygen` and registers it as editor `name` of `desk`.
+    pub fn add_editor(&self, name: &str, desk: Option<&str>) -> EditorKeys {
+        let identity = self.dir.path().join(format!("{name}.key"));
+        let recipient = sanduq_ok(&["keygen", "-o", identity.to_str().unwrap()])
+            .trim()
+            .to_owned();
+        self.register(name, &recipient, desk, identity)
+    }
+
+    /// Registers an existing recipient.
+    pub fn register(
+        &self,
+        name: &str,
+        recipient: &str,
+        desk: Option<&str>,
+        identity: PathBuf,
+    ) -> EditorKeys {
+        let mut args = vec![
+            "admin",
+            "editor",
+            "add",
+            "--config",
+            self.config.to_str().unwrap(),
+            "--name",
+            name,
+            "--recipient",
+            recipient,
+        ];
+        if let Some(d) = desk {
+            args.extend(["--desk", d]);
+        }
+        let token = sanduq_ok(&args).trim().to_owned();
+        let token_file = self.dir.path().join(format!("{name}.token"));
+        std::fs::write(&token_file, format!("{token}\n")).unwrap();
+        EditorKeys {
+            name: name.into(),
+            identity,
+            token_file,
+            recipient: recipient.into(),
+        }
+    }
+
+    /// The logs the server wrote so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Files (not directories) under the data directory's `blobs/items`.
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data().join("blobs/items"))
+    }
+
+    pub fn temp_files(&self) -> Vec<PathBuf> {
+        files_under(&self.data().join("blobs/tmp"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Every regular file below `dir`.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// One part of a multipart form.
+pub struct Part<'a> {
+    pub name: &'a str,
+    pub filename: Option<&'a [u8]>,
+    pub content_type: Option<&'a str>,
+    pub data: &'a [u8],
+}
+
+impl<'a> Part<'a> {
+    pub fn text(name: &'a str, data: &'a [u8]) -> Self {
+        Part {
+            name,
+            filename: None,
+            content_type: None,
+            data,
+        }
+    }
+    pub fn file(filename: &'a [u8], data: &'a [u8]) -> Self {
+        Part {
+            name: "file",
+            filename: Some(filename),
+            content_type: Some("application/octet-stream"),
+            data,
+        }
+    }
+}
+
+pub const BOUNDARY: &str = "----sanduqtestboundary7MA4YWxkTrZu0gW";
+
+/// A multipart/form-data body.
+pub fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
+    let mut b = Vec::new();
+    for p in parts {
+        b.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        b.extend_from_slice(
+            format!("Content-Disposition: form-data; name=\"{}\"", p.name).as_bytes(),
+        );
+        if let Some(f) = p.filename {
+            b.extend_from_slice(b"; filename=\"");
+            b.extend_from_slice(f);
+            b.extend_from_slice(b"\"");
+        }
+        b.extend_from_slice(b"\r\n");
+        if let Some(ct) = p.content_type {
+            b.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        b.extend_from_slice(b"\r\n");
+        b.extend_from_slice(p.data);
+        b.extend_from_slice(b"\r\n");
+    }
+    b.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    b
+}
+
+pub fn content_type() -> String {
+    format!("multipart/form-data; boundary={BOUNDARY}")
+}
+
+/// A browser-like session on the source site: the form token and its cookie.
+pub struct Visitor {
+    pub client: reqwest::Client,
+    pub token: String,
+    pub cookie: String,
+}
+
+impl Visitor {
+    pub async fn new(server: &Server) -> Visitor {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let res = client.get(server.source_url("/")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        let cookie = res
+            .headers()
+            .get("set-cookie")
+            .expect("form cookie")
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let html = res.text().await.unwrap();
+        let token = html
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .expect("csrf_token in form")
+            .to_owned();
+        Visitor {
+            client,
+            token,
+            cookie,
+        }
+    }
+
+    /// Posts the parts (the form token is put first) and returns status and page.
+    pub async fn submit(&self, server: &Server, parts: &[Part<'_>]) -> (u16, String) {
+        let mut all = vec![Part::text("csrf_token", self.token.as_bytes())];
+        all.extend(parts.iter().map(|p| Part {
+            name: p.name,
+            filename: p.filename,
+            content_type: p.content_type,
+            data: p.data,
+        }));
+        self.post_raw(server, multipart(&all)).await
+    }
+
+    pub async fn post_raw(&self, server: &Server, body: Vec<u8>) -> (u16, String) {
+        let res = self
+            .client
+            .post(server.source_url("/submit"))
+            .header("content-type", content_type())
+            .header("cookie", &self.cookie)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap_or_default())
+    }
+}
+
+/// A random marker for plaintext scans.
+pub fn marker() -> String {
+    let mut b = [0u8; 12];
+    getrandom::fill(&mut b).unwrap();
+    format!("MARK{}", hex::encode(b))
+}
+
+/// Runs `sanduq fetch` for an editor into `bundle`.
+pub fn fetch(server: &Server, ed: &EditorKeys, bundle: &Path) -> Output {
+    sanduq(&[
+        "fetch",
+        "--server",
+        &server.api_url(),
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ])
+}
+
+/// Runs `sanduq decrypt`.
+pub fn decrypt(identity: &Path, bundle: &Path, out: &Path) -> Output {
+    sanduq(&[
+        "decrypt",
+        "--identity",
+        identity.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// The manifest of a bundle.
+pub fn manifest(bundle: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// Peak resident memory of a process in KiB (VmHWM).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}

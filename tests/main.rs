@@ -1,0 +1,18 @@
+#![allow(clippy::unwrap_used)]
+#![allow(unreachable_pub)]
+//! sanduq integration tests: one binary, every test against a real `sanduq` process.
+
+// The harness: start a server in a temp dir, register editors, submit forms, run the CLI.
+mod common;
+
+// Intake: no plaintext at rest, streaming memory, atomic commit, limits, CSRF.
+mod intake;
+
+// The editor API: authentication, desk isolation, ranges.
+mod editor_api;
+
+// The editor CLI: keygen, fetch, decrypt (hostile names, tampering), delete, age interop.
+mod editor_cli;
+
+// Operator commands and configuration errors.
+mod admin;
