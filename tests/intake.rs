@@ -52,6 +52,7 @@ fn scan(paths: &[std::path::PathBuf], needles: &[Vec<u8>]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_plaintext_at_rest_and_every_object_is_age() {
+    let started = std::time::SystemTime::now() - Duration::from_secs(2);
     let server = Server::start_default();
     let ed = server.add_editor("ana", None);
     let m = marker();
@@ -78,7 +79,15 @@ async fn no_plaintext_at_rest_and_every_object_is_age() {
     paths.extend(
         files_under(&std::env::temp_dir())
             .into_iter()
-            .filter(|p| !p.starts_with(server.dir.path()) || p.starts_with(server.data())),
+            // Anything written to the temp dir while this test ran (older files cannot hold
+            // its fresh marker; skipping them keeps the scan fast on a busy machine).
+            .filter(|p| {
+                let fresh = std::fs::metadata(p)
+                    .and_then(|m| m.modified())
+                    .map(|t| t >= started)
+                    .unwrap_or(false);
+                fresh && (!p.starts_with(server.dir.path()) || p.starts_with(server.data()))
+            }),
     );
     paths.push(server.log.clone());
     let hits = scan(&paths, &needles);
@@ -308,6 +317,32 @@ async fn over_limit_uploads_get_413_and_leave_nothing() {
         Part::file(b"3", b"3"),
     ];
     assert_eq!(v.submit(&server, &three).await.0, 413);
+    // An empty file box, as a browser sends for each box left empty, is not a file.
+    let two_and_empty = [
+        Part::file(b"1", b"1"),
+        Part::file(b"", b""),
+        Part::file(b"2", b"2"),
+    ];
+    assert_eq!(v.submit(&server, &two_and_empty).await.0, 200);
+    let bundle = server.dir.path().join("b0");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let ids: Vec<String> = manifest(&bundle)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    let api = server.api_url();
+    let mut args = vec![
+        "delete",
+        "--server",
+        &api,
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+    ];
+    args.extend(ids.iter().map(String::as_str));
+    sanduq_ok(&args);
 
     assert!(
         wait_until(|| server.temp_files().is_empty()).await,

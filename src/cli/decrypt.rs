@@ -49,6 +49,7 @@ fn private_append(path: &Path) -> io::Result<File> {
 /// The encrypted metadata of an item, as written by intake.
 #[derive(Debug, Deserialize)]
 struct ItemMeta {
+    id: Id,
     kind: String,
     filename: Option<String>,
     content_type: Option<String>,
@@ -158,7 +159,7 @@ fn decrypt_item(
     let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
     json.zeroize();
     let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
-    if meta.source != item.source || !meta.items.contains(&item.id) {
+    if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
         return Err("its metadata belongs to another item (the bundle was altered)".into());
     }
 
@@ -184,8 +185,14 @@ fn decrypt_item(
     .and_then(|()| place(&partial, &dir, &wanted));
     let _ = fs::remove_file(&partial);
     let name = result?;
-    append_index(&dir, &name, item, &meta)
-        .map_err(|e| format!("cannot write {}: {e}", dir.join(INDEX_FILE).display()))?;
+    if let Err(e) = append_index(&dir, &name, item, &meta) {
+        // Without its index line the item is not done: take the file back out.
+        let _ = fs::remove_file(dir.join(&name));
+        return Err(format!(
+            "cannot write {}: {e}",
+            dir.join(INDEX_FILE).display()
+        ));
+    }
     Ok(PathBuf::from(folder).join(name))
 }
 
@@ -242,6 +249,8 @@ fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String
                 // created with create_new, which also refuses to replace anything.
                 let mut opts = OpenOptions::new();
                 opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
                 let copied = opts.open(&target).and_then(|mut t| {
                     io::copy(&mut File::open(partial)?, &mut t)?;
                     t.sync_all()

@@ -123,7 +123,11 @@ async fn download(
         .await?
         .ok_or(ApiError::NotFound)?;
     if offset > 0 && offset >= len {
-        return Err(ApiError::BadRange);
+        let mut res = ApiError::BadRange.into_response();
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+            res.headers_mut().insert(header::CONTENT_RANGE, v);
+        }
+        return Ok(res);
     }
     let body = Body::from_stream(ReaderStream::with_capacity(reader, 256 * 1024));
     let mut res = Response::new(body);

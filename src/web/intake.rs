@@ -41,6 +41,8 @@ const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
 struct ItemMeta<'a> {
     /// Format version.
     v: u32,
+    /// The item this metadata describes.
+    id: Id,
     /// `message` or `file`.
     kind: &'a str,
     /// The file name the source's browser gave, as given (sanitised only on decrypt).
@@ -197,13 +199,7 @@ async fn receive(
                 continue;
             }
             "message" => ("message", cfg.max_message_bytes),
-            "file" => {
-                files += 1;
-                if files > cfg.max_files {
-                    return Err(AppError::TooLarge);
-                }
-                ("file", cfg.max_request_bytes)
-            }
+            "file" => ("file", cfg.max_request_bytes),
             _ => return Err(AppError::BadRequest),
         };
         let recips = match &recipients {
@@ -229,6 +225,12 @@ async fn receive(
         if plain_size == 0 && filename.as_deref().unwrap_or_default().is_empty() {
             staging.forget(temp);
             continue;
+        }
+        if kind == "file" {
+            files += 1;
+            if files > cfg.max_files {
+                return Err(AppError::TooLarge);
+            }
         }
         let size = st.blobs.seal(temp).await?;
         parts.push(Part {
@@ -261,6 +263,7 @@ async fn receive(
     for p in &parts {
         let meta = ItemMeta {
             v: 1,
+            id: p.id,
             kind: p.kind,
             filename: p.filename.as_deref(),
             content_type: p.content_type.as_deref(),

@@ -124,11 +124,15 @@ pub async fn serve(
         .write(true)
         .open(&lock_path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))?;
-    if lock.try_lock().is_err() {
-        anyhow::bail!(
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
             "another sanduq serve is using {}; stop it first",
             state.config.data_dir.display()
-        );
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", lock_path.display())
+        }
     }
     let source = tokio::net::TcpListener::bind(state.config.source_addr)
         .await
