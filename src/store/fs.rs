@@ -71,12 +71,12 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[async_trait]
 impl BlobStore for FsBlobStore {
     async fn create(&self, temp: Id) -> Result<BlobWriter> {
-        let mut opts = tokio::fs::OpenOptions::new();
+        let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
         #[cfg(unix)]
-        opts.mode(0o600);
-        let f = opts.open(self.temp_path(temp)).await?;
-        Ok(Box::pin(f))
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let f = opts.open(self.temp_path(temp))?;
+        Ok(Box::new(f))
     }
 
     async fn seal(&self, temp: Id) -> Result<u64> {
@@ -172,7 +172,7 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
 
     #[tokio::test]
     async fn write_seal_publish_read_delete() {
@@ -180,8 +180,7 @@ mod tests {
         let s = FsBlobStore::open(dir.path()).unwrap();
         let t = Id::random();
         let mut w = s.create(t).await.unwrap();
-        w.write_all(b"age-encryption.org/v1 test").await.unwrap();
-        w.shutdown().await.unwrap();
+        std::io::Write::write_all(&mut w, b"age-encryption.org/v1 test").unwrap();
         drop(w);
         assert_eq!(s.seal(t).await.unwrap(), 26);
         assert!(

@@ -13,7 +13,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncRead;
 
 use crate::ids::Id;
 
@@ -89,8 +89,9 @@ impl BlobKey {
     }
 }
 
-/// A writer into a temporary object.
-pub type BlobWriter = Pin<Box<dyn AsyncWrite + Send>>;
+/// A writer into a temporary object. It blocks: use it from a blocking thread
+/// (`spawn_blocking`), where encryption runs too, so that parsing and encrypting overlap.
+pub type BlobWriter = Box<dyn std::io::Write + Send>;
 /// A reader of a stored object.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 

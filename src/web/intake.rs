@@ -14,11 +14,10 @@ use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use futures_util::{AsyncWriteExt as _, StreamExt as _};
+use futures_util::StreamExt as _;
+use std::io::Write as _;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
-use tokio::io::AsyncWriteExt as _;
-use tokio_util::compat::TokioAsyncWriteCompatExt;
 use zeroize::Zeroize;
 
 use super::{pages, AppError, AppState};
@@ -27,6 +26,8 @@ use crate::store::{BlobKey, BlobStore, ItemRow, SourceRow};
 
 /// Plaintext is handed to age in writes of at least this size (age encrypts 64 KiB chunks).
 const WRITE_BUFFER: usize = 256 * 1024;
+/// Chunks in flight between the request parser and the encrypting thread.
+const CHANNEL_CHUNKS: usize = 16;
 /// Largest value of a small form field (token, desk).
 const SMALL_FIELD: usize = 256;
 /// Parts allowed beyond the file limit (token, desk, message).
@@ -282,9 +283,9 @@ async fn receive(
         let temp = Id::random();
         let mut w = st.blobs.create(temp).await?;
         staging.track(temp);
-        w.write_all(&ct).await?;
-        w.shutdown().await?;
-        drop(w);
+        tokio::task::spawn_blocking(move || w.write_all(&ct).and_then(|()| w.flush()))
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))??;
         let meta_size = st.blobs.seal(temp).await?;
         staged.push((p.temp, BlobKey::content(p.id)));
         staged.push((temp, BlobKey::meta(p.id)));
@@ -317,45 +318,55 @@ async fn new_encryptor(recipients: Arc<Vec<String>>) -> Result<Encryptor, AppErr
 }
 
 /// Streams one part through age into `writer`; returns the plaintext size.
+///
+/// The request is parsed on the async runtime while a blocking thread encrypts and writes,
+/// so the two overlap. They are joined by a channel of a few chunks: memory stays bounded
+/// whatever the part's size. If this future is dropped (the client went away), the channel
+/// closes without its end mark and the age file is never finished.
 async fn encrypt_field(
     field: &mut multer::Field<'_>,
     enc: Encryptor,
     writer: crate::store::BlobWriter,
     limit: u64,
 ) -> Result<u64, AppError> {
-    let mut out = enc
-        .wrap_async_output(writer.compat_write())
-        .await
-        .map_err(AppError::from)?;
-    let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(CHANNEL_CHUNKS);
+    let worker = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+        let mut out = enc.wrap_output(std::io::BufWriter::with_capacity(WRITE_BUFFER, writer))?;
+        loop {
+            match rx.blocking_recv() {
+                Some(Some(chunk)) => out.write_all(&chunk)?,
+                Some(None) => {
+                    // Without finish() the age stream's last chunk is never written.
+                    out.finish()?.flush()?;
+                    return Ok(());
+                }
+                None => return Err(std::io::Error::other("part abandoned")),
+            }
+        }
+    });
     let mut total = 0u64;
-    let result = async {
+    let fed = async {
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
             total += chunk.len() as u64;
             if total > limit {
                 return Err(AppError::TooLarge);
             }
-            if buf.is_empty() && chunk.len() >= WRITE_BUFFER {
-                out.write_all(&chunk).await?;
-            } else {
-                buf.extend_from_slice(&chunk);
-                if buf.len() >= WRITE_BUFFER {
-                    out.write_all(&buf).await?;
-                    buf.zeroize();
-                    buf.clear();
-                }
+            if tx.send(Some(chunk)).await.is_err() {
+                // The writer stopped early: its own error says why.
+                return Ok(());
             }
         }
-        if !buf.is_empty() {
-            out.write_all(&buf).await?;
-        }
-        // Without close() the age stream's last chunk is never written.
-        out.close().await?;
-        Ok(total)
+        let _ = tx.send(None).await;
+        Ok(())
     }
     .await;
-    buf.zeroize();
-    result
+    drop(tx);
+    let written = worker
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    fed?;
+    written?;
+    Ok(total)
 }
 
 async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> {
