@@ -15,8 +15,8 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
-use std::io::Write as _;
 use serde::Serialize;
+use std::io::Write as _;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroize;
 
