@@ -46,6 +46,10 @@ upload() {
   [ "$code" = 200 ] || { echo "upload failed: HTTP $code" >&2; exit 1; }
 }
 
+echo "== warm-up (not counted): one age run and one upload"
+sync; age -r "$recipient" -o "$work/ref.age" "$work/input.bin"; rm -f "$work/ref.age"; upload
+find "$work/data/blobs/items" -name '*.age' -delete; sync
+
 echo "== $rounds rounds, each: age CLI file->file + sync, then one upload to sanduq"
 declare -a t_age t_sdq
 for r in $(seq "$rounds"); do

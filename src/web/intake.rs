@@ -24,9 +24,8 @@ use super::{pages, AppError, AppState};
 use crate::ids::{utc_day, utc_timestamp, Id};
 use crate::store::{BlobKey, BlobStore, ItemRow, SourceRow};
 
-/// Plaintext is handed to age in writes of at least this size (age encrypts 64 KiB chunks).
-const WRITE_BUFFER: usize = 256 * 1024;
-/// Chunks in flight between the request parser and the encrypting thread.
+/// Chunks in flight between the request parser and the encrypting thread. Measured on
+/// 1 GiB: 4 is slower, 64 no faster and doubles peak memory.
 const CHANNEL_CHUNKS: usize = 16;
 /// Largest value of a small form field (token, desk).
 const SMALL_FIELD: usize = 256;
@@ -331,7 +330,8 @@ async fn encrypt_field(
 ) -> Result<u64, AppError> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Option<bytes::Bytes>>(CHANNEL_CHUNKS);
     let worker = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-        let mut out = enc.wrap_output(std::io::BufWriter::with_capacity(WRITE_BUFFER, writer))?;
+        // age writes whole 64 KiB chunks: a BufWriter here only added a copy (measured).
+        let mut out = enc.wrap_output(writer)?;
         loop {
             match rx.blocking_recv() {
                 Some(Some(chunk)) => out.write_all(&chunk)?,
