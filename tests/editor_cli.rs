@@ -475,3 +475,134 @@ fn keygen_makes_a_private_identity_that_age_accepts() {
         .unwrap();
     assert_eq!(dec.stdout, plain);
 }
+
+/// A minimal SOCKS5 proxy, as Tor offers, that records the host names it is asked for and
+/// connects every request to the given address.
+async fn socks5_proxy(
+    target: std::net::SocketAddr,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let seen = seen2.clone();
+            tokio::spawn(async move {
+                let mut head = [0u8; 2];
+                c.read_exact(&mut head).await.ok()?;
+                let mut methods = vec![0u8; head[1] as usize];
+                c.read_exact(&mut methods).await.ok()?;
+                c.write_all(&[5, 0]).await.ok()?;
+                let mut req = [0u8; 4];
+                c.read_exact(&mut req).await.ok()?;
+                let host = match req[3] {
+                    3 => {
+                        let mut len = [0u8; 1];
+                        c.read_exact(&mut len).await.ok()?;
+                        let mut name = vec![0u8; len[0] as usize];
+                        c.read_exact(&mut name).await.ok()?;
+                        String::from_utf8(name).ok()?
+                    }
+                    1 => {
+                        let mut ip = [0u8; 4];
+                        c.read_exact(&mut ip).await.ok()?;
+                        std::net::Ipv4Addr::from(ip).to_string()
+                    }
+                    _ => return None,
+                };
+                let mut port = [0u8; 2];
+                c.read_exact(&mut port).await.ok()?;
+                seen.lock().unwrap().push(host);
+                let mut up = tokio::net::TcpStream::connect(target).await.ok()?;
+                c.write_all(&[5, 0, 0, 1, 0, 0, 0, 0, 0, 0]).await.ok()?;
+                tokio::io::copy_bidirectional(&mut c, &mut up).await.ok()
+            });
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_and_delete_go_through_a_socks5h_proxy_with_remote_names() {
+    let server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    let v = Visitor::new(&server).await;
+    assert_eq!(
+        v.submit(&server, &[Part::text("message", b"over tor")])
+            .await
+            .0,
+        200
+    );
+    let (proxy, seen) = socks5_proxy(server.api).await;
+    // A name only the proxy can resolve, as a .onion address is.
+    let onion = format!(
+        "http://sanduqtestxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion:{}",
+        server.api.port()
+    );
+    let bundle = server.dir.path().join("b");
+    let proxy_url = format!("socks5h://{proxy}");
+    let args: Vec<String> = [
+        "fetch",
+        "--server",
+        &onion,
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--proxy",
+        &proxy_url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // The proxy runs on this test's runtime: run the CLI off it.
+    let o = tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        sanduq(&args)
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(items(&bundle).len(), 1);
+    let names = seen.lock().unwrap().clone();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.ends_with(".onion")),
+        "the proxy resolved the name: {names:?}"
+    );
+    // Without the proxy the same address cannot be reached: nothing bypasses it.
+    let direct = sanduq(&[
+        "fetch",
+        "--server",
+        &onion,
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+    assert_eq!(direct.status.code(), Some(1));
+    assert_eq!(
+        stderr(&direct).trim().lines().count(),
+        1,
+        "{}",
+        stderr(&direct)
+    );
+    // A proxy that is not SOCKS is refused with one line.
+    let bad = sanduq(&[
+        "fetch",
+        "--server",
+        &onion,
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--proxy",
+        "http://127.0.0.1:1",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("socks5h"));
+}
