@@ -177,3 +177,57 @@ fn editor_add_checks_recipient_desk_and_name() {
     let t = token.trim().as_bytes();
     assert!(!db.windows(t.len()).any(|w| w == t) && !wal.windows(t.len()).any(|w| w == t));
 }
+
+#[test]
+fn a_second_quickstart_on_a_running_folder_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("qs");
+    // quickstart reuses an existing install: give it free ports first.
+    sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
+    let cfg = data.join("sanduq.toml");
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("127.0.0.1:8080", &format!("127.0.0.1:{}", free()))
+        .replace("127.0.0.1:8081", &format!("127.0.0.1:{}", free()));
+    std::fs::write(&cfg, text).unwrap();
+    let log = dir.path().join("first.log");
+    let mut first = std::process::Command::new(BIN)
+        .args(["quickstart", "--dir", data.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let token_path = data.join("quickstart-editor-token");
+    for _ in 0..300 {
+        if std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("source site on")
+        {
+            break;
+        }
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "quickstart exited: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let token = std::fs::read_to_string(&token_path).unwrap();
+    let second = sanduq(&["quickstart", "--dir", data.to_str().unwrap()]);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+    assert_eq!(
+        std::fs::read_to_string(&token_path).unwrap(),
+        token,
+        "the running server's token is untouched"
+    );
+}

@@ -98,6 +98,17 @@ pub(super) async fn quickstart(dir: &Path) -> Result<()> {
         init(dir).await?;
     }
     let cfg = load(&config)?;
+    // Refuse before touching anything if a server already runs on this folder: rotating the
+    // quickstart token under it would lock its user out.
+    let lock_path = cfg.data_dir.join("sanduq.lock");
+    if let Ok(f) = std::fs::OpenOptions::new().read(true).open(&lock_path) {
+        if let Err(std::fs::TryLockError::WouldBlock) = f.try_lock() {
+            return Err(CliError::new(format!(
+                "a sanduq server is already running on {}; stop it first",
+                dir.display()
+            )));
+        }
+    }
     let meta = meta_store(&cfg).await?;
     let key_path = dir.join("quickstart-editor-key.txt");
     let token_path = dir.join("quickstart-editor-token");
