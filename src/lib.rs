@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod codename;
 pub mod config;
 pub mod crypto;
 pub mod ids;

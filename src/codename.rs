@@ -1,0 +1,262 @@
+//! Codenames: how a source comes back without the server holding any secret of theirs.
+//!
+//! A codename is seven words from the EFF large wordlist (7,776 words, ~90.3 bits), drawn
+//! from the OS CSPRNG. At login, `argon2id(normalised codename, install pepper)` gives 64
+//! bytes; HKDF-SHA-256 splits them into a login id (the server stores only its SHA-256) and an
+//! X25519 secret whose age recipient the server stores so editors can reply. Nothing derived
+//! from a codename is written anywhere but those two public values.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use hkdf::Hkdf;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Words in a codename.
+pub const WORDS: usize = 7;
+/// Longest codename input accepted, in bytes, checked before any hashing.
+pub const MAX_INPUT_BYTES: usize = 256;
+/// The smallest argon2 memory cost a configuration may set, in KiB, outside tests.
+pub const MIN_MEMORY_KIB: u32 = 19 * 1024;
+
+static WORDLIST: LazyLock<Vec<&'static str>> = LazyLock::new(|| {
+    include_str!("../data/eff_large_wordlist.txt")
+        .lines()
+        .collect()
+});
+
+/// The EFF large wordlist.
+pub fn wordlist() -> &'static [&'static str] {
+    &WORDLIST
+}
+
+/// What can go wrong with a codename.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    /// Longer than [`MAX_INPUT_BYTES`].
+    #[error("codename too long")]
+    TooLong,
+    /// Not seven words of the list.
+    #[error("not a codename")]
+    Malformed,
+    /// Argon2 parameters out of range.
+    #[error("bad argon2 parameters: {0}")]
+    Params(String),
+}
+
+/// A codename, wiped from memory when dropped; `Debug` never shows it.
+pub struct Codename(Zeroizing<String>);
+
+impl Codename {
+    /// A fresh random codename.
+    pub fn generate() -> Codename {
+        let list = wordlist();
+        let mut words = Vec::with_capacity(WORDS);
+        while words.len() < WORDS {
+            let mut b = [0u8; 2];
+            crate::ids::fill_random(&mut b);
+            let r = u16::from_le_bytes(b) as usize;
+            // Rejection sampling: 8 × 7,776 = 62,208 ≤ 65,536 keeps every word equally likely.
+            if r < 8 * list.len() {
+                words.push(list[r % list.len()]);
+            }
+        }
+        Codename(Zeroizing::new(words.join(" ")))
+    }
+
+    /// Parses what a source typed: case, surrounding and repeated spaces are forgiven; the
+    /// result must be seven words of the list.
+    pub fn parse(input: &str) -> Result<Codename, Error> {
+        if input.len() > MAX_INPUT_BYTES {
+            return Err(Error::TooLong);
+        }
+        let lower = Zeroizing::new(input.to_lowercase());
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        if words.len() != WORDS || !words.iter().all(|w| wordlist().binary_search(w).is_ok()) {
+            return Err(Error::Malformed);
+        }
+        Ok(Codename(Zeroizing::new(words.join(" "))))
+    }
+
+    /// The normalised codename: lowercase words joined by single spaces.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Codename {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Codename(***)")
+    }
+}
+
+/// Argon2id cost parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub time: u32,
+    /// Lanes.
+    pub lanes: u32,
+}
+
+impl Default for Cost {
+    /// m = 64 MiB, t = 3, p = 1.
+    fn default() -> Self {
+        Cost {
+            memory_kib: 64 * 1024,
+            time: 3,
+            lanes: 1,
+        }
+    }
+}
+
+/// What a codename opens.
+pub struct Derived {
+    /// Identifies the source at login; the server stores only [`Derived::login_hash`].
+    login_id: Zeroizing<[u8; 32]>,
+    /// The source's reply identity, held in memory for a session only.
+    pub reply_identity: age::x25519::Identity,
+}
+
+impl Derived {
+    /// SHA-256 of the login id: the stored form.
+    pub fn login_hash(&self) -> [u8; 32] {
+        Sha256::digest(self.login_id.as_slice()).into()
+    }
+
+    /// The public reply recipient the server stores.
+    pub fn reply_recipient(&self) -> String {
+        self.reply_identity.to_public().to_string()
+    }
+}
+
+/// Derives the login id and reply identity of `codename` under an install's `pepper`.
+pub fn derive(codename: &Codename, pepper: &[u8], cost: Cost) -> Result<Derived, Error> {
+    let params = Params::new(cost.memory_kib, cost.time, cost.lanes, Some(64))
+        .map_err(|e| Error::Params(e.to_string()))?;
+    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut okm = Zeroizing::new([0u8; 64]);
+    argon
+        .hash_password_into(codename.expose().as_bytes(), pepper, okm.as_mut_slice())
+        .map_err(|e| Error::Params(e.to_string()))?;
+    let hk = Hkdf::<Sha256>::new(None, okm.as_slice());
+    let mut login_id = Zeroizing::new([0u8; 32]);
+    let mut secret = Zeroizing::new([0u8; 32]);
+    hk.expand(b"sanduq v1 login id", login_id.as_mut_slice())
+        .and_then(|()| hk.expand(b"sanduq v1 reply key", secret.as_mut_slice()))
+        .map_err(|e| Error::Params(e.to_string()))?;
+    let reply_identity = x25519_identity(&secret)?;
+    Ok(Derived {
+        login_id,
+        reply_identity,
+    })
+}
+
+/// An age X25519 identity from 32 secret bytes (through its standard Bech32 encoding).
+fn x25519_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
+    let hrp = bech32::Hrp::parse("age-secret-key-").map_err(|e| Error::Params(e.to_string()))?;
+    let mut text = bech32::encode::<bech32::Bech32>(hrp, secret)
+        .map_err(|e| Error::Params(e.to_string()))?
+        .to_uppercase();
+    let id = text.parse::<age::x25519::Identity>();
+    text.zeroize();
+    id.map_err(|e| Error::Params(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wordlist_is_the_eff_large_list() {
+        let list = wordlist();
+        assert_eq!(list.len(), 7776);
+        assert!(
+            list.windows(2).all(|w| w[0] < w[1]),
+            "sorted, for binary search"
+        );
+        assert_eq!(list[0], "abacus");
+        assert_eq!(list[7775], "zoom");
+    }
+
+    #[test]
+    fn generated_codenames_are_seven_list_words_and_differ() {
+        let a = Codename::generate();
+        let b = Codename::generate();
+        assert_eq!(a.expose().split(' ').count(), WORDS);
+        assert_ne!(a.expose(), b.expose());
+        assert_eq!(Codename::parse(a.expose()).unwrap().expose(), a.expose());
+        assert_eq!(format!("{a:?}"), "Codename(***)");
+    }
+
+    #[test]
+    fn normalisation_forgives_case_and_spaces_only() {
+        let c = "abacus zoom drop-down yo-yo t-shirt felt-tip abdomen";
+        let typed = "  Abacus\tZOOM  drop-down\n yo-yo T-Shirt felt-tip   abdomen ";
+        assert_eq!(Codename::parse(typed).unwrap().expose(), c);
+        assert_eq!(
+            Codename::parse("abacus zoom").unwrap_err(),
+            Error::Malformed
+        );
+        assert_eq!(
+            Codename::parse(&format!("{c} zoom")).unwrap_err(),
+            Error::Malformed
+        );
+        assert_eq!(
+            Codename::parse("abacus zoom drop down yo-yo t-shirt felt-tip").unwrap_err(),
+            Error::Malformed
+        );
+        assert_eq!(
+            Codename::parse(&"a".repeat(257)).unwrap_err(),
+            Error::TooLong
+        );
+    }
+
+    #[test]
+    fn derivation_is_deterministic_and_pepper_bound() {
+        let cost = Cost {
+            memory_kib: 64,
+            time: 1,
+            lanes: 1,
+        };
+        let c = Codename::parse("abacus zoom drop-down yo-yo t-shirt felt-tip abdomen").unwrap();
+        let a = derive(&c, &[1u8; 32], cost).unwrap();
+        let b = derive(&c, &[1u8; 32], cost).unwrap();
+        let other = derive(&c, &[2u8; 32], cost).unwrap();
+        assert_eq!(a.login_hash(), b.login_hash());
+        assert_eq!(a.reply_recipient(), b.reply_recipient());
+        assert_ne!(a.login_hash(), other.login_hash());
+        assert_ne!(a.reply_recipient(), other.reply_recipient());
+        assert!(a.reply_recipient().starts_with("age1"));
+    }
+
+    /// Vectors computed by tests/data/make_codename_kat.py with argon2-cffi, Python's HMAC
+    /// and `cryptography`'s X25519: nothing of sanduq's code. What version 1 derived must
+    /// still derive in every later version, or sources lose their replies.
+    #[test]
+    fn known_answers_from_an_independent_implementation() {
+        let kat: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/codename_kat.json")).unwrap();
+        let vectors = kat.as_array().unwrap();
+        assert_eq!(vectors.len(), 3);
+        for v in vectors {
+            let c = Codename::parse(v["codename"].as_str().unwrap()).unwrap();
+            let pepper = hex::decode(v["pepper_hex"].as_str().unwrap()).unwrap();
+            let cost = Cost {
+                memory_kib: v["memory_kib"].as_u64().unwrap() as u32,
+                time: v["time"].as_u64().unwrap() as u32,
+                lanes: v["lanes"].as_u64().unwrap() as u32,
+            };
+            let d = derive(&c, &pepper, cost).unwrap();
+            assert_eq!(
+                hex::encode(d.login_hash()),
+                v["login_hash_hex"].as_str().unwrap()
+            );
+            assert_eq!(d.reply_recipient(), v["reply_recipient"].as_str().unwrap());
+        }
+    }
+}
