@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
@@ -136,12 +136,31 @@ impl Derived {
 
 /// Derives the login id and reply identity of `codename` under an install's `pepper`.
 pub fn derive(codename: &Codename, pepper: &[u8], cost: Cost) -> Result<Derived, Error> {
+    let mut memory = vec![Block::default(); cost.memory_kib as usize];
+    let d = derive_with_memory(codename, pepper, cost, &mut memory);
+    memory.zeroize();
+    d
+}
+
+/// [`derive`] in caller-provided argon2 memory (`cost.memory_kib` blocks of 1 KiB), so that a
+/// server can reuse a few buffers instead of asking the allocator for 64 MiB per login.
+pub fn derive_with_memory(
+    codename: &Codename,
+    pepper: &[u8],
+    cost: Cost,
+    memory: &mut [Block],
+) -> Result<Derived, Error> {
     let params = Params::new(cost.memory_kib, cost.time, cost.lanes, Some(64))
         .map_err(|e| Error::Params(e.to_string()))?;
     let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
     let mut okm = Zeroizing::new([0u8; 64]);
     argon
-        .hash_password_into(codename.expose().as_bytes(), pepper, okm.as_mut_slice())
+        .hash_password_into_with_memory(
+            codename.expose().as_bytes(),
+            pepper,
+            okm.as_mut_slice(),
+            memory,
+        )
         .map_err(|e| Error::Params(e.to_string()))?;
     let hk = Hkdf::<Sha256>::new(None, okm.as_slice());
     let mut login_id = Zeroizing::new([0u8; 32]);
@@ -165,6 +184,67 @@ fn x25519_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
     let id = text.parse::<age::x25519::Identity>();
     text.zeroize();
     id.map_err(|e| Error::Params(e.to_string()))
+}
+
+/// Runs derivations for a server: on blocking threads, at most `max_concurrent` at once (a
+/// login flood queues instead of exhausting memory), each in one of at most
+/// `max_concurrent` reused, wiped-after-use argon2 buffers.
+pub struct Deriver {
+    pepper: std::sync::Arc<crate::config::Secret>,
+    cost: Cost,
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    pool: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
+    allocated: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Deriver {
+    /// A deriver for an install's pepper and cost.
+    pub fn new(pepper: crate::config::Secret, cost: Cost, max_concurrent: usize) -> Deriver {
+        Deriver {
+            pepper: std::sync::Arc::new(pepper),
+            cost,
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
+            pool: Default::default(),
+            allocated: Default::default(),
+        }
+    }
+
+    /// Derives `codename`'s login id and reply identity.
+    pub async fn derive(&self, codename: Codename) -> Result<Derived, Error> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Params(e.to_string()))?;
+        let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let mut memory = match reused {
+            Some(m) => m,
+            None => {
+                self.allocated
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                vec![Block::default(); self.cost.memory_kib as usize]
+            }
+        };
+        let pepper = self.pepper.clone();
+        let cost = self.cost;
+        let (derived, memory) = tokio::task::spawn_blocking(move || {
+            let d = derive_with_memory(&codename, pepper.expose(), cost, &mut memory);
+            // Wipe in place: `Vec::zeroize` would also empty the buffer we keep.
+            memory.iter_mut().for_each(Zeroize::zeroize);
+            (d, memory)
+        })
+        .await
+        .map_err(|e| Error::Params(e.to_string()))?;
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(memory);
+        }
+        derived
+    }
+
+    /// How many argon2 buffers were ever allocated (never more than the concurrency cap).
+    pub fn buffers_allocated(&self) -> usize {
+        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 #[cfg(test)]
@@ -258,5 +338,48 @@ mod tests {
             );
             assert_eq!(d.reply_recipient(), v["reply_recipient"].as_str().unwrap());
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_deriver_caps_concurrency_and_reuses_memory() {
+        let cost = Cost {
+            memory_kib: 256,
+            time: 1,
+            lanes: 1,
+        };
+        let pepper = [9u8; 32];
+        let d = std::sync::Arc::new(Deriver::new(
+            crate::config::Secret::new(pepper.to_vec()),
+            cost,
+            2,
+        ));
+        let c = "abacus zoom drop-down yo-yo t-shirt felt-tip abdomen";
+        let want = derive(&Codename::parse(c).unwrap(), &pepper, cost)
+            .unwrap()
+            .login_hash();
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let d = d.clone();
+                tokio::spawn(async move {
+                    d.derive(Codename::parse(c).unwrap())
+                        .await
+                        .unwrap()
+                        .login_hash()
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(
+                t.await.unwrap(),
+                want,
+                "reused memory gives the same answer"
+            );
+        }
+        assert!(
+            d.buffers_allocated() <= 2,
+            "{} buffers for a cap of 2",
+            d.buffers_allocated()
+        );
+        assert!(d.buffers_allocated() >= 1);
     }
 }

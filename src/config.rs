@@ -64,6 +64,9 @@ pub struct RawConfig {
     pub limits: RawLimits,
     /// Install secrets.
     pub secrets: RawSecrets,
+    /// Codename derivation cost.
+    #[serde(default)]
+    pub codename: RawCodename,
     /// Desks: named groups of editors.
     #[serde(default, rename = "desk")]
     pub desks: Vec<RawDesk>,
@@ -89,6 +92,22 @@ pub struct RawLimits {
     pub max_message_bytes: Option<u64>,
     /// Most files in one submission.
     pub max_files: Option<usize>,
+}
+
+/// `[codename]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCodename {
+    /// argon2id memory in KiB.
+    pub memory_kib: Option<u32>,
+    /// argon2id passes.
+    pub time: Option<u32>,
+    /// argon2id lanes.
+    pub lanes: Option<u32>,
+    /// Derivations running at once.
+    pub max_concurrent: Option<usize>,
+    /// Allows a memory cost under the floor. For test suites only.
+    pub weak_cost_for_tests: Option<bool>,
 }
 
 /// `[secrets]`.
@@ -172,6 +191,10 @@ pub struct Config {
     pub pepper: Secret,
     /// Desks, the first being the default.
     pub desks: Vec<Desk>,
+    /// argon2id cost of codename derivation.
+    pub codename_cost: crate::codename::Cost,
+    /// Codename derivations running at once.
+    pub codename_concurrency: usize,
 }
 
 impl Config {
@@ -294,6 +317,45 @@ impl Config {
             });
         }
 
+        let default_cost = crate::codename::Cost::default();
+        let codename_cost = crate::codename::Cost {
+            memory_kib: raw.codename.memory_kib.unwrap_or(default_cost.memory_kib),
+            time: raw.codename.time.unwrap_or(default_cost.time),
+            lanes: raw.codename.lanes.unwrap_or(default_cost.lanes),
+        };
+        if codename_cost.memory_kib < crate::codename::MIN_MEMORY_KIB
+            && raw.codename.weak_cost_for_tests != Some(true)
+        {
+            return Err(invalid(
+                "codename.memory_kib",
+                format!(
+                    "must be at least {} (19 MiB); lower values are for test suites only",
+                    crate::codename::MIN_MEMORY_KIB
+                ),
+            ));
+        }
+        if codename_cost.memory_kib > 4 * 1024 * 1024 {
+            return Err(invalid(
+                "codename.memory_kib",
+                "must be at most 4194304 (4 GiB)".into(),
+            ));
+        }
+        if !(1..=16).contains(&codename_cost.time) {
+            return Err(invalid("codename.time", "must be between 1 and 16".into()));
+        }
+        if !(1..=8).contains(&codename_cost.lanes)
+            || codename_cost.memory_kib < 8 * codename_cost.lanes
+        {
+            return Err(invalid("codename.lanes", "must be between 1 and 8".into()));
+        }
+        let codename_concurrency = raw.codename.max_concurrent.unwrap_or(2);
+        if !(1..=64).contains(&codename_concurrency) {
+            return Err(invalid(
+                "codename.max_concurrent",
+                "must be between 1 and 64".into(),
+            ));
+        }
+
         Ok(Config {
             path: path.to_owned(),
             data_dir,
@@ -304,6 +366,8 @@ impl Config {
             max_files,
             pepper: Secret::new(pepper),
             desks,
+            codename_cost,
+            codename_concurrency,
         })
     }
 
@@ -350,6 +414,8 @@ mod tests {
         assert_eq!(c.api_addr.to_string(), "127.0.0.1:8081");
         assert_eq!(c.max_request_bytes, DEFAULT_MAX_REQUEST_BYTES);
         assert_eq!(c.desks[0].name, "default");
+        assert_eq!(c.codename_cost, crate::codename::Cost::default());
+        assert_eq!(c.codename_concurrency, 2);
         assert_eq!(c.data_dir, Path::new("/srv/sanduq/."));
         assert_eq!(format!("{:?}", c.pepper), "***");
     }
@@ -375,6 +441,14 @@ mod tests {
         assert!(err.to_string().contains("unique"), "{err}");
         let err = Config::parse(p, &format!("{base}[[desk]]\nname = \"../x\"\n")).unwrap_err();
         assert!(err.to_string().contains("desk.name"), "{err}");
+        let err = Config::parse(p, &format!("{base}[codename]\nmemory_kib = 1024\n")).unwrap_err();
+        assert!(err.to_string().contains("codename.memory_kib"), "{err}");
+        let weak = Config::parse(
+            p,
+            &format!("{base}[codename]\nmemory_kib = 64\nweak_cost_for_tests = true\n"),
+        )
+        .unwrap();
+        assert_eq!(weak.codename_cost.memory_kib, 64);
         let err = Config::parse(p, &format!("[secrets]\npepper = \"{}\"\n", pepper())).unwrap_err();
         assert!(err.to_string().contains("[[desk]]"), "{err}");
     }
