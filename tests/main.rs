@@ -16,3 +16,6 @@ mod editor_cli;
 
 // Operator commands and configuration errors.
 mod admin;
+
+// Codenames: shown once, login, sessions, logout.
+mod codenames;

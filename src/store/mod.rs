@@ -158,6 +158,15 @@ pub struct SourceRow {
     pub day: String,
 }
 
+/// What lets a source with a codename come back: both values are public or one-way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceLogin {
+    /// SHA-256 of the login id derived from the codename.
+    pub login_hash: [u8; 32],
+    /// The age recipient of the reply key derived from the codename.
+    pub reply_recipient: String,
+}
+
 /// Plaintext metadata storage.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -171,8 +180,16 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn set_token_hash(&self, name: &str, hash: &[u8; 32]) -> Result<bool>;
     /// The recipients of every editor of `desk`.
     async fn desk_recipients(&self, desk: &str) -> Result<Vec<String>>;
-    /// Records a source (if new) and all items of one submission in one transaction.
-    async fn commit_submission(&self, source: &SourceRow, items: &[ItemRow]) -> Result<()>;
+    /// Records a source (if new, with its login) and all items of one submission in one
+    /// transaction.
+    async fn commit_submission(
+        &self,
+        source: &SourceRow,
+        login: Option<&SourceLogin>,
+        items: &[ItemRow],
+    ) -> Result<()>;
+    /// The source whose login hash this is.
+    async fn source_by_login(&self, login_hash: &[u8; 32]) -> Result<Option<SourceRow>>;
     /// Every item of `desk`.
     async fn items_for_desk(&self, desk: &str) -> Result<Vec<ItemRow>>;
     /// One item.

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Editor, Error, ItemRow, MetaStore, Result, SourceRow};
+use super::{Editor, Error, ItemRow, MetaStore, Result, SourceLogin, SourceRow};
 use crate::ids::Id;
 
 const SCHEMA: &str = "
@@ -37,6 +37,13 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_desk ON items(desk, day);
 ";
+
+/// Schema changes after the first, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &["
+ALTER TABLE sources ADD COLUMN login_hash BLOB;
+ALTER TABLE sources ADD COLUMN reply_recipient TEXT;
+CREATE UNIQUE INDEX sources_login ON sources(login_hash);
+"];
 
 /// A [`MetaStore`] in a SQLite file.
 #[derive(Debug, Clone)]
@@ -70,6 +77,21 @@ impl SqliteMetaStore {
             .connect_with(opts)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&pool)
+            .await?;
+        for (i, m) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(version).unwrap_or(0))
+        {
+            let mut tx = pool.begin().await?;
+            sqlx::raw_sql(m).execute(&mut *tx).await?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {}", i + 1))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -169,14 +191,23 @@ impl MetaStore for SqliteMetaStore {
             .collect::<std::result::Result<_, _>>()?)
     }
 
-    async fn commit_submission(&self, source: &SourceRow, items: &[ItemRow]) -> Result<()> {
+    async fn commit_submission(
+        &self,
+        source: &SourceRow,
+        login: Option<&SourceLogin>,
+        items: &[ItemRow],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT OR IGNORE INTO sources (id, desk, day) VALUES (?, ?, ?)")
-            .bind(source.id.to_string())
-            .bind(&source.desk)
-            .bind(&source.day)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO sources (id, desk, day, login_hash, reply_recipient) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(source.id.to_string())
+        .bind(&source.desk)
+        .bind(&source.day)
+        .bind(login.map(|l| l.login_hash.to_vec()))
+        .bind(login.map(|l| l.reply_recipient.clone()))
+        .execute(&mut *tx)
+        .await?;
         for it in items {
             sqlx::query(
                 "INSERT INTO items (id, source, desk, day, size, meta_size) VALUES (?, ?, ?, ?, ?, ?)",
@@ -192,6 +223,21 @@ impl MetaStore for SqliteMetaStore {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn source_by_login(&self, login_hash: &[u8; 32]) -> Result<Option<SourceRow>> {
+        let row = sqlx::query("SELECT id, desk, day FROM sources WHERE login_hash = ?")
+            .bind(&login_hash[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| -> Result<SourceRow> {
+            Ok(SourceRow {
+                id: parse_id(r.try_get("id")?)?,
+                desk: r.try_get("desk")?,
+                day: r.try_get("day")?,
+            })
+        })
+        .transpose()
     }
 
     async fn items_for_desk(&self, desk: &str) -> Result<Vec<ItemRow>> {
@@ -267,7 +313,23 @@ mod tests {
                 meta_size: 50,
             })
             .collect();
-        m.commit_submission(&src, &items).await.unwrap();
+        let login = SourceLogin {
+            login_hash: [5; 32],
+            reply_recipient: "age1r".into(),
+        };
+        m.commit_submission(&src, Some(&login), &items)
+            .await
+            .unwrap();
+        assert_eq!(
+            m.source_by_login(&[5; 32]).await.unwrap(),
+            Some(src.clone())
+        );
+        assert_eq!(m.source_by_login(&[6; 32]).await.unwrap(), None);
+        // Reopening applies no migration twice.
+        drop(m);
+        let m = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
+            .await
+            .unwrap();
         assert_eq!(m.items_for_desk("default").await.unwrap().len(), 3);
         assert!(m.items_for_desk("other").await.unwrap().is_empty());
         assert_eq!(m.item(items[1].id).await.unwrap().as_ref(), Some(&items[1]));

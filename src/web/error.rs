@@ -27,6 +27,9 @@ pub enum AppError {
     /// No such page.
     #[error("not found")]
     NotFound,
+    /// The codename is not one of this site's (or not a codename at all).
+    #[error("unknown codename")]
+    UnknownCodename,
     /// Storing failed (full disk, I/O error); nothing was kept.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -62,7 +65,7 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest | AppError::Empty => StatusCode::BAD_REQUEST,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::Forbidden | AppError::UnknownCodename => StatusCode::FORBIDDEN,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::DeskClosed => StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +98,10 @@ impl AppError {
                 "No editor can read this desk yet, so nothing was stored. Please try again later.",
             ),
             AppError::NotFound => ("Page not found", "There is no page at this address."),
+            AppError::UnknownCodename => (
+                "This codename is not known here",
+                "Check that every word is written as you noted it, then try again.",
+            ),
             AppError::Storage(_) => (
                 "Your testimony could not be stored",
                 "The server could not store what you sent, so nothing was kept. Please try again later.",

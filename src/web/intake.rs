@@ -18,11 +18,12 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 use std::io::Write as _;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::{pages, AppError, AppState};
+use crate::codename::Codename;
 use crate::ids::{utc_day, utc_timestamp, Id};
-use crate::store::{BlobKey, BlobStore, ItemRow, SourceRow};
+use crate::store::{BlobKey, BlobStore, ItemRow, SourceLogin, SourceRow};
 
 /// Chunks in flight between the request parser and the encrypting thread. Measured on
 /// 1 GiB: 4 is slower, 64 no faster and doubles peak memory.
@@ -149,7 +150,12 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         .ok_or(AppError::BadRequest)?;
-    let cookie = pages::csrf_cookie(headers).ok_or(AppError::Forbidden)?;
+    // A logged-in source's form carries its session's token; a new source's, the cookie's.
+    let session = st.sessions.for_request(headers);
+    let expected = match &session {
+        Some(s) => s.csrf.clone(),
+        None => pages::csrf_cookie(headers).ok_or(AppError::Forbidden)?,
+    };
 
     let limits = multer::SizeLimit::new()
         .whole_stream(cfg.max_request_bytes)
@@ -166,7 +172,10 @@ async fn receive(
     };
     let mut parts: Vec<Part> = Vec::new();
     let mut token_ok = false;
-    let mut desk = cfg.default_desk().name.clone();
+    let mut desk = match &session {
+        Some(s) => s.desk.clone(),
+        None => cfg.default_desk().name.clone(),
+    };
     let mut recipients: Option<Arc<Vec<String>>> = None;
     let mut part_count = 0usize;
     let mut files = 0usize;
@@ -179,7 +188,7 @@ async fn receive(
         let name = field.name().unwrap_or_default().to_owned();
         if name == "csrf_token" {
             let value = small_field(&mut field).await?;
-            token_ok = bool::from(value.as_bytes().ct_eq(cookie.as_bytes()));
+            token_ok = bool::from(value.as_bytes().ct_eq(expected.as_bytes()));
             if !token_ok {
                 return Err(AppError::Forbidden);
             }
@@ -192,7 +201,7 @@ async fn receive(
         let (kind, limit) = match name.as_str() {
             "desk" => {
                 let value = small_field(&mut field).await?;
-                if recipients.is_some() || cfg.desk(&value).is_none() {
+                if session.is_some() || recipients.is_some() || cfg.desk(&value).is_none() {
                     return Err(AppError::BadRequest);
                 }
                 desk = value;
@@ -251,10 +260,39 @@ async fn receive(
         return Err(AppError::Empty);
     };
 
-    let source = SourceRow {
-        id: Id::random(),
-        desk: desk.clone(),
-        day: utc_day(),
+    // A returning source adds to its own record; a new one gets a codename, shown once.
+    let (source, login, codename) = match &session {
+        Some(s) => (
+            SourceRow {
+                id: s.source,
+                desk: desk.clone(),
+                day: utc_day(),
+            },
+            None,
+            None,
+        ),
+        None => {
+            let codename = Codename::generate();
+            let shown = Zeroizing::new(codename.expose().to_owned());
+            let derived = st
+                .deriver
+                .derive(codename)
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let login = SourceLogin {
+                login_hash: derived.login_hash(),
+                reply_recipient: derived.reply_recipient(),
+            };
+            (
+                SourceRow {
+                    id: Id::random(),
+                    desk: desk.clone(),
+                    day: utc_day(),
+                },
+                Some(login),
+                Some(shown),
+            )
+        }
     };
     let submission = Id::random();
     let ids: Vec<Id> = parts.iter().map(|p| p.id).collect();
@@ -300,13 +338,17 @@ async fn receive(
 
     st.blobs.publish(&staged).await?;
     staging.temps.clear();
-    if let Err(e) = st.meta.commit_submission(&source, &rows).await {
+    if let Err(e) = st
+        .meta
+        .commit_submission(&source, login.as_ref(), &rows)
+        .await
+    {
         for (_, key) in &staged {
             let _ = st.blobs.delete(*key).await;
         }
         return Err(e.into());
     }
-    Ok(pages::thanks(parts.len())?.into_response())
+    Ok(pages::thanks(parts.len(), codename.as_deref().map(String::as_str))?.into_response())
 }
 
 async fn new_encryptor(recipients: Arc<Vec<String>>) -> Result<Encryptor, AppError> {

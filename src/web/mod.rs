@@ -7,7 +7,9 @@
 mod api;
 mod error;
 mod intake;
+mod login;
 mod pages;
+mod session;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// Plaintext metadata storage.
     pub meta: Arc<dyn MetaStore>,
+    /// Logged-in sources.
+    pub sessions: Arc<session::Sessions>,
+    /// Codename derivation, capped.
+    pub deriver: Arc<crate::codename::Deriver>,
 }
 
 impl AppState {
@@ -43,7 +49,14 @@ impl AppState {
     pub async fn open(config: Config) -> Result<AppState, crate::store::Error> {
         let blobs = FsBlobStore::open(&config.data_dir.join("blobs"))?;
         let meta = SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?;
+        let deriver = crate::codename::Deriver::new(
+            config.pepper.clone(),
+            config.codename_cost,
+            config.codename_concurrency,
+        );
         Ok(AppState {
+            sessions: Arc::new(session::Sessions::default()),
+            deriver: Arc::new(deriver),
             config: Arc::new(config),
             blobs: Arc::new(blobs),
             meta: Arc::new(meta),
@@ -56,6 +69,16 @@ pub fn source_router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::index))
         .route("/submit", post(intake::submit))
+        .route(
+            "/login",
+            get(login::form)
+                .post(login::login)
+                .layer(DefaultBodyLimit::max(4096)),
+        )
+        .route(
+            "/logout",
+            post(login::logout).layer(DefaultBodyLimit::max(4096)),
+        )
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::disable())

@@ -25,6 +25,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("index.html", include_str!("../../templates/index.html")),
         ("thanks.html", include_str!("../../templates/thanks.html")),
         ("error.html", include_str!("../../templates/error.html")),
+        ("login.html", include_str!("../../templates/login.html")),
     ] {
         // The templates are part of the binary and covered by tests; a broken one is a
         // build defect, not a runtime condition.
@@ -49,29 +50,17 @@ pub(crate) fn error_page(title: &str, sentence: &str) -> Response {
     }
 }
 
-/// `GET /`: the submission form.
-pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
-    let (token, fresh) = match csrf_cookie(&headers) {
+/// Renders a page that carries the form token, setting the token's cookie if the visitor
+/// has none yet.
+pub(crate) fn with_csrf_cookie(
+    headers: &HeaderMap,
+    page: impl FnOnce(&str) -> Result<Html<String>, AppError>,
+) -> Response {
+    let (token, fresh) = match csrf_cookie(headers) {
         Some(t) => (t, false),
         None => (new_token(), true),
     };
-    let cfg = &st.config;
-    let desks: Vec<_> = cfg
-        .desks
-        .iter()
-        .map(|d| context! { name => d.name, title => d.title })
-        .collect();
-    let page = render(
-        "index.html",
-        context! {
-            title => "Send a testimony",
-            csrf_token => token,
-            desks,
-            max_files => cfg.max_files,
-            max_size => human_size(cfg.max_request_bytes),
-        },
-    );
-    let mut res = match page {
+    let mut res = match page(&token) {
         Ok(p) => p.into_response(),
         Err(e) => return e.into_response(),
     };
@@ -84,9 +73,50 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
     res
 }
 
+/// `GET /`: the submission form, for a new or a logged-in source.
+pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    let cfg = &st.config;
+    let desks: Vec<_> = cfg
+        .desks
+        .iter()
+        .map(|d| context! { name => d.name, title => d.title })
+        .collect();
+    let render_index = |token: &str, logged_in: bool| {
+        render(
+            "index.html",
+            context! {
+                title => "Send a testimony",
+                csrf_token => token,
+                logged_in,
+                desks,
+                max_files => cfg.max_files,
+                max_size => human_size(cfg.max_request_bytes),
+            },
+        )
+    };
+    match st.sessions.for_request(&headers) {
+        Some(s) => match render_index(&s.csrf, true) {
+            Ok(p) => p.into_response(),
+            Err(e) => e.into_response(),
+        },
+        None => with_csrf_cookie(&headers, |token| render_index(token, false)),
+    }
+}
+
+/// The login form.
+pub(crate) fn login_page(token: &str) -> Result<Html<String>, AppError> {
+    render(
+        "login.html",
+        context! { title => "Come back with your codename", csrf_token => token },
+    )
+}
+
 /// The confirmation page after a stored submission.
-pub(crate) fn thanks(count: usize) -> Result<Html<String>, AppError> {
-    render("thanks.html", context! { title => "Received", count })
+pub(crate) fn thanks(count: usize, codename: Option<&str>) -> Result<Html<String>, AppError> {
+    render(
+        "thanks.html",
+        context! { title => "Received", count, codename },
+    )
 }
 
 /// `GET /static/style.css`.
@@ -111,18 +141,7 @@ fn new_token() -> String {
 
 /// The form token from the request's cookie, if well-formed.
 pub(crate) fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().strip_prefix(CSRF_COOKIE)?.strip_prefix('='))
-        .find(|t| {
-            t.len() == 43
-                && t.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_owned)
+    super::session::cookie(headers, CSRF_COOKIE)
 }
 
 /// `2147483648` → `2 GiB`.
@@ -171,7 +190,11 @@ mod tests {
                 "index.html",
                 context! { title => "t", csrf_token => "x", desks => vec![context!{name=>"a", title=>"A"}, context!{name=>"b", title=>"B"}], max_files => 3, max_size => "1 GiB" },
             ),
-            ("thanks.html", context! { title => "t", count => 2 }),
+            (
+                "thanks.html",
+                context! { title => "t", count => 2, codename => "a b c d e f g" },
+            ),
+            ("login.html", context! { title => "t", csrf_token => "x" }),
             (
                 "error.html",
                 context! { title => "t", sentence => "<b>s</b>" },

@@ -65,7 +65,12 @@ impl Server {
         let text = std::fs::read_to_string(&config)
             .unwrap()
             .replace("127.0.0.1:8080", &source.to_string())
-            .replace("127.0.0.1:8081", &api.to_string());
+            .replace("127.0.0.1:8081", &api.to_string())
+            // Codename derivation at test cost: the real cost is tested in the unit tests.
+            .replace(
+                "memory_kib = 65536",
+                "memory_kib = 1024\nweak_cost_for_tests = true",
+            );
         std::fs::write(&config, edit(text)).unwrap();
         let log = dir.path().join("server.log");
         Server {

@@ -1,0 +1,99 @@
+//! Returning sources: log in with a codename, log out.
+//!
+//! A codename is checked only by deriving from it (argon2id behind the deriver's cap) and
+//! looking the result's hash up; a known and an unknown well-formed codename cost the same
+//! work and the same one query. A login always starts a new session id.
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use super::{pages, session, AppError, AppState};
+use crate::codename::Codename;
+
+/// The login form's fields.
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    csrf_token: String,
+    codename: Zeroizing<String>,
+}
+
+/// The logout form's fields.
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    csrf_token: String,
+}
+
+fn form_error(r: FormRejection) -> AppError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge
+    } else {
+        AppError::BadRequest
+    }
+}
+
+/// `GET /login`.
+pub(crate) async fn form(headers: HeaderMap) -> Response {
+    pages::with_csrf_cookie(&headers, pages::login_page)
+}
+
+/// `POST /login`.
+pub(crate) async fn login(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(form_error)?;
+    let cookie = pages::csrf_cookie(&headers).ok_or(AppError::Forbidden)?;
+    if !bool::from(form.csrf_token.as_bytes().ct_eq(cookie.as_bytes())) {
+        return Err(AppError::Forbidden);
+    }
+    let codename = Codename::parse(&form.codename).map_err(|_| AppError::UnknownCodename)?;
+    let derived = st
+        .deriver
+        .derive(codename)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let source = st
+        .meta
+        .source_by_login(&derived.login_hash())
+        .await?
+        .ok_or(AppError::UnknownCodename)?;
+    if let Some(old) = st.sessions.for_request(&headers) {
+        st.sessions.remove(&old.id);
+    }
+    let id = st
+        .sessions
+        .create(source.id, source.desk, derived.reply_identity);
+    let mut res = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id)) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}
+
+/// `POST /logout`.
+pub(crate) async fn logout(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(form_error)?;
+    let s = st
+        .sessions
+        .for_request(&headers)
+        .ok_or(AppError::Forbidden)?;
+    if !bool::from(form.csrf_token.as_bytes().ct_eq(s.csrf.as_bytes())) {
+        return Err(AppError::Forbidden);
+    }
+    st.sessions.remove(&s.id);
+    let mut res = Redirect::to("/").into_response();
+    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    Ok(res)
+}

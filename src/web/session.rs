@@ -1,0 +1,119 @@
+//! Source sessions: in memory only, keyed by a random id in an `HttpOnly`, `SameSite=Strict`
+//! cookie. A session holds the source's derived reply identity, which exists nowhere else
+//! and is dropped (and wiped by age) at logout or after the idle timeout. A new id is issued
+//! at every login, so an id planted before login is worthless.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{header, HeaderMap};
+use base64::Engine as _;
+
+use crate::ids::Id;
+
+/// Name of the session cookie.
+pub(crate) const COOKIE: &str = "sanduq_session";
+/// A session unused this long is gone.
+pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
+
+/// One logged-in source.
+pub(crate) struct Session {
+    pub(crate) source: Id,
+    pub(crate) desk: String,
+    pub(crate) csrf: String,
+    #[allow(dead_code)]
+    pub(crate) reply_identity: Arc<age::x25519::Identity>,
+    last_seen: Instant,
+}
+
+/// What a handler needs of a session.
+#[derive(Clone)]
+pub(crate) struct SessionView {
+    pub(crate) id: String,
+    pub(crate) source: Id,
+    pub(crate) desk: String,
+    pub(crate) csrf: String,
+}
+
+/// Every live session.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 32];
+    crate::ids::fill_random(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+impl Sessions {
+    /// Starts a session for `source`; returns its id.
+    pub(crate) fn create(&self, source: Id, desk: String, reply: age::x25519::Identity) -> String {
+        let id = random_token();
+        let s = Session {
+            source,
+            desk,
+            csrf: random_token(),
+            reply_identity: Arc::new(reply),
+            last_seen: Instant::now(),
+        };
+        if let Ok(mut m) = self.map.lock() {
+            m.retain(|_, s| s.last_seen.elapsed() < IDLE);
+            m.insert(id.clone(), s);
+        }
+        id
+    }
+
+    /// The live session named by the request's cookie, touched.
+    pub(crate) fn for_request(&self, headers: &HeaderMap) -> Option<SessionView> {
+        let id = cookie(headers, COOKIE)?;
+        let mut m = self.map.lock().ok()?;
+        let s = m.get_mut(&id)?;
+        if s.last_seen.elapsed() >= IDLE {
+            m.remove(&id);
+            return None;
+        }
+        s.last_seen = Instant::now();
+        Some(SessionView {
+            id,
+            source: s.source,
+            desk: s.desk.clone(),
+            csrf: s.csrf.clone(),
+        })
+    }
+
+    /// Ends a session; its reply identity is dropped.
+    pub(crate) fn remove(&self, id: &str) {
+        if let Ok(mut m) = self.map.lock() {
+            m.remove(id);
+        }
+    }
+}
+
+/// The value of cookie `name`, if present and shaped like our tokens.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().strip_prefix(name)?.strip_prefix('='))
+        .find(|t| {
+            t.len() == 43
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        .map(str::to_owned)
+}
+
+/// `Set-Cookie` for a new session.
+pub(crate) fn set_cookie(id: &str) -> String {
+    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict")
+}
+
+/// `Set-Cookie` that ends the session cookie.
+pub(crate) fn clear_cookie() -> String {
+    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
+}
