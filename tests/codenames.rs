@@ -251,3 +251,262 @@ async fn a_session_id_planted_before_login_is_not_used() {
         "the planted id opens nothing"
     );
 }
+
+fn logged_in_page_token(page: &str) -> String {
+    page.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
+    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
+    server.start();
+    let ana = server.add_editor("ana", None);
+    let lev = server.add_editor("lev", Some("lawyers"));
+    let v = Visitor::new(&server).await;
+    let (_, page) = v
+        .submit(&server, &[Part::text("message", b"please answer")])
+        .await;
+    let codename = codename_in(&page);
+
+    // Online: fetch. Offline: reply. Online: push.
+    let bundle = server.dir.path().join("b");
+    assert!(fetch(&server, &ana, &bundle).status.success());
+    let man = manifest(&bundle);
+    let source = man["sources"][0]["id"].as_str().unwrap().to_owned();
+    assert!(man["sources"][0]["reply_recipient"]
+        .as_str()
+        .unwrap()
+        .starts_with("age1"));
+    assert_eq!(man["editors"][0], ana.recipient.as_str());
+    let m = marker();
+    let text = format!("We received your testimony. {m}\nLine two: салом.");
+    let msg = server.dir.path().join("reply.txt");
+    std::fs::write(&msg, &text).unwrap();
+    let out = sanduq_ok(&[
+        "reply",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--source",
+        &source[..8],
+        "--message-file",
+        msg.to_str().unwrap(),
+    ]);
+    let reply_file = std::path::PathBuf::from(out.trim());
+    assert!(std::fs::read(&reply_file)
+        .unwrap()
+        .starts_with(b"age-encryption.org/v1\n"));
+    let api = server.api_url();
+    let o = sanduq(&[
+        "push",
+        "--server",
+        &api,
+        "--token-file",
+        ana.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sent = bundle
+        .join("outbox/sent")
+        .join(reply_file.file_name().unwrap());
+    assert!(sent.exists() && !reply_file.exists());
+    // The desk's editors can read their own reply with the reference CLI.
+    let dec = std::process::Command::new("age")
+        .args([
+            "-d",
+            "-i",
+            ana.identity.to_str().unwrap(),
+            sent.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&dec.stdout), text);
+    // On the server: one reply object, ciphertext only.
+    let replies: Vec<_> = server
+        .blob_files()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().ends_with(".reply.age"))
+        .collect();
+    assert_eq!(replies.len(), 1);
+    for f in files_under(&server.data()) {
+        let b = std::fs::read(&f).unwrap();
+        assert!(
+            !b.windows(m.len()).any(|w| w == m.as_bytes()),
+            "{} holds the reply in the clear",
+            f.display()
+        );
+    }
+
+    // The source logs in and reads it.
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.source_url("/login"))
+        .header("cookie", &v.cookie)
+        .form(&[
+            ("csrf_token", v.token.as_str()),
+            ("codename", codename.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session = session_cookie(&res).unwrap();
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&m) && page.contains("салом"),
+        "the reply is shown to its source"
+    );
+
+    // Another source sees nothing of it.
+    let w = Visitor::new(&server).await;
+    let (_, page_b) = w
+        .submit(&server, &[Part::text("message", b"another source")])
+        .await;
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.source_url("/login"))
+        .header("cookie", &w.cookie)
+        .form(&[
+            ("csrf_token", w.token.as_str()),
+            ("codename", codename_in(&page_b).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let session_b = session_cookie(&res).unwrap();
+    let other = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session_b)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(other.contains("You are logged in") && !other.contains(&m));
+
+    // An editor of another desk cannot push to this source; junk and oversized pushes fail.
+    let lev_token = std::fs::read_to_string(&lev.token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let ana_token = std::fs::read_to_string(&ana.token_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let url = format!("{api}/api/v1/sources/{source}/replies");
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let body = std::fs::read(&sent).unwrap();
+    let r = c
+        .post(&url)
+        .header("authorization", format!("Bearer {lev_token}"))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post(&url)
+        .header("authorization", format!("Bearer {ana_token}"))
+        .body("not age")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let mut big = body.clone();
+    big.resize(3 << 20, 0);
+    let r = c
+        .post(&url)
+        .header("authorization", format!("Bearer {ana_token}"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = c.post(&url).body(body).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        server
+            .blob_files()
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".reply.age"))
+            .count(),
+        1
+    );
+
+    // The source deletes it: gone from the page, the disk and the database.
+    let reply_id = page
+        .split("name=\"reply\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = logged_in_page_token(&page);
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.source_url("/reply/delete"))
+        .header("cookie", &session)
+        .form(&[("csrf_token", "wrong"), ("reply", reply_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.source_url("/reply/delete"))
+        .header("cookie", &session)
+        .form(&[("csrf_token", token.as_str()), ("reply", reply_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains(&m) && page.contains("No answer yet"));
+    assert!(server
+        .blob_files()
+        .iter()
+        .all(|p| !p.to_string_lossy().contains(&reply_id)));
+    let db = std::fs::read(server.data().join("meta.sqlite")).unwrap();
+    let wal = std::fs::read(server.data().join("meta.sqlite-wal")).unwrap_or_default();
+    let hit = |b: &[u8]| b.windows(reply_id.len()).any(|w| w == reply_id.as_bytes());
+    assert!(!hit(&db), "the reply's row is gone from meta.sqlite");
+    assert!(!hit(&wal), "the deleted row is gone from the WAL too");
+}

@@ -355,7 +355,7 @@ async fn delete_removes_items_from_disk_and_listing() {
     for id in &ids {
         let hit = |b: &[u8]| b.windows(id.len()).any(|w| w == id.as_bytes());
         assert!(!hit(&db), "{id} still in meta.sqlite");
-        let _ = hit(&wal);
+        assert!(!hit(&wal), "the deleted row is gone from the WAL too");
     }
 }
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CliError, Result};
-use crate::store::ItemRow;
+use crate::store::{ItemRow, SourceInfo};
 
 /// The format tag of a bundle manifest.
 pub(crate) const FORMAT: &str = "sanduq-bundle/1";
@@ -25,6 +25,12 @@ pub struct Manifest {
     pub format: String,
     /// Every complete item.
     pub items: Vec<ItemRow>,
+    /// The desk's sources, with the recipients replies to them go to.
+    #[serde(default)]
+    pub sources: Vec<SourceInfo>,
+    /// The desk's editors' recipients: every reply is encrypted to them too.
+    #[serde(default)]
+    pub editors: Vec<String>,
 }
 
 impl Manifest {
@@ -44,6 +50,11 @@ pub(super) struct Bundle {
 }
 
 impl Bundle {
+    /// The outbox, where `sanduq reply` puts replies for `sanduq push`.
+    pub(super) fn outbox(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
     /// Opens a bundle folder, creating it (and `items/`, `outbox/`) if `create`.
     pub(super) fn open(root: &Path, create: bool) -> Result<Bundle> {
         if create {
@@ -78,7 +89,7 @@ impl Bundle {
                 .map_err(|e| CliError::new(format!("{}: {e}", path.display()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 format: FORMAT.into(),
-                items: Vec::new(),
+                ..Manifest::default()
             }),
             Err(e) => Err(CliError::new(format!(
                 "cannot read {}: {e}",

@@ -127,6 +127,8 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         })
     };
     manifest.items.retain(|i| intact(i));
+    manifest.sources = listing.sources.clone();
+    manifest.editors = listing.editors.clone();
     bundle.save(&manifest)?;
     let have: std::collections::HashSet<_> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<&ItemRow> = listing
@@ -184,6 +186,9 @@ async fn download(
         let path = match key.kind {
             crate::store::BlobKind::Content => "content",
             crate::store::BlobKind::Meta => "meta",
+            crate::store::BlobKind::Reply => {
+                return Err(CliError::new("replies are written offline, not fetched"))
+            }
         };
         let mut req = api
             .client
@@ -271,6 +276,61 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
         return Err(CliError::new(format!(
             "{failed} of {} items not deleted",
             ids.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `sanduq push`: uploads `outbox/<source>.<reply>.age` files; each one accepted moves to
+/// `outbox/sent/`.
+pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
+    let api = Api::new(args)?;
+    let bundle = Bundle::open(bundle_dir, false)?;
+    let outbox = bundle.outbox();
+    let sent = outbox.join("sent");
+    let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(&outbox)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", outbox.display())))?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().into_string().ok()?;
+            let source = name.strip_suffix(".age")?.split('.').next()?.to_owned();
+            source.parse::<crate::ids::Id>().ok()?;
+            Some((e.path(), source))
+        })
+        .collect();
+    files.sort();
+    let (mut ok, mut failed) = (0usize, 0usize);
+    for (path, source) in &files {
+        let body = std::fs::read(path).map_err(CliError::new)?;
+        let res = api
+            .client
+            .post(api.url(&format!("/api/v1/sources/{source}/replies")))
+            .header(AUTHORIZATION, &api.auth)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e))))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match api.check(res.status(), &format!("reply {name}")) {
+            Ok(()) => {
+                std::fs::create_dir_all(&sent).map_err(CliError::new)?;
+                std::fs::rename(path, sent.join(&name)).map_err(CliError::new)?;
+                ok += 1;
+            }
+            Err(e) if res.status() == StatusCode::UNAUTHORIZED => return Err(e),
+            Err(e) => {
+                eprintln!("sanduq: {e}");
+                failed += 1;
+            }
+        }
+    }
+    eprintln!("pushed {ok} repl{}", if ok == 1 { "y" } else { "ies" });
+    if failed > 0 {
+        return Err(CliError::new(format!(
+            "{failed} replies not pushed; they stay in the outbox"
         )));
     }
     Ok(())

@@ -9,6 +9,7 @@ mod decrypt;
 mod fetch;
 pub mod filename;
 mod keygen;
+mod reply;
 
 use std::path::PathBuf;
 
@@ -96,6 +97,27 @@ pub enum Command {
         /// Where to write the decrypted items; nothing is written outside it.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Offline: encrypt a reply to a source into the bundle's outbox.
+    Reply {
+        /// The bundle folder (fetched, so that it knows the source).
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The source: its id, or at least its first 8 characters.
+        #[arg(long)]
+        source: String,
+        /// A UTF-8 text file with the reply.
+        #[arg(long)]
+        message_file: PathBuf,
+    },
+    /// Upload the replies waiting in a bundle's outbox.
+    Push {
+        /// The editor API.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
     },
     /// Delete items on the server.
     Delete {
@@ -219,6 +241,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
             .map_err(CliError::new)?,
         Command::Delete { server, ids } => fetch::delete(&server, &ids).await,
+        Command::Reply {
+            bundle,
+            source,
+            message_file,
+        } => reply::reply(&bundle, &source, &message_file),
+        Command::Push { server, bundle } => fetch::push(&server, &bundle).await,
     }
 }
 

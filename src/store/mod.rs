@@ -44,6 +44,8 @@ pub enum BlobKind {
     Content,
     /// `<id>.meta.age`: the item's encrypted metadata (JSON).
     Meta,
+    /// `<id>.reply.age`: an editor's reply, encrypted offline to the source and the desk.
+    Reply,
 }
 
 /// The name of a stored object: an item id and which of its objects.
@@ -70,17 +72,28 @@ impl BlobKey {
             kind: BlobKind::Meta,
         }
     }
+    /// A reply.
+    pub fn reply(id: Id) -> Self {
+        BlobKey {
+            id,
+            kind: BlobKind::Reply,
+        }
+    }
     /// The object's file name, as in a bundle's `items/` folder.
     pub fn file_name(&self) -> String {
         match self.kind {
             BlobKind::Content => format!("{}.age", self.id),
             BlobKind::Meta => format!("{}.meta.age", self.id),
+            BlobKind::Reply => format!("{}.reply.age", self.id),
         }
     }
     /// Parses a file name made by [`BlobKey::file_name`].
     pub fn from_file_name(name: &str) -> Option<BlobKey> {
         if let Some(id) = name.strip_suffix(".meta.age") {
             return id.parse().ok().map(BlobKey::meta);
+        }
+        if let Some(id) = name.strip_suffix(".reply.age") {
+            return id.parse().ok().map(BlobKey::reply);
         }
         name.strip_suffix(".age")?
             .parse()
@@ -167,6 +180,34 @@ pub struct SourceLogin {
     pub reply_recipient: String,
 }
 
+/// A source as editors see it: ids, desk, day, and where replies go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// The source.
+    pub id: Id,
+    /// Its desk.
+    pub desk: String,
+    /// UTC day it first wrote.
+    pub day: String,
+    /// The age recipient its codename derives, if it has one.
+    pub reply_recipient: Option<String>,
+}
+
+/// The plaintext row of one reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyRow {
+    /// The reply.
+    pub id: Id,
+    /// The source it answers.
+    pub source: Id,
+    /// The desk that wrote it.
+    pub desk: String,
+    /// UTC day it was pushed.
+    pub day: String,
+    /// Size of `<id>.reply.age`.
+    pub size: u64,
+}
+
 /// Plaintext metadata storage.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -196,8 +237,18 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn item(&self, id: Id) -> Result<Option<ItemRow>>;
     /// Deletes an item's row; `false` if there was none.
     async fn delete_item(&self, id: Id) -> Result<bool>;
-    /// The ids of every item (for the orphan sweep).
+    /// The ids of every item and reply (for the orphan sweep).
     async fn item_ids(&self) -> Result<HashSet<Id>>;
+    /// Every source of `desk`.
+    async fn sources_for_desk(&self, desk: &str) -> Result<Vec<SourceInfo>>;
+    /// One source.
+    async fn source(&self, id: Id) -> Result<Option<SourceInfo>>;
+    /// Records a reply whose object is already published.
+    async fn add_reply(&self, reply: &ReplyRow) -> Result<()>;
+    /// A source's replies, oldest day first.
+    async fn replies_for_source(&self, source: Id) -> Result<Vec<ReplyRow>>;
+    /// Deletes a reply of `source`; `false` if it has none of that id.
+    async fn delete_reply(&self, source: Id, id: Id) -> Result<bool>;
 }
 
 /// Removes temporary objects and objects that no committed item owns. Run at start-up,

@@ -12,7 +12,9 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 
-use super::{Editor, Error, ItemRow, MetaStore, Result, SourceLogin, SourceRow};
+use super::{
+    Editor, Error, ItemRow, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin, SourceRow,
+};
 use crate::ids::Id;
 
 const SCHEMA: &str = "
@@ -39,11 +41,23 @@ CREATE INDEX IF NOT EXISTS items_desk ON items(desk, day);
 ";
 
 /// Schema changes after the first, applied in order; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
 ALTER TABLE sources ADD COLUMN login_hash BLOB;
 ALTER TABLE sources ADD COLUMN reply_recipient TEXT;
 CREATE UNIQUE INDEX sources_login ON sources(login_hash);
-"];
+",
+    "
+CREATE TABLE replies (
+    id TEXT PRIMARY KEY NOT NULL,
+    source TEXT NOT NULL REFERENCES sources(id),
+    desk TEXT NOT NULL,
+    day TEXT NOT NULL,
+    size INTEGER NOT NULL
+);
+CREATE INDEX replies_source ON replies(source);
+",
+];
 
 /// A [`MetaStore`] in a SQLite file.
 #[derive(Debug, Clone)]
@@ -98,6 +112,17 @@ impl SqliteMetaStore {
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
         Ok(SqliteMetaStore { pool })
+    }
+}
+
+impl SqliteMetaStore {
+    /// After a delete: copy the WAL into the database (where `secure_delete` has zeroed the
+    /// old row) and truncate it, so the deleted row survives in neither file.
+    async fn forget(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }
 
@@ -264,79 +289,85 @@ impl MetaStore for SqliteMetaStore {
             .bind(id.to_string())
             .execute(&self.pool)
             .await?;
+        self.forget().await?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn item_ids(&self) -> Result<HashSet<Id>> {
-        let rows = sqlx::query("SELECT id FROM items")
+        let rows = sqlx::query("SELECT id FROM items UNION ALL SELECT id FROM replies")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| parse_id(r.try_get("id")?)).collect()
     }
+
+    async fn sources_for_desk(&self, desk: &str) -> Result<Vec<SourceInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, desk, day, reply_recipient FROM sources WHERE desk = ? ORDER BY day, id",
+        )
+        .bind(desk)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
+    async fn source(&self, id: Id) -> Result<Option<SourceInfo>> {
+        let row = sqlx::query("SELECT id, desk, day, reply_recipient FROM sources WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(source_from_row).transpose()
+    }
+
+    async fn add_reply(&self, r: &ReplyRow) -> Result<()> {
+        sqlx::query("INSERT INTO replies (id, source, desk, day, size) VALUES (?, ?, ?, ?, ?)")
+            .bind(r.id.to_string())
+            .bind(r.source.to_string())
+            .bind(&r.desk)
+            .bind(&r.day)
+            .bind(to_i64(r.size)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn replies_for_source(&self, source: Id) -> Result<Vec<ReplyRow>> {
+        let rows = sqlx::query(
+            "SELECT id, source, desk, day, size FROM replies WHERE source = ? ORDER BY day, id",
+        )
+        .bind(source.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let size: i64 = r.try_get("size")?;
+                Ok(ReplyRow {
+                    id: parse_id(r.try_get("id")?)?,
+                    source: parse_id(r.try_get("source")?)?,
+                    desk: r.try_get("desk")?,
+                    day: r.try_get("day")?,
+                    size: u64::try_from(size)
+                        .map_err(|_| Error::Corrupt("negative size".into()))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_reply(&self, source: Id, id: Id) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM replies WHERE id = ? AND source = ?")
+            .bind(id.to_string())
+            .bind(source.to_string())
+            .execute(&self.pool)
+            .await?;
+        self.forget().await?;
+        Ok(r.rows_affected() > 0)
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn editors_and_items() {
-        let dir = tempfile::tempdir().unwrap();
-        let m = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
-            .await
-            .unwrap();
-        let e = Editor {
-            name: "ana".into(),
-            desk: "default".into(),
-            recipient: "age1x".into(),
-            token_hash: [1; 32],
-        };
-        m.add_editor(&e).await.unwrap();
-        assert!(matches!(m.add_editor(&e).await, Err(Error::Exists(_))));
-        assert_eq!(m.desk_recipients("default").await.unwrap(), vec!["age1x"]);
-        assert!(m.desk_recipients("other").await.unwrap().is_empty());
-        assert!(m.set_token_hash("ana", &[2; 32]).await.unwrap());
-        assert_eq!(m.editors().await.unwrap()[0].token_hash, [2; 32]);
-
-        let src = SourceRow {
-            id: Id::random(),
-            desk: "default".into(),
-            day: "2026-01-02".into(),
-        };
-        let items: Vec<ItemRow> = (0..3)
-            .map(|i| ItemRow {
-                id: Id::random(),
-                source: src.id,
-                desk: "default".into(),
-                day: src.day.clone(),
-                size: 100 + i,
-                meta_size: 50,
-            })
-            .collect();
-        let login = SourceLogin {
-            login_hash: [5; 32],
-            reply_recipient: "age1r".into(),
-        };
-        m.commit_submission(&src, Some(&login), &items)
-            .await
-            .unwrap();
-        assert_eq!(
-            m.source_by_login(&[5; 32]).await.unwrap(),
-            Some(src.clone())
-        );
-        assert_eq!(m.source_by_login(&[6; 32]).await.unwrap(), None);
-        // Reopening applies no migration twice.
-        drop(m);
-        let m = SqliteMetaStore::open(&dir.path().join("m.sqlite"))
-            .await
-            .unwrap();
-        assert_eq!(m.items_for_desk("default").await.unwrap().len(), 3);
-        assert!(m.items_for_desk("other").await.unwrap().is_empty());
-        assert_eq!(m.item(items[1].id).await.unwrap().as_ref(), Some(&items[1]));
-        assert!(m.delete_item(items[1].id).await.unwrap());
-        assert!(!m.delete_item(items[1].id).await.unwrap());
-        assert_eq!(m.item_ids().await.unwrap().len(), 2);
-        assert!(m.remove_editor("ana").await.unwrap());
-        assert!(m.editors().await.unwrap().is_empty());
-    }
+fn source_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<SourceInfo> {
+    Ok(SourceInfo {
+        id: parse_id(r.try_get("id")?)?,
+        desk: r.try_get("desk")?,
+        day: r.try_get("day")?,
+        reply_recipient: r.try_get("reply_recipient")?,
+    })
 }

@@ -15,7 +15,7 @@ use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use crate::ids::Id;
-use crate::store::{BlobKey, Editor, ItemRow};
+use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
 
 /// The listing `GET /api/v1/items` returns.
 #[derive(Debug, Serialize, Deserialize)]
@@ -24,6 +24,12 @@ pub struct Listing {
     pub desk: String,
     /// Every item of that desk.
     pub items: Vec<ItemRow>,
+    /// Every source of that desk, with its reply recipient.
+    #[serde(default)]
+    pub sources: Vec<SourceInfo>,
+    /// The recipients of the desk's editors, to whom replies are also encrypted.
+    #[serde(default)]
+    pub editors: Vec<String>,
 }
 
 /// Failures of the editor API, as JSON with a fixed message.
@@ -32,6 +38,8 @@ pub(crate) enum ApiError {
     Unauthorized,
     NotFound,
     BadRange,
+    NotAge,
+    TooLarge,
     Internal(String),
 }
 
@@ -41,6 +49,8 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
             ApiError::BadRange => (StatusCode::RANGE_NOT_SATISFIABLE, "bad range"),
+            ApiError::NotAge => (StatusCode::BAD_REQUEST, "not a binary age file"),
+            ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             ApiError::Internal(cause) => {
                 tracing::error!("editor API: {cause}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -85,9 +95,13 @@ pub(crate) async fn list(
 ) -> Result<Json<Listing>, ApiError> {
     let editor = authenticate(&st, &headers).await?;
     let items = st.meta.items_for_desk(&editor.desk).await?;
+    let sources = st.meta.sources_for_desk(&editor.desk).await?;
+    let editors = st.meta.desk_recipients(&editor.desk).await?;
     Ok(Json(Listing {
         desk: editor.desk,
         items,
+        sources,
+        editors,
     }))
 }
 
@@ -179,6 +193,62 @@ pub(crate) async fn delete_item(
     st.blobs.delete(BlobKey::content(item.id)).await?;
     st.blobs.delete(BlobKey::meta(item.id)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Largest reply accepted, in bytes.
+pub(crate) const MAX_REPLY_BYTES: usize = 1024 * 1024;
+
+/// `POST /api/v1/sources/{id}/replies`: a reply encrypted offline (`sanduq reply`), stored as
+/// it came. Only a well-formed binary age file, of bounded size, for a source of the editor's
+/// own desk.
+pub(crate) async fn push_reply(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<StatusCode, ApiError> {
+    let editor = authenticate(&st, &headers).await?;
+    let source_id: Id = id.parse().map_err(|_| ApiError::NotFound)?;
+    let source = match st.meta.source(source_id).await? {
+        Some(s) if s.desk == editor.desk && s.reply_recipient.is_some() => s,
+        _ => return Err(ApiError::NotFound),
+    };
+    let bytes = axum::body::to_bytes(body, MAX_REPLY_BYTES)
+        .await
+        .map_err(|_| ApiError::TooLarge)?;
+    if !bytes.starts_with(b"age-encryption.org/v1\n") || age::Decryptor::new(&bytes[..]).is_err() {
+        return Err(ApiError::NotAge);
+    }
+    let reply = Id::random();
+    let temp = Id::random();
+    let mut w = st.blobs.create(temp).await?;
+    let written = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        w.write_all(&bytes).and_then(|()| w.flush())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Err(e) = written {
+        st.blobs.discard(temp);
+        return Err(ApiError::Internal(e.to_string()));
+    }
+    let size = st.blobs.seal(temp).await?;
+    if let Err(e) = st.blobs.publish(&[(temp, BlobKey::reply(reply))]).await {
+        st.blobs.discard(temp);
+        return Err(e.into());
+    }
+    let row = ReplyRow {
+        id: reply,
+        source: source.id,
+        desk: source.desk,
+        day: crate::ids::utc_day(),
+        size,
+    };
+    if let Err(e) = st.meta.add_reply(&row).await {
+        let _ = st.blobs.delete(BlobKey::reply(reply)).await;
+        return Err(e.into());
+    }
+    Ok(StatusCode::CREATED)
 }
 
 /// Anything else on the API listener.

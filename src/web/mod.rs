@@ -9,6 +9,7 @@ mod error;
 mod intake;
 mod login;
 mod pages;
+mod replies;
 mod session;
 
 use std::future::Future;
@@ -79,6 +80,10 @@ pub fn source_router(state: AppState) -> Router {
             "/logout",
             post(login::logout).layer(DefaultBodyLimit::max(4096)),
         )
+        .route(
+            "/reply/delete",
+            post(replies::delete).layer(DefaultBodyLimit::max(4096)),
+        )
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::disable())
@@ -93,6 +98,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}", delete(api::delete_item))
         .route("/api/v1/items/{id}/content", get(api::content))
         .route("/api/v1/items/{id}/meta", get(api::meta))
+        .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .fallback(api::not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

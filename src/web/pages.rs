@@ -81,13 +81,14 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         .iter()
         .map(|d| context! { name => d.name, title => d.title })
         .collect();
-    let render_index = |token: &str, logged_in: bool| {
+    let render_index = |token: &str, logged_in: bool, replies: Vec<minijinja::Value>| {
         render(
             "index.html",
             context! {
                 title => "Send a testimony",
                 csrf_token => token,
                 logged_in,
+                replies,
                 desks,
                 max_files => cfg.max_files,
                 max_size => human_size(cfg.max_request_bytes),
@@ -95,11 +96,17 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         )
     };
     match st.sessions.for_request(&headers) {
-        Some(s) => match render_index(&s.csrf, true) {
-            Ok(p) => p.into_response(),
-            Err(e) => e.into_response(),
-        },
-        None => with_csrf_cookie(&headers, |token| render_index(token, false)),
+        Some(s) => {
+            let replies = match super::replies::read_all(&st, &s).await {
+                Ok(r) => r,
+                Err(e) => return e.into_response(),
+            };
+            match render_index(&s.csrf, true, replies) {
+                Ok(p) => p.into_response(),
+                Err(e) => e.into_response(),
+            }
+        }
+        None => with_csrf_cookie(&headers, |token| render_index(token, false, Vec::new())),
     }
 }
 

@@ -22,7 +22,6 @@ pub(crate) struct Session {
     pub(crate) source: Id,
     pub(crate) desk: String,
     pub(crate) csrf: String,
-    #[allow(dead_code)]
     pub(crate) reply_identity: Arc<age::x25519::Identity>,
     last_seen: Instant,
 }
@@ -34,6 +33,7 @@ pub(crate) struct SessionView {
     pub(crate) source: Id,
     pub(crate) desk: String,
     pub(crate) csrf: String,
+    pub(crate) reply_identity: Arc<age::x25519::Identity>,
 }
 
 /// Every live session.
@@ -81,6 +81,7 @@ impl Sessions {
             source: s.source,
             desk: s.desk.clone(),
             csrf: s.csrf.clone(),
+            reply_identity: s.reply_identity.clone(),
         })
     }
 

@@ -1,0 +1,78 @@
+//! `sanduq reply`: offline, encrypt an answer to a source into the bundle's outbox.
+//!
+//! The reply is encrypted to the source's reply recipient (derived from its codename; the
+//! server keeps only that public key) and to every editor of the desk, so the desk can read
+//! its own replies later. `sanduq push` uploads the outbox from the online machine.
+
+use std::path::Path;
+
+use super::bundle::Bundle;
+use super::{CliError, Result};
+use crate::store::SourceInfo;
+
+/// Largest reply text, in bytes.
+const MAX_REPLY_TEXT: u64 = 256 * 1024;
+
+/// Finds a source by full id or by a unique prefix of at least 8 characters.
+pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result<&'a SourceInfo> {
+    let wanted = wanted.trim().trim_start_matches("source-").to_lowercase();
+    if wanted.len() < 8 {
+        return Err(CliError::new(
+            "--source: give the source's id, or at least its first 8 characters",
+        ));
+    }
+    let matches: Vec<&SourceInfo> = sources
+        .iter()
+        .filter(|s| s.id.to_string().starts_with(&wanted))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => Err(CliError::new(format!(
+            "--source: no source {wanted} in this bundle; run sanduq fetch on the online machine first"
+        ))),
+        _ => Err(CliError::new(format!("--source: {wanted} matches several sources; give more characters"))),
+    }
+}
+
+/// `sanduq reply`.
+pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Result<()> {
+    let bundle = Bundle::open(bundle_dir, false)?;
+    let manifest = bundle.manifest()?;
+    let source = find_source(&manifest.sources, source)?;
+    let Some(source_recipient) = &source.reply_recipient else {
+        return Err(CliError::new(
+            "this source has no codename, so it cannot read replies",
+        ));
+    };
+    if manifest.editors.is_empty() {
+        return Err(CliError::new(
+            "the bundle lists no editors of the desk; run sanduq fetch first",
+        ));
+    }
+    let meta = std::fs::metadata(message_file)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", message_file.display())))?;
+    if meta.len() > MAX_REPLY_TEXT {
+        return Err(CliError::new(format!(
+            "the reply is over {MAX_REPLY_TEXT} bytes; shorten it"
+        )));
+    }
+    let mut text = std::fs::read(message_file)
+        .map_err(|e| CliError::new(format!("cannot read {}: {e}", message_file.display())))?;
+    if std::str::from_utf8(&text).is_err() || text.iter().all(u8::is_ascii_whitespace) {
+        zeroize::Zeroize::zeroize(&mut text);
+        return Err(CliError::new("the reply must be non-empty UTF-8 text"));
+    }
+    let mut recipients = vec![source_recipient.clone()];
+    recipients.extend(manifest.editors.iter().cloned());
+    let enc = crate::crypto::encryptor(&recipients).map_err(CliError::new)?;
+    let ct = crate::crypto::encrypt_to_vec(enc, &text);
+    zeroize::Zeroize::zeroize(&mut text);
+    let ct = ct.map_err(CliError::new)?;
+    let name = format!("{}.{}.age", source.id, crate::ids::Id::random());
+    let path = bundle.outbox().join(&name);
+    std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
+    super::write_private(&path, &ct)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    println!("{}", path.display());
+    Ok(())
+}
