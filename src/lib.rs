@@ -10,6 +10,7 @@ pub mod cli;
 pub mod codename;
 pub mod config;
 pub mod crypto;
+pub mod designation;
 pub mod ids;
 pub mod store;
 pub mod tokens;

@@ -117,7 +117,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
 
 /// The folder name of a source inside `--out`.
 fn source_folder(source: Id) -> String {
-    format!("source-{}", &source.to_string()[..12])
+    crate::designation::folder(source)
 }
 
 /// Decrypts one item; returns the path written, relative to `out`.

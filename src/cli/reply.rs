@@ -13,9 +13,26 @@ use crate::store::SourceInfo;
 /// Largest reply text, in bytes.
 const MAX_REPLY_TEXT: u64 = 256 * 1024;
 
-/// Finds a source by full id or by a unique prefix of at least 8 characters.
+/// Finds a source by its designation ("amber heron", or its folder name "amber-heron-3f2a91"),
+/// its full id, or a unique prefix of its id of at least 8 characters.
 pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result<&'a SourceInfo> {
-    let wanted = wanted.trim().trim_start_matches("source-").to_lowercase();
+    let spaced = wanted.trim().to_lowercase().replace(['-', '_'], " ");
+    let spaced = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
+    let by_name: Vec<&SourceInfo> = sources
+        .iter()
+        .filter(|s| {
+            let d = crate::designation::of(s.id);
+            spaced == d || spaced == crate::designation::folder(s.id).replace('-', " ")
+        })
+        .collect();
+    match by_name.as_slice() {
+        [one] => return Ok(one),
+        [] => {}
+        _ => return Err(CliError::new(format!(
+            "--source: several sources are called {spaced:?}; use the folder name with its digits"
+        ))),
+    }
+    let wanted = wanted.trim().to_lowercase();
     if wanted.len() < 8 {
         return Err(CliError::new(
             "--source: give the source's id, or at least its first 8 characters",
@@ -75,4 +92,48 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
     println!("{}", path.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(id: &str) -> SourceInfo {
+        SourceInfo {
+            id: id.parse().unwrap(),
+            desk: "default".into(),
+            day: "2026-11-28".into(),
+            reply_recipient: Some("age1x".into()),
+        }
+    }
+
+    #[test]
+    fn sources_are_found_by_designation_folder_or_id_prefix() {
+        let a = source("000102030405060708090a0b0c0d0e0f");
+        let b = source("0101ffffffffffffffffffffffffffff");
+        let all = vec![a.clone(), b.clone()];
+        let name = crate::designation::of(a.id);
+        assert_eq!(find_source(&all, &name).unwrap().id, a.id);
+        assert_eq!(
+            find_source(&all, &name.to_uppercase().replace(' ', "-"))
+                .unwrap()
+                .id,
+            a.id
+        );
+        assert_eq!(
+            find_source(&all, &crate::designation::folder(b.id))
+                .unwrap()
+                .id,
+            b.id
+        );
+        assert_eq!(find_source(&all, "0101ffff").unwrap().id, b.id);
+        assert!(find_source(&all, "0001").is_err(), "too short");
+        assert!(find_source(&all, "nobody here").is_err());
+        let twin = source("00010000000000000000000000000000");
+        assert_eq!(crate::designation::of(twin.id), name);
+        assert!(
+            find_source(&[a, twin], &name).is_err(),
+            "an ambiguous designation is refused"
+        );
+    }
 }

@@ -1,0 +1,192 @@
+//! Human-friendly designations for sources: "amber heron", derived from the source's id.
+//!
+//! Editors talk about sources; a 32-digit id is easy to mistype and hard to remember. The
+//! designation is an adjective and a noun picked by the id's first bytes: stable, needing no
+//! storage, and revealing nothing that the id does not. With 128 × 128 pairs two sources can
+//! share one, so where names must be unique (folders) the id's first six digits follow.
+
+use crate::ids::Id;
+
+const ADJECTIVES: [&str; 128] = [
+    "amber", "ancient", "autumn", "azure", "bold", "brave", "breezy", "bright", "brisk", "calm",
+    "careful", "cedar", "clear", "clever", "cloudy", "coastal", "copper", "coral", "cosy",
+    "crimson", "crisp", "curious", "dappled", "dawn", "deep", "distant", "dusky", "eager", "early",
+    "earnest", "eastern", "emerald", "even", "faithful", "fern", "fierce", "firm", "flint",
+    "floral", "fresh", "frosty", "gentle", "gilded", "glad", "golden", "graceful", "granite",
+    "green", "hardy", "hazel", "hidden", "highland", "honest", "humble", "indigo", "ivory", "jade",
+    "jolly", "keen", "kind", "late", "lavender", "leafy", "light", "lively", "loyal", "lucky",
+    "lunar", "maple", "meadow", "mellow", "merry", "mild", "misty", "modest", "morning", "mossy",
+    "nimble", "noble", "northern", "oaken", "ochre", "olive", "open", "orange", "patient", "pearl",
+    "pine", "plain", "polar", "proud", "quiet", "rapid", "rosy", "royal", "rustic", "sandy",
+    "scarlet", "serene", "silent", "silver", "simple", "slate", "snowy", "soft", "solar",
+    "southern", "spring", "steady", "stone", "stormy", "strong", "summer", "sunny", "swift",
+    "tall", "tawny", "tidal", "topaz", "tranquil", "true", "valley", "velvet", "violet", "warm",
+    "western", "willow", "winter",
+];
+
+const NOUNS: [&str; 128] = [
+    "acorn",
+    "anchor",
+    "apple",
+    "apricot",
+    "arrow",
+    "aspen",
+    "badger",
+    "barley",
+    "beacon",
+    "bear",
+    "beaver",
+    "birch",
+    "bison",
+    "bluebell",
+    "bridge",
+    "brook",
+    "canyon",
+    "cedar",
+    "cherry",
+    "cliff",
+    "clover",
+    "comet",
+    "cormorant",
+    "crane",
+    "creek",
+    "crow",
+    "daisy",
+    "deer",
+    "delta",
+    "dolphin",
+    "dove",
+    "dune",
+    "eagle",
+    "elm",
+    "falcon",
+    "fern",
+    "finch",
+    "fjord",
+    "flint",
+    "fox",
+    "garden",
+    "gazelle",
+    "glacier",
+    "grove",
+    "gull",
+    "harbor",
+    "hare",
+    "hawk",
+    "heron",
+    "hill",
+    "horizon",
+    "ibex",
+    "island",
+    "jasmine",
+    "juniper",
+    "kestrel",
+    "lake",
+    "lantern",
+    "lark",
+    "laurel",
+    "lily",
+    "lynx",
+    "magpie",
+    "maple",
+    "marten",
+    "meadow",
+    "mesa",
+    "mint",
+    "moon",
+    "moth",
+    "oak",
+    "orchard",
+    "osprey",
+    "otter",
+    "owl",
+    "panther",
+    "pebble",
+    "pelican",
+    "pine",
+    "plover",
+    "pond",
+    "poplar",
+    "poppy",
+    "prairie",
+    "quail",
+    "rain",
+    "raven",
+    "reed",
+    "ridge",
+    "river",
+    "robin",
+    "rose",
+    "rowan",
+    "saffron",
+    "sage",
+    "salmon",
+    "sparrow",
+    "spruce",
+    "star",
+    "stone",
+    "stork",
+    "stream",
+    "summit",
+    "swallow",
+    "swan",
+    "sycamore",
+    "thistle",
+    "thrush",
+    "tiger",
+    "tulip",
+    "valley",
+    "violet",
+    "walnut",
+    "wave",
+    "willow",
+    "wolf",
+    "wren",
+    "yarrow",
+    "yew",
+    "zephyr",
+    "basil",
+    "cove",
+    "fig",
+    "kite",
+    "larch",
+    "petrel",
+    "linden",
+    "marsh",
+];
+
+/// "amber heron": the designation of `id`.
+pub fn of(id: Id) -> String {
+    let b = id.as_bytes();
+    format!(
+        "{} {}",
+        ADJECTIVES[usize::from(b[0]) % ADJECTIVES.len()],
+        NOUNS[usize::from(b[1]) % NOUNS.len()]
+    )
+}
+
+/// "amber-heron-3f2a91": a unique, filesystem-safe name for `id`.
+pub fn folder(id: Id) -> String {
+    format!("{}-{}", of(id).replace(' ', "-"), &id.to_string()[..6])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn designations_are_stable_distinct_words() {
+        let mut a = ADJECTIVES.to_vec();
+        a.sort();
+        a.dedup();
+        assert_eq!(a.len(), 128, "no repeated adjective");
+        let mut n = NOUNS.to_vec();
+        n.sort();
+        n.dedup();
+        assert_eq!(n.len(), 128, "no repeated noun");
+        let id: Id = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
+        assert_eq!(of(id), "amber anchor");
+        assert_eq!(folder(id), "amber-anchor-000102");
+        assert!(of(id).chars().all(|c| c.is_ascii_lowercase() || c == ' '));
+    }
+}
