@@ -80,6 +80,8 @@ pub struct RawListen {
     pub source: Option<String>,
     /// Editor API address.
     pub api: Option<String>,
+    /// Whether sources arrive over TLS or an onion address.
+    pub secure_cookies: Option<bool>,
 }
 
 /// `[limits]`.
@@ -181,6 +183,8 @@ pub struct Config {
     pub source_addr: SocketAddr,
     /// Editor API listener.
     pub api_addr: SocketAddr,
+    /// Cookies with `__Host-` and `Secure` (sources arrive over TLS or an onion address).
+    pub secure_cookies: bool,
     /// Largest source request in bytes.
     pub max_request_bytes: u64,
     /// Largest message in bytes.
@@ -361,6 +365,7 @@ impl Config {
             data_dir,
             source_addr,
             api_addr,
+            secure_cookies: raw.listen.secure_cookies.unwrap_or(false),
             max_request_bytes,
             max_message_bytes,
             max_files,

@@ -510,3 +510,69 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     assert!(!hit(&db), "the reply's row is gone from meta.sqlite");
     assert!(!hit(&wal), "the deleted row is gone from the WAL too");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_an_onion_cookies_are_host_bound_and_secure() {
+    let mut server = Server::init(|t| t.replace("secure_cookies = false", "secure_cookies = true"));
+    server.start();
+    server.add_editor("ana", None);
+    let v = Visitor::new(&server).await;
+    assert!(v.cookie.starts_with("__Host-sanduq_csrf="), "{}", v.cookie);
+    let res = v.client.get(server.source_url("/")).send().await.unwrap();
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.contains("; Secure")
+            && set.contains("HttpOnly")
+            && set.contains("SameSite=Strict")
+            && set.contains("Path=/"),
+        "{set}"
+    );
+    let (s, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
+    assert_eq!(s, 200);
+    let codename = codename_in(&page);
+    let res = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(server.source_url("/login"))
+        .header("cookie", &v.cookie)
+        .form(&[
+            ("csrf_token", v.token.as_str()),
+            ("codename", codename.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        set.starts_with("__Host-sanduq_session=") && set.contains("; Secure"),
+        "{set}"
+    );
+    let session = set.split(';').next().unwrap().to_owned();
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("You are logged in"));
+    // The unprefixed name means nothing on such a server.
+    let plain = session.replace("__Host-", "");
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &plain)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("You are logged in"));
+}

@@ -28,9 +28,11 @@ pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result
     match by_name.as_slice() {
         [one] => return Ok(one),
         [] => {}
-        _ => return Err(CliError::new(format!(
+        _ => {
+            return Err(CliError::new(format!(
             "--source: several sources are called {spaced:?}; use the folder name with its digits"
-        ))),
+        )))
+        }
     }
     let wanted = wanted.trim().to_lowercase();
     if wanted.len() < 8 {

@@ -154,7 +154,7 @@ async fn receive(
     let session = st.sessions.for_request(headers);
     let expected = match &session {
         Some(s) => s.csrf.clone(),
-        None => pages::csrf_cookie(headers).ok_or(AppError::Forbidden)?,
+        None => pages::csrf_cookie(st, headers).ok_or(AppError::Forbidden)?,
     };
 
     let limits = multer::SizeLimit::new()

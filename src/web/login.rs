@@ -12,7 +12,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use super::{pages, session, AppError, AppState};
+use super::{pages, AppError, AppState};
 use crate::codename::Codename;
 
 /// The login form's fields.
@@ -37,8 +37,8 @@ fn form_error(r: FormRejection) -> AppError {
 }
 
 /// `GET /login`.
-pub(crate) async fn form(headers: HeaderMap) -> Response {
-    pages::with_csrf_cookie(&headers, pages::login_page)
+pub(crate) async fn form(State(st): State<AppState>, headers: HeaderMap) -> Response {
+    pages::with_csrf_cookie(&st, &headers, pages::login_page)
 }
 
 /// `POST /login`.
@@ -48,7 +48,7 @@ pub(crate) async fn login(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(form_error)?;
-    let cookie = pages::csrf_cookie(&headers).ok_or(AppError::Forbidden)?;
+    let cookie = pages::csrf_cookie(&st, &headers).ok_or(AppError::Forbidden)?;
     if !bool::from(form.csrf_token.as_bytes().ct_eq(cookie.as_bytes())) {
         return Err(AppError::Forbidden);
     }
@@ -70,7 +70,7 @@ pub(crate) async fn login(
         .sessions
         .create(source.id, source.desk, derived.reply_identity);
     let mut res = Redirect::to("/").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id)) {
+    if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&id)) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
@@ -92,7 +92,7 @@ pub(crate) async fn logout(
     }
     st.sessions.remove(&s.id);
     let mut res = Redirect::to("/").into_response();
-    if let Ok(v) = HeaderValue::from_str(&session::clear_cookie()) {
+    if let Ok(v) = HeaderValue::from_str(&st.sessions.clear_cookie()) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)

@@ -56,7 +56,7 @@ impl AppState {
             config.codename_concurrency,
         );
         Ok(AppState {
-            sessions: Arc::new(session::Sessions::default()),
+            sessions: Arc::new(session::Sessions::new(config.secure_cookies)),
             deriver: Arc::new(deriver),
             config: Arc::new(config),
             blobs: Arc::new(blobs),

@@ -53,10 +53,11 @@ pub(crate) fn error_page(title: &str, sentence: &str) -> Response {
 /// Renders a page that carries the form token, setting the token's cookie if the visitor
 /// has none yet.
 pub(crate) fn with_csrf_cookie(
+    st: &AppState,
     headers: &HeaderMap,
     page: impl FnOnce(&str) -> Result<Html<String>, AppError>,
 ) -> Response {
-    let (token, fresh) = match csrf_cookie(headers) {
+    let (token, fresh) = match csrf_cookie(st, headers) {
         Some(t) => (t, false),
         None => (new_token(), true),
     };
@@ -65,7 +66,8 @@ pub(crate) fn with_csrf_cookie(
         Err(e) => return e.into_response(),
     };
     if fresh {
-        let cookie = format!("{CSRF_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+        let cookie =
+            super::session::set_cookie_header(CSRF_COOKIE, &token, st.config.secure_cookies, false);
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             res.headers_mut().insert(header::SET_COOKIE, v);
         }
@@ -106,7 +108,9 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
                 Err(e) => e.into_response(),
             }
         }
-        None => with_csrf_cookie(&headers, |token| render_index(token, false, Vec::new())),
+        None => with_csrf_cookie(&st, &headers, |token| {
+            render_index(token, false, Vec::new())
+        }),
     }
 }
 
@@ -147,8 +151,9 @@ fn new_token() -> String {
 }
 
 /// The form token from the request's cookie, if well-formed.
-pub(crate) fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
-    super::session::cookie(headers, CSRF_COOKIE)
+pub(crate) fn csrf_cookie(st: &AppState, headers: &HeaderMap) -> Option<String> {
+    let name = super::session::cookie_name(CSRF_COOKIE, st.config.secure_cookies);
+    super::session::cookie(headers, &name)
 }
 
 /// `2147483648` → `2 GiB`.
@@ -181,13 +186,13 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_str(&format!("a=b; {CSRF_COOKIE}={t}")).unwrap(),
         );
-        assert_eq!(csrf_cookie(&h), Some(t));
+        assert_eq!(super::super::session::cookie(&h, CSRF_COOKIE), Some(t));
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
             HeaderValue::from_static("sanduq_csrf=short"),
         );
-        assert_eq!(csrf_cookie(&h), None);
+        assert_eq!(super::super::session::cookie(&h, CSRF_COOKIE), None);
     }
 
     #[test]

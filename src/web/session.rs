@@ -14,6 +14,26 @@ use crate::ids::Id;
 
 /// Name of the session cookie.
 pub(crate) const COOKIE: &str = "sanduq_session";
+
+/// A cookie's name and attributes: with `secure` (TLS or an onion address), the `__Host-`
+/// prefix and the `Secure` flag, so the cookie is bound to this host and never sent in clear.
+pub(crate) fn cookie_name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// `Set-Cookie` value for `name=value`.
+pub(crate) fn set_cookie_header(name: &str, value: &str, secure: bool, clear: bool) -> String {
+    format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Strict{}{}",
+        cookie_name(name, secure),
+        if secure { "; Secure" } else { "" },
+        if clear { "; Max-Age=0" } else { "" }
+    )
+}
 /// A session unused this long is gone.
 pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 
@@ -37,9 +57,9 @@ pub(crate) struct SessionView {
 }
 
 /// Every live session.
-#[derive(Default)]
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
+    secure: bool,
 }
 
 fn random_token() -> String {
@@ -49,6 +69,24 @@ fn random_token() -> String {
 }
 
 impl Sessions {
+    /// No sessions yet; `secure` selects `__Host-` cookies with the `Secure` flag.
+    pub(crate) fn new(secure: bool) -> Sessions {
+        Sessions {
+            map: Mutex::default(),
+            secure,
+        }
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub(crate) fn set_cookie(&self, id: &str) -> String {
+        set_cookie_header(COOKIE, id, self.secure, false)
+    }
+
+    /// `Set-Cookie` that ends the session cookie.
+    pub(crate) fn clear_cookie(&self) -> String {
+        set_cookie_header(COOKIE, "", self.secure, true)
+    }
+
     /// Starts a session for `source`; returns its id.
     pub(crate) fn create(&self, source: Id, desk: String, reply: age::x25519::Identity) -> String {
         let id = random_token();
@@ -68,7 +106,7 @@ impl Sessions {
 
     /// The live session named by the request's cookie, touched.
     pub(crate) fn for_request(&self, headers: &HeaderMap) -> Option<SessionView> {
-        let id = cookie(headers, COOKIE)?;
+        let id = cookie(headers, &cookie_name(COOKIE, self.secure))?;
         let mut m = self.map.lock().ok()?;
         let s = m.get_mut(&id)?;
         if s.last_seen.elapsed() >= IDLE {
@@ -107,14 +145,4 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
-}
-
-/// `Set-Cookie` for a new session.
-pub(crate) fn set_cookie(id: &str) -> String {
-    format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict")
-}
-
-/// `Set-Cookie` that ends the session cookie.
-pub(crate) fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
 }
