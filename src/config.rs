@@ -82,6 +82,8 @@ pub struct RawListen {
     pub api: Option<String>,
     /// Whether sources arrive over TLS or an onion address.
     pub secure_cookies: Option<bool>,
+    /// Seconds after which an unused source session ends.
+    pub session_idle_seconds: Option<u64>,
 }
 
 /// `[limits]`.
@@ -185,6 +187,8 @@ pub struct Config {
     pub api_addr: SocketAddr,
     /// Cookies with `__Host-` and `Secure` (sources arrive over TLS or an onion address).
     pub secure_cookies: bool,
+    /// How long an unused source session lives.
+    pub session_idle: std::time::Duration,
     /// Largest source request in bytes.
     pub max_request_bytes: u64,
     /// Largest message in bytes.
@@ -360,12 +364,22 @@ impl Config {
             ));
         }
 
+        let idle = raw.listen.session_idle_seconds.unwrap_or(30 * 60);
+        if !(1..=24 * 3600).contains(&idle) {
+            return Err(invalid(
+                "listen.session_idle_seconds",
+                "must be between 1 and 86400".into(),
+            ));
+        }
+        let session_idle = std::time::Duration::from_secs(idle);
+
         Ok(Config {
             path: path.to_owned(),
             data_dir,
             source_addr,
             api_addr,
             secure_cookies: raw.listen.secure_cookies.unwrap_or(false),
+            session_idle,
             max_request_bytes,
             max_message_bytes,
             max_files,

@@ -441,9 +441,12 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
         .header("authorization", format!("Bearer {ana_token}"))
         .body(big)
         .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 413);
+        .await;
+    // The server answers 413 as soon as the limit is passed and may close the connection
+    // while the client is still sending; either way nothing is stored (checked below).
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
     let r = c.post(&url).body(body).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
@@ -575,4 +578,42 @@ async fn behind_an_onion_cookies_are_host_bound_and_secure() {
         .await
         .unwrap();
     assert!(!page.contains("You are logged in"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_ends() {
+    let mut server =
+        Server::init(|t| t.replace("session_idle_seconds = 1800", "session_idle_seconds = 1"));
+    server.start();
+    server.add_editor("ana", None);
+    let v = Visitor::new(&server).await;
+    let (_, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
+    let res = login(&server, &v, &codename_in(&page)).await;
+    let session = session_cookie(&res).unwrap();
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("You are logged in"));
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let page = v
+        .client
+        .get(server.source_url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("You are logged in"),
+        "the session outlived its idle time"
+    );
 }

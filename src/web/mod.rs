@@ -56,7 +56,10 @@ impl AppState {
             config.codename_concurrency,
         );
         Ok(AppState {
-            sessions: Arc::new(session::Sessions::new(config.secure_cookies)),
+            sessions: Arc::new(session::Sessions::new(
+                config.secure_cookies,
+                config.session_idle,
+            )),
             deriver: Arc::new(deriver),
             config: Arc::new(config),
             blobs: Arc::new(blobs),

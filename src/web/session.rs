@@ -34,8 +34,6 @@ pub(crate) fn set_cookie_header(name: &str, value: &str, secure: bool, clear: bo
         if clear { "; Max-Age=0" } else { "" }
     )
 }
-/// A session unused this long is gone.
-pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// One logged-in source.
 pub(crate) struct Session {
@@ -60,6 +58,7 @@ pub(crate) struct SessionView {
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     secure: bool,
+    idle: Duration,
 }
 
 fn random_token() -> String {
@@ -69,11 +68,13 @@ fn random_token() -> String {
 }
 
 impl Sessions {
-    /// No sessions yet; `secure` selects `__Host-` cookies with the `Secure` flag.
-    pub(crate) fn new(secure: bool) -> Sessions {
+    /// No sessions yet; `secure` selects `__Host-` cookies with the `Secure` flag; a session
+    /// unused for `idle` is gone.
+    pub(crate) fn new(secure: bool, idle: Duration) -> Sessions {
         Sessions {
             map: Mutex::default(),
             secure,
+            idle,
         }
     }
 
@@ -98,7 +99,8 @@ impl Sessions {
             last_seen: Instant::now(),
         };
         if let Ok(mut m) = self.map.lock() {
-            m.retain(|_, s| s.last_seen.elapsed() < IDLE);
+            let idle = self.idle;
+            m.retain(|_, s| s.last_seen.elapsed() < idle);
             m.insert(id.clone(), s);
         }
         id
@@ -109,7 +111,7 @@ impl Sessions {
         let id = cookie(headers, &cookie_name(COOKIE, self.secure))?;
         let mut m = self.map.lock().ok()?;
         let s = m.get_mut(&id)?;
-        if s.last_seen.elapsed() >= IDLE {
+        if s.last_seen.elapsed() >= self.idle {
             m.remove(&id);
             return None;
         }
