@@ -277,8 +277,18 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     // Online: fetch. Offline: reply. Online: push.
     let bundle = server.dir.path().join("b");
     assert!(fetch(&server, &ana, &bundle).status.success());
+    // Offline: decrypt, and find the source under its designation.
+    let out = server.dir.path().join("decrypted");
+    let o = decrypt(&ana.identity, &bundle, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let man = manifest(&bundle);
     let source = man["sources"][0]["id"].as_str().unwrap().to_owned();
+    let designation = sanduq::designation::of(source.parse().unwrap());
+    let folder = out.join(sanduq::designation::folder(source.parse().unwrap()));
+    assert_eq!(
+        std::fs::read_to_string(folder.join("message.txt")).unwrap(),
+        "please answer"
+    );
     assert!(man["sources"][0]["reply_recipient"]
         .as_str()
         .unwrap()
@@ -293,7 +303,7 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
         "--bundle",
         bundle.to_str().unwrap(),
         "--source",
-        &source[..8],
+        &designation,
         "--message-file",
         msg.to_str().unwrap(),
     ]);
@@ -447,6 +457,8 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     if let Ok(r) = r {
         assert_eq!(r.status(), 413);
     }
+    // A fresh client: the server may have closed the connection that carried the 413.
+    let c = reqwest::Client::builder().no_proxy().build().unwrap();
     let r = c.post(&url).body(body).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert_eq!(
