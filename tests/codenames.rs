@@ -8,12 +8,30 @@ fn codename_in(page: &str) -> String {
         .to_owned()
 }
 
-async fn login(server: &Server, v: &Visitor, codename: &str) -> reqwest::Response {
-    let client = reqwest::Client::builder()
+/// A client that shows redirects instead of following them.
+fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// The start page as the holder of `cookie` sees it.
+async fn page_with(server: &Server, cookie: &str) -> String {
+    no_redirect()
+        .get(server.source_url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn login(server: &Server, v: &Visitor, codename: &str) -> reqwest::Response {
+    let client = no_redirect();
     client
         .post(server.source_url("/login"))
         .header("cookie", &v.cookie)
@@ -63,16 +81,7 @@ async fn a_codename_brings_a_source_back_to_the_same_record() {
     );
 
     // Logged in, the form carries the session's token and adds to the same source.
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(page.contains("You are logged in"));
     let token = page
         .split("name=\"csrf_token\" value=\"")
@@ -133,11 +142,7 @@ async fn a_codename_brings_a_source_back_to_the_same_record() {
         .await
         .unwrap();
     assert_eq!(no_token.status(), 403);
-    let out = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let out = no_redirect()
         .post(server.source_url("/logout"))
         .header("cookie", &session)
         .form(&[("csrf_token", token.as_str())])
@@ -145,16 +150,7 @@ async fn a_codename_brings_a_source_back_to_the_same_record() {
         .await
         .unwrap();
     assert_eq!(out.status(), 303);
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(!page.contains("You are logged in"));
     let body = multipart(&[
         Part::text("csrf_token", token.as_bytes()),
@@ -218,11 +214,7 @@ async fn a_session_id_planted_before_login_is_not_used() {
     let (_, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
     let codename = codename_in(&page);
     let planted = format!("sanduq_session={}", "P".repeat(43));
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = no_redirect();
     let res = client
         .post(server.source_url("/login"))
         .header("cookie", format!("{}; {planted}", v.cookie))
@@ -236,16 +228,7 @@ async fn a_session_id_planted_before_login_is_not_used() {
     assert_eq!(res.status(), 303);
     let fresh = session_cookie(&res).unwrap();
     assert_ne!(fresh, planted);
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &planted)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &planted).await;
     assert!(
         !page.contains("You are logged in"),
         "the planted id opens nothing"
@@ -354,31 +337,9 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     }
 
     // The source logs in and reads it.
-    let res = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(server.source_url("/login"))
-        .header("cookie", &v.cookie)
-        .form(&[
-            ("csrf_token", v.token.as_str()),
-            ("codename", codename.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = login(&server, &v, codename.as_str()).await;
     let session = session_cookie(&res).unwrap();
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(
         page.contains(&m) && page.contains("салом"),
         "the reply is shown to its source"
@@ -389,31 +350,9 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     let (_, page_b) = w
         .submit(&server, &[Part::text("message", b"another source")])
         .await;
-    let res = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(server.source_url("/login"))
-        .header("cookie", &w.cookie)
-        .form(&[
-            ("csrf_token", w.token.as_str()),
-            ("codename", codename_in(&page_b).as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = login(&server, &w, codename_in(&page_b).as_str()).await;
     let session_b = session_cookie(&res).unwrap();
-    let other = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session_b)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let other = page_with(&server, &session_b).await;
     assert!(other.contains("You are logged in") && !other.contains(&m));
 
     // An editor of another desk cannot push to this source; junk and oversized pushes fail.
@@ -480,11 +419,7 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
         .unwrap()
         .to_owned();
     let token = logged_in_page_token(&page);
-    let r = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirect()
         .post(server.source_url("/reply/delete"))
         .header("cookie", &session)
         .form(&[("csrf_token", "wrong"), ("reply", reply_id.as_str())])
@@ -492,11 +427,7 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    let r = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirect()
         .post(server.source_url("/reply/delete"))
         .header("cookie", &session)
         .form(&[("csrf_token", token.as_str()), ("reply", reply_id.as_str())])
@@ -504,16 +435,7 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(!page.contains(&m) && page.contains("No answer yet"));
     assert!(server
         .blob_files()
@@ -545,20 +467,7 @@ async fn behind_an_onion_cookies_are_host_bound_and_secure() {
     let (s, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
     assert_eq!(s, 200);
     let codename = codename_in(&page);
-    let res = reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(server.source_url("/login"))
-        .header("cookie", &v.cookie)
-        .form(&[
-            ("csrf_token", v.token.as_str()),
-            ("codename", codename.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = login(&server, &v, codename.as_str()).await;
     assert_eq!(res.status(), 303);
     let set = res.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
@@ -566,29 +475,11 @@ async fn behind_an_onion_cookies_are_host_bound_and_secure() {
         "{set}"
     );
     let session = set.split(';').next().unwrap().to_owned();
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(page.contains("You are logged in"));
     // The unprefixed name means nothing on such a server.
     let plain = session.replace("__Host-", "");
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &plain)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &plain).await;
     assert!(!page.contains("You are logged in"));
 }
 
@@ -602,28 +493,10 @@ async fn an_idle_session_ends() {
     let (_, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
     let res = login(&server, &v, &codename_in(&page)).await;
     let session = session_cookie(&res).unwrap();
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(page.contains("You are logged in"));
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let page = v
-        .client
-        .get(server.source_url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_with(&server, &session).await;
     assert!(
         !page.contains("You are logged in"),
         "the session outlived its idle time"
