@@ -84,6 +84,12 @@ pub struct RawListen {
     pub secure_cookies: Option<bool>,
     /// Seconds after which an unused source session ends.
     pub session_idle_seconds: Option<u64>,
+    /// The source site's onion address; other hosts get the Tor2web warning.
+    pub onion_address: Option<String>,
+    /// PEM certificate chain for TLS on both listeners.
+    pub tls_cert: Option<String>,
+    /// PEM private key for TLS.
+    pub tls_key: Option<String>,
 }
 
 /// `[limits]`.
@@ -96,6 +102,16 @@ pub struct RawLimits {
     pub max_message_bytes: Option<u64>,
     /// Most files in one submission.
     pub max_files: Option<usize>,
+    /// Open connections per listener.
+    pub max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers.
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Largest request head (request line and headers) in bytes.
+    pub max_header_bytes: Option<usize>,
+    /// Length of the window of the minimum-progress rule for bodies, in seconds.
+    pub stall_window_seconds: Option<u64>,
+    /// Bytes a body must bring in each window.
+    pub stall_min_bytes: Option<u64>,
 }
 
 /// `[codename]`.
@@ -174,6 +190,42 @@ pub struct Desk {
     pub title: String,
 }
 
+/// Limits on connections, request heads and slow bodies.
+#[derive(Debug, Clone, Copy)]
+pub struct NetLimits {
+    /// Open connections per listener; more are closed at once.
+    pub max_connections: usize,
+    /// Time to send a request's headers.
+    pub header_read_timeout: std::time::Duration,
+    /// Largest request head in bytes.
+    pub max_header_bytes: usize,
+    /// The minimum-progress window for request bodies.
+    pub stall_window: std::time::Duration,
+    /// Bytes a body must bring in each window, or the request is cut.
+    pub stall_min_bytes: u64,
+}
+
+impl Default for NetLimits {
+    fn default() -> Self {
+        NetLimits {
+            max_connections: 1024,
+            header_read_timeout: std::time::Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+            stall_window: std::time::Duration::from_secs(60),
+            stall_min_bytes: 1024,
+        }
+    }
+}
+
+/// PEM files for TLS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
+}
+
 /// The checked configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -195,6 +247,12 @@ pub struct Config {
     pub max_message_bytes: u64,
     /// Most files in one submission.
     pub max_files: usize,
+    /// Connection and body limits of both listeners.
+    pub net: NetLimits,
+    /// The source site's onion address (lower case, no scheme or port), if set.
+    pub onion_address: Option<String>,
+    /// TLS certificate and key files, if both listeners speak HTTPS.
+    pub tls: Option<TlsFiles>,
     /// Install pepper (≥ 32 bytes).
     pub pepper: Secret,
     /// Desks, the first being the default.
@@ -282,6 +340,84 @@ impl Config {
                 "must be between 1 and 10000".into(),
             ));
         }
+
+        let d = NetLimits::default();
+        let net = NetLimits {
+            max_connections: raw.limits.max_connections.unwrap_or(d.max_connections),
+            header_read_timeout: std::time::Duration::from_secs(
+                raw.limits
+                    .header_read_timeout_seconds
+                    .unwrap_or(d.header_read_timeout.as_secs()),
+            ),
+            max_header_bytes: raw.limits.max_header_bytes.unwrap_or(d.max_header_bytes),
+            stall_window: std::time::Duration::from_secs(
+                raw.limits
+                    .stall_window_seconds
+                    .unwrap_or(d.stall_window.as_secs()),
+            ),
+            stall_min_bytes: raw.limits.stall_min_bytes.unwrap_or(d.stall_min_bytes),
+        };
+        if net.max_connections == 0 || net.max_connections > 1_000_000 {
+            return Err(invalid(
+                "limits.max_connections",
+                "must be between 1 and 1000000".into(),
+            ));
+        }
+        if net.header_read_timeout.is_zero() || net.header_read_timeout.as_secs() > 3600 {
+            return Err(invalid(
+                "limits.header_read_timeout_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+        if !(8192..=1024 * 1024).contains(&net.max_header_bytes) {
+            return Err(invalid(
+                "limits.max_header_bytes",
+                "must be between 8192 and 1048576".into(),
+            ));
+        }
+        if net.stall_window.is_zero() || net.stall_window.as_secs() > 3600 {
+            return Err(invalid(
+                "limits.stall_window_seconds",
+                "must be between 1 and 3600".into(),
+            ));
+        }
+
+        let onion_address = match raw.listen.onion_address {
+            None => None,
+            Some(a) => {
+                let a = a.trim().to_ascii_lowercase();
+                let host = a
+                    .strip_prefix("http://")
+                    .unwrap_or(&a)
+                    .trim_end_matches('/');
+                let valid = host.strip_suffix(".onion").is_some_and(|name| {
+                    name.len() == 56
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+                });
+                if !valid {
+                    return Err(invalid(
+                        "listen.onion_address",
+                        format!("{a:?} is not a v3 onion address (56 characters, then .onion)"),
+                    ));
+                }
+                Some(host.to_owned())
+            }
+        };
+        let tls = match (raw.listen.tls_cert, raw.listen.tls_key) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: base.join(cert),
+                key: base.join(key),
+            }),
+            _ => {
+                return Err(invalid(
+                    "listen.tls_cert",
+                    "set both listen.tls_cert and listen.tls_key, or neither".into(),
+                ))
+            }
+        };
 
         let pepper = base64::engine::general_purpose::STANDARD
             .decode(raw.secrets.pepper.trim())
@@ -383,6 +519,9 @@ impl Config {
             max_request_bytes,
             max_message_bytes,
             max_files,
+            net,
+            onion_address,
+            tls,
             pepper: Secret::new(pepper),
             desks,
             codename_cost,

@@ -1,55 +1,5 @@
 use crate::common::*;
 
-fn codename_in(page: &str) -> String {
-    page.split("id=\"codename\">")
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .expect("the codename is shown in id=\"codename\"")
-        .to_owned()
-}
-
-/// A client that shows redirects instead of following them.
-fn no_redirect() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The start page as the holder of `cookie` sees it.
-async fn page_with(server: &Server, cookie: &str) -> String {
-    no_redirect()
-        .get(server.source_url("/"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-async fn login(server: &Server, v: &Visitor, codename: &str) -> reqwest::Response {
-    let client = no_redirect();
-    client
-        .post(server.source_url("/login"))
-        .header("cookie", &v.cookie)
-        .form(&[("csrf_token", v.token.as_str()), ("codename", codename)])
-        .send()
-        .await
-        .unwrap()
-}
-
-fn session_cookie(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("sanduq_session=") && !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codename_brings_a_source_back_to_the_same_record() {
     let server = Server::start_default();
@@ -233,16 +183,6 @@ async fn a_session_id_planted_before_login_is_not_used() {
         !page.contains("You are logged in"),
         "the planted id opens nothing"
     );
-}
-
-fn logged_in_page_token(page: &str) -> String {
-    page.split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

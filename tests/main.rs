@@ -19,3 +19,6 @@ mod admin;
 
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
+
+// The hardened front: headers, no script, limits and timeouts, TLS, Tor2web, logs, deploy.
+mod hardening;

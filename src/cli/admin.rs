@@ -63,6 +63,12 @@ pub(super) async fn serve(config: &Path) -> Result<()> {
 }
 
 async fn run_server(cfg: Config) -> Result<()> {
+    // A core dump would write whatever is in memory (plaintext on its way to encryption, a
+    // source's reply key) to disk in the clear.
+    rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)
+        .map_err(|e| CliError::new(format!("cannot disable core dumps: {e}")))?;
+    // Each open connection takes a descriptor; allow as many as the hard limit does.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = crate::web::AppState::open(cfg)
         .await
         .map_err(|e| CliError::new(format!("cannot open the stores: {e}")))?;

@@ -24,6 +24,9 @@ pub enum AppError {
     /// The chosen desk has no editors, so nothing could be read by anyone.
     #[error("desk has no editors")]
     DeskClosed,
+    /// The request body stopped arriving (the minimum-progress rule).
+    #[error("upload stalled")]
+    Stalled,
     /// No such page.
     #[error("not found")]
     NotFound,
@@ -68,6 +71,7 @@ impl AppError {
             AppError::Forbidden | AppError::UnknownCodename => StatusCode::FORBIDDEN,
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Stalled => StatusCode::REQUEST_TIMEOUT,
             AppError::DeskClosed => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -96,6 +100,10 @@ impl AppError {
             AppError::DeskClosed => (
                 "This desk cannot receive testimonies yet",
                 "No editor can read this desk yet, so nothing was stored. Please try again later.",
+            ),
+            AppError::Stalled => (
+                "The upload stopped",
+                "Your connection stopped sending for too long, so the upload was ended. Nothing was stored. Please try again: a slow connection is fine, one that stops is not.",
             ),
             AppError::NotFound => ("Page not found", "There is no page at this address."),
             AppError::UnknownCodename => (

@@ -7,8 +7,10 @@
 mod api;
 mod error;
 mod intake;
+mod listener;
 mod login;
 mod pages;
+mod progress;
 mod replies;
 mod session;
 
@@ -90,6 +92,14 @@ pub fn source_router(state: AppState) -> Router {
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            state.config.onion_address.as_deref().map(Arc::<str>::from),
+            pages::mark_tor2web,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.config.net,
+            progress::guard,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -103,9 +113,23 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}/meta", get(api::meta))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.config.net,
+            progress::guard,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
+
+/// Every feature a page could ask the browser for, denied.
+const PERMISSIONS_POLICY: &str = "accelerometer=(), ambient-light-sensor=(), autoplay=(), \
+battery=(), bluetooth=(), browsing-topics=(), camera=(), clipboard-read=(), clipboard-write=(), \
+display-capture=(), document-domain=(), encrypted-media=(), fullscreen=(), gamepad=(), \
+geolocation=(), gyroscope=(), hid=(), identity-credentials-get=(), idle-detection=(), \
+interest-cohort=(), local-fonts=(), magnetometer=(), microphone=(), midi=(), \
+otp-credentials=(), payment=(), picture-in-picture=(), publickey-credentials-create=(), \
+publickey-credentials-get=(), screen-wake-lock=(), serial=(), speaker-selection=(), \
+storage-access=(), usb=(), web-share=(), window-management=(), xr-spatial-tracking=()";
 
 /// Headers on every response of both listeners, error pages and static files included.
 async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Response {
@@ -134,7 +158,7 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     set(
         h,
         HeaderName::from_static("permissions-policy"),
-        "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), microphone=(), payment=(), usb=(), interest-cohort=()",
+        PERMISSIONS_POLICY,
     );
     set(h, header::CACHE_CONTROL, "no-store");
     h.remove(header::SERVER);
@@ -176,27 +200,31 @@ pub async fn serve(
     if removed > 0 {
         tracing::info!(removed, "removed objects left by an interrupted run");
     }
+    let tls = match &state.config.tls {
+        Some(files) => Some(listener::tls_acceptor(files)?),
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(
-        "source site on http://{}, editor API on http://{}",
+        "source site on {scheme}://{}, editor API on {scheme}://{}",
         source.local_addr()?,
         api.local_addr()?
     );
     let (tx, rx) = tokio::sync::watch::channel(());
-    let mut rx2 = rx.clone();
-    let mut rx1 = rx;
-    let s1 = axum::serve(source, source_router(state.clone())).with_graceful_shutdown(async move {
-        let _ = rx1.changed().await;
-    });
-    let s2 = axum::serve(api, api_router(state)).with_graceful_shutdown(async move {
-        let _ = rx2.changed().await;
-    });
+    let limits = state.config.net;
+    let s1 = listener::run(
+        source,
+        source_router(state.clone()),
+        limits,
+        tls.clone(),
+        rx.clone(),
+    );
+    let s2 = listener::run(api, api_router(state), limits, tls, rx);
     let stopper = async move {
         shutdown.await;
         let _ = tx.send(());
     };
-    let (r1, r2, ()) = tokio::join!(async move { s1.await }, async move { s2.await }, stopper);
-    r1?;
-    r2?;
+    tokio::join!(s1, s2, stopper);
     drop(lock);
     Ok(())
 }

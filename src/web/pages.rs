@@ -5,10 +5,12 @@
 //! `SameSite=Strict` cookie that the form must echo, so that another site cannot make a
 //! visitor's browser post to this one.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderValue, Request};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use minijinja::{context, Environment};
@@ -35,7 +37,48 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
     env
 });
 
+tokio::task_local! {
+    /// Set for a request that came through a Tor2web gateway: the onion address to point
+    /// the source to (empty if not configured).
+    static TOR2WEB: Option<Arc<str>>;
+}
+
+/// Marks requests that arrived through a Tor2web gateway, so that every page rendered for
+/// them carries the warning banner.
+pub(crate) async fn mark_tor2web(
+    State(onion): State<Option<Arc<str>>>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    let flag = via_tor2web(req.headers(), onion.as_deref())
+        .then(|| onion.clone().unwrap_or_else(|| Arc::from("")));
+    TOR2WEB.scope(flag, next.run(req)).await
+}
+
+/// A gateway adds `X-Tor2web`; one that does not still shows its own host name, not the
+/// onion address.
+fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
+    if headers.contains_key("x-tor2web") {
+        return true;
+    }
+    let Some(onion) = onion else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, _port)| h);
+    !host.eq_ignore_ascii_case(onion)
+}
+
 fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
+    let tor2web = TOR2WEB.try_with(Clone::clone).ok().flatten();
+    let ctx = context! {
+        tor2web => tor2web.is_some(),
+        onion => tor2web.as_deref().filter(|o| !o.is_empty()),
+        ..ctx
+    };
     ENV.get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
@@ -193,6 +236,26 @@ mod tests {
             HeaderValue::from_static("sanduq_csrf=short"),
         );
         assert_eq!(super::super::session::cookie(&h, CSRF_COOKIE), None);
+    }
+
+    #[test]
+    fn tor2web_is_told_by_header_or_host() {
+        let onion = "a".repeat(56) + ".onion";
+        let with = |pairs: &[(&'static str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(*k, HeaderValue::from_str(v).unwrap());
+            }
+            h
+        };
+        assert!(!via_tor2web(&with(&[("host", "127.0.0.1:8080")]), None));
+        assert!(via_tor2web(&with(&[("x-tor2web", "1")]), None));
+        assert!(!via_tor2web(&with(&[("host", &onion)]), Some(&onion)));
+        let upper = onion.to_ascii_uppercase() + ":80";
+        assert!(!via_tor2web(&with(&[("host", &upper)]), Some(&onion)));
+        let gateway = onion.replace(".onion", ".onion.example");
+        assert!(via_tor2web(&with(&[("host", &gateway)]), Some(&onion)));
+        assert!(via_tor2web(&with(&[]), Some(&onion)));
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct Server {
     pub source: SocketAddr,
     pub api: SocketAddr,
     pub log: PathBuf,
+    /// `SANDUQ_LOG` for the server process.
+    pub log_filter: String,
     child: Option<Child>,
 }
 
@@ -79,6 +81,7 @@ impl Server {
             source,
             api,
             log,
+            log_filter: "debug".into(),
             child: None,
         }
     }
@@ -104,7 +107,7 @@ impl Server {
             .unwrap();
         let child = Command::new(BIN)
             .args(["serve", "--config", self.config.to_str().unwrap()])
-            .env("SANDUQ_LOG", "debug")
+            .env("SANDUQ_LOG", &self.log_filter)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -298,7 +301,15 @@ pub struct Visitor {
 
 impl Visitor {
     pub async fn new(server: &Server) -> Visitor {
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        Visitor::with_client(
+            server,
+            reqwest::Client::builder().no_proxy().build().unwrap(),
+        )
+        .await
+    }
+
+    /// A visitor using `client` (for a chosen source address or user agent).
+    pub async fn with_client(server: &Server, client: reqwest::Client) -> Visitor {
         let res = client.get(server.source_url("/")).send().await.unwrap();
         assert_eq!(res.status(), 200);
         let cookie = res
@@ -398,4 +409,65 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
+}
+
+/// The codename shown on a confirmation page.
+pub fn codename_in(page: &str) -> String {
+    page.split("id=\"codename\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .expect("the codename is shown in id=\"codename\"")
+        .to_owned()
+}
+
+/// A client that shows redirects instead of following them.
+pub fn no_redirect() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The start page as the holder of `cookie` sees it.
+pub async fn page_with(server: &Server, cookie: &str) -> String {
+    no_redirect()
+        .get(server.source_url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+pub async fn login(server: &Server, v: &Visitor, codename: &str) -> reqwest::Response {
+    let client = no_redirect();
+    client
+        .post(server.source_url("/login"))
+        .header("cookie", &v.cookie)
+        .form(&[("csrf_token", v.token.as_str()), ("codename", codename)])
+        .send()
+        .await
+        .unwrap()
+}
+
+pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("sanduq_session=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned())
+}
+
+pub fn logged_in_page_token(page: &str) -> String {
+    page.split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned()
 }
