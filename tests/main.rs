@@ -22,3 +22,6 @@ mod codenames;
 
 // The hardened front: headers, no script, limits and timeouts, TLS, Tor2web, logs, deploy.
 mod hardening;
+
+// A real headless Chromium with JavaScript off: submit, codename, login, reply, errors.
+mod browser;

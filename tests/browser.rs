@@ -1,0 +1,291 @@
+//! A real browser with JavaScript switched off: headless Debian Chromium driven over
+//! WebDriver (chromedriver + fantoccini). JavaScript is off through the content-settings
+//! preference `profile.managed_default_content_settings.javascript = 2`; the
+//! `--disable-javascript` flag does nothing, so the test first proves scripts do not run.
+//!
+//! Each page the source sees is saved as a screenshot under `docs/screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::common::*;
+
+/// A chromedriver process on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed by scripts/test.sh (Debian chromium-driver)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Driver {
+            child,
+            port,
+            profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A new headless browser session; with `javascript` false, scripts are blocked.
+    async fn browser(&self, javascript: bool) -> Client {
+        let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
+        let mut prefs = serde_json::Map::new();
+        if !javascript {
+            prefs.insert(
+                "profile.managed_default_content_settings.javascript".into(),
+                2.into(),
+            );
+        }
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--disable-dev-shm-usage", "--window-size=1000,1250",
+                    "--lang=en-US",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+                "prefs": prefs,
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a chromium session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(b: &Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(b: &Client, css: &str) -> String {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The page's visible text.
+async fn body(b: &Client) -> String {
+    text_of(b, "body").await
+}
+
+/// A page whose script, if it runs, changes the text of `#state`.
+const SCRIPT_PROBE: &str = "data:text/html,<p id=state>script did not run</p>\
+<script>document.getElementById('state').textContent='script ran'</script>";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
+    let driver = Driver::start();
+    // The switch works, and the probe can tell: with the preference scripts stay off,
+    // without it they run.
+    let with_js = driver.browser(true).await;
+    with_js.goto(SCRIPT_PROBE).await.unwrap();
+    assert_eq!(text_of(&with_js, "#state").await, "script ran");
+    with_js.close().await.unwrap();
+    let b = driver.browser(false).await;
+    b.goto(SCRIPT_PROBE).await.unwrap();
+    assert_eq!(text_of(&b, "#state").await, "script did not run");
+
+    let mut server = Server::init(|t| {
+        t.replace(
+            "max_request_bytes = 2147483648",
+            "max_request_bytes = 1048576",
+        )
+        .replace("max_message_bytes = 1048576", "max_message_bytes = 65536")
+    });
+    server.start();
+    let ed = server.add_editor("ana", None);
+
+    // The form: a message and a file.
+    b.goto(&server.source_url("/")).await.unwrap();
+    shot(&b, "1-form").await;
+    let m = marker();
+    let message = format!("My son was taken on 3 March. {m}");
+    b.find(Locator::Css("textarea[name=message]"))
+        .await
+        .unwrap()
+        .send_keys(&message)
+        .await
+        .unwrap();
+    let file = server.dir.path().join("photo of the summons.jpg");
+    let photo: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &photo).unwrap();
+    b.find(Locator::Css("input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/submit'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let codename = text_of(&b, "#codename").await;
+    assert_eq!(codename.split_whitespace().count(), 7, "{codename}");
+    assert!(body(&b).await.contains("2 items"));
+    shot(&b, "2-codename").await;
+
+    // The editor fetches, decrypts offline and replies.
+    let bundle = server.dir.path().join("bundle");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let out = server.dir.path().join("out");
+    let o = decrypt(&ed.identity, &bundle, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(folder.join("message.txt")).unwrap(),
+        message
+    );
+    assert_eq!(
+        std::fs::read(folder.join("photo of the summons.jpg")).unwrap(),
+        photo
+    );
+    let source = manifest(&bundle)["sources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = "We have your testimony and the photo. A lawyer will contact the family.";
+    let reply_file = server.dir.path().join("reply.txt");
+    std::fs::write(&reply_file, reply).unwrap();
+    sanduq_ok(&[
+        "reply",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--source",
+        &source,
+        "--message-file",
+        reply_file.to_str().unwrap(),
+    ]);
+    sanduq_ok(&[
+        "push",
+        "--server",
+        &server.api_url(),
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]);
+
+    // The source comes back in a fresh browser, logs in and reads the answer.
+    b.close().await.unwrap();
+    let b = driver.browser(false).await;
+    b.goto(&server.source_url("/")).await.unwrap();
+    b.find(Locator::LinkText("Come back with your codename"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.find(Locator::Css("input[name=codename]"))
+        .await
+        .unwrap()
+        .send_keys(&codename)
+        .await
+        .unwrap();
+    shot(&b, "3-login").await;
+    b.find(Locator::Css("form[action='/login'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&b, ".reply-text").await, reply);
+    shot(&b, "4-reply").await;
+
+    // Too large: the error page, in the browser, and nothing stored.
+    let before = server.blob_files().len();
+    let big = server.dir.path().join("video.mp4");
+    std::fs::write(&big, vec![7u8; 3 * 1024 * 1024]).unwrap();
+    b.find(Locator::Css("input[type=file]"))
+        .await
+        .unwrap()
+        .send_keys(big.to_str().unwrap())
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/submit'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let page = body(&b).await;
+    assert!(page.contains("Too much to send at once"), "{page}");
+    shot(&b, "5-too-large").await;
+    assert_eq!(server.blob_files().len(), before);
+    assert!(server.temp_files().is_empty());
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_tor2web_warning_shows_in_the_browser() {
+    let onion = format!("{}.onion", "c".repeat(56));
+    let mut server = Server::init(|t| {
+        t.replace(
+            "[listen]\n",
+            &format!("[listen]\nonion_address = \"{onion}\"\n"),
+        )
+    });
+    server.start();
+    let driver = Driver::start();
+    let b = driver.browser(false).await;
+    // Reached as 127.0.0.1, not as the onion address: what a gateway's visitor sees.
+    b.goto(&server.source_url("/")).await.unwrap();
+    let banner = text_of(&b, "#tor2web").await;
+    assert!(banner.contains("not using Tor Browser"), "{banner}");
+    assert!(banner.contains(&onion));
+    shot(&b, "6-tor2web-warning").await;
+    b.close().await.unwrap();
+}
