@@ -30,6 +30,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 "$bin" init --dir "$work/data" 2>/dev/null
 src_port=$(port); api_port=$(port)
 sed -i "s/127.0.0.1:8080/127.0.0.1:$src_port/; s/127.0.0.1:8081/127.0.0.1:$api_port/" "$work/data/sanduq.toml"
+[ -z "${BENCH_CONFIG_SED:-}" ] || sed -i "$BENCH_CONFIG_SED" "$work/data/sanduq.toml"  # for experiments
 recipient=$("$bin" keygen -o "$work/editor.key")
 "$bin" admin editor add --config "$work/data/sanduq.toml" --name bench --recipient "$recipient" >/dev/null 2>&1
 SANDUQ_LOG=warn "$bin" serve --config "$work/data/sanduq.toml" &

@@ -56,6 +56,8 @@ pub enum Error {
 pub struct RawConfig {
     /// Where the stores live, relative to the configuration file.
     pub data_dir: Option<String>,
+    /// Language of the source site at paths without a locale.
+    pub default_locale: Option<String>,
     /// Listening addresses.
     #[serde(default)]
     pub listen: RawListen,
@@ -249,6 +251,8 @@ pub struct Config {
     pub max_files: usize,
     /// Connection and body limits of both listeners.
     pub net: NetLimits,
+    /// Language of the source site at paths without a locale (`/`, `/login`).
+    pub default_locale: crate::i18n::Locale,
     /// The source site's onion address (lower case, no scheme or port), if set.
     pub onion_address: Option<String>,
     /// TLS certificate and key files, if both listeners speak HTTPS.
@@ -381,6 +385,17 @@ impl Config {
                 "must be between 1 and 3600".into(),
             ));
         }
+
+        let default_locale = match raw.default_locale.as_deref() {
+            None => crate::i18n::Locale::english(),
+            Some(code) => crate::i18n::Locale::from_code(code).ok_or_else(|| {
+                let codes: Vec<_> = crate::i18n::Locale::all().map(|l| l.code()).collect();
+                invalid(
+                    "default_locale",
+                    format!("{code:?} is not one of {}", codes.join(", ")),
+                )
+            })?,
+        };
 
         let onion_address = match raw.listen.onion_address {
             None => None,
@@ -520,6 +535,7 @@ impl Config {
             max_message_bytes,
             max_files,
             net,
+            default_locale,
             onion_address,
             tls,
             pepper: Secret::new(pepper),

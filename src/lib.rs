@@ -11,6 +11,7 @@ pub mod codename;
 pub mod config;
 pub mod crypto;
 pub mod designation;
+pub mod i18n;
 pub mod ids;
 pub mod store;
 pub mod tokens;

@@ -162,7 +162,7 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
         .send_keys(file.to_str().unwrap())
         .await
         .unwrap();
-    b.find(Locator::Css("form[action='/submit'] button[type=submit]"))
+    b.find(Locator::Css("form[action$='/submit'] button[type=submit]"))
         .await
         .unwrap()
         .click()
@@ -236,7 +236,7 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
         .await
         .unwrap();
     shot(&b, "3-login").await;
-    b.find(Locator::Css("form[action='/login'] button[type=submit]"))
+    b.find(Locator::Css("form[action$='/login'] button[type=submit]"))
         .await
         .unwrap()
         .click()
@@ -255,7 +255,7 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
         .send_keys(big.to_str().unwrap())
         .await
         .unwrap();
-    b.find(Locator::Css("form[action='/submit'] button[type=submit]"))
+    b.find(Locator::Css("form[action$='/submit'] button[type=submit]"))
         .await
         .unwrap()
         .click()
@@ -287,5 +287,64 @@ async fn the_tor2web_warning_shows_in_the_browser() {
     assert!(banner.contains("not using Tor Browser"), "{banner}");
     assert!(banner.contains(&onion));
     shot(&b, "6-tor2web-warning").await;
+    b.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
+    let server = Server::start_default();
+    server.add_editor("ana", None);
+    let driver = Driver::start();
+    let b = driver.browser(false).await;
+    let button = "form[action$='/submit'] button[type=submit]";
+    b.goto(&server.source_url("/en/")).await.unwrap();
+    let (en_x, ..) = b
+        .find(Locator::Css(button))
+        .await
+        .unwrap()
+        .rectangle()
+        .await
+        .unwrap();
+    b.goto(&server.source_url("/fa/")).await.unwrap();
+    let html = b.find(Locator::Css("html")).await.unwrap();
+    assert_eq!(html.attr("dir").await.unwrap().as_deref(), Some("rtl"));
+    assert_eq!(html.attr("lang").await.unwrap().as_deref(), Some("fa"));
+    let (fa_x, _, fa_w, _) = b
+        .find(Locator::Css(button))
+        .await
+        .unwrap()
+        .rectangle()
+        .await
+        .unwrap();
+    // Mirrored: the button sits at the left edge of the column in English, at its right
+    // edge in Farsi.
+    assert!(fa_x > en_x + 300.0, "en {en_x}, fa {fa_x}+{fa_w}");
+    shot(&b, "7-farsi-form").await;
+
+    // A Tajik source: the whole way in Tajik, the codename in Latin letters.
+    let tg = sanduq::i18n::Locale::from_code("tg").unwrap();
+    b.goto(&server.source_url("/tg/")).await.unwrap();
+    assert_eq!(text_of(&b, "h1").await, tg.message("index-title", None));
+    b.find(Locator::Css("textarea[name=message]"))
+        .await
+        .unwrap()
+        .send_keys("Писарам дар зиндон аст. Ӯро ҳабс карданд.")
+        .await
+        .unwrap();
+    b.find(Locator::Css(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&b, "h2").await,
+        tg.message("codename-heading", None)
+    );
+    let codename = text_of(&b, "#codename").await;
+    assert!(codename
+        .split_whitespace()
+        .all(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-')));
+    shot(&b, "8-tajik-codename").await;
     b.close().await.unwrap();
 }

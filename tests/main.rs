@@ -25,3 +25,6 @@ mod hardening;
 
 // A real headless Chromium with JavaScript off: submit, codename, login, reply, errors.
 mod browser;
+
+// Languages: the locale in the path, every page wholly in its language, the default locale.
+mod i18n;

@@ -1,7 +1,7 @@
 //! Errors of the web layer and the pages they become.
 //!
-//! A source sees a fixed sentence chosen by the error's kind, never an internal message. The
-//! cause is logged without anything that could identify the request.
+//! A source sees a fixed sentence chosen by the error's kind, in the page's language, never
+//! an internal message. The cause is logged without anything that could identify the request.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -78,46 +78,19 @@ impl AppError {
         }
     }
 
-    /// The fixed title and sentence a source sees.
+    /// The Fluent keys of the title and sentence a source sees (`locales/*.ftl`).
     pub fn text(&self) -> (&'static str, &'static str) {
         match self {
-            AppError::BadRequest => (
-                "The form could not be read",
-                "Your browser sent something the server could not understand. Nothing was stored. Please go back and try again.",
-            ),
-            AppError::Forbidden => (
-                "The form has expired",
-                "For your safety, forms can only be sent from this site. Nothing was stored. Please go back, reload the page and send again.",
-            ),
-            AppError::TooLarge => (
-                "Too much to send at once",
-                "What you sent is larger than this site accepts, or has too many files. Nothing was stored. Please send fewer or smaller files, or send them in several parts.",
-            ),
-            AppError::Empty => (
-                "Nothing to send",
-                "Please write a message or choose a file, then send.",
-            ),
-            AppError::DeskClosed => (
-                "This desk cannot receive testimonies yet",
-                "No editor can read this desk yet, so nothing was stored. Please try again later.",
-            ),
-            AppError::Stalled => (
-                "The upload stopped",
-                "Your connection stopped sending for too long, so the upload was ended. Nothing was stored. Please try again: a slow connection is fine, one that stops is not.",
-            ),
-            AppError::NotFound => ("Page not found", "There is no page at this address."),
-            AppError::UnknownCodename => (
-                "This codename is not known here",
-                "Check that every word is written as you noted it, then try again.",
-            ),
-            AppError::Storage(_) => (
-                "Your testimony could not be stored",
-                "The server could not store what you sent, so nothing was kept. Please try again later.",
-            ),
-            AppError::Internal(_) => (
-                "Something went wrong",
-                "Nothing was stored. Please try again later.",
-            ),
+            AppError::BadRequest => ("error-bad-request-title", "error-bad-request"),
+            AppError::Forbidden => ("error-forbidden-title", "error-forbidden"),
+            AppError::TooLarge => ("error-too-large-title", "error-too-large"),
+            AppError::Empty => ("error-empty-title", "error-empty"),
+            AppError::DeskClosed => ("error-desk-closed-title", "error-desk-closed"),
+            AppError::Stalled => ("error-stalled-title", "error-stalled"),
+            AppError::NotFound => ("error-not-found-title", "error-not-found"),
+            AppError::UnknownCodename => ("error-unknown-codename-title", "error-unknown-codename"),
+            AppError::Storage(_) => ("error-storage-title", "error-storage"),
+            AppError::Internal(_) => ("error-internal-title", "error-internal"),
         }
     }
 }

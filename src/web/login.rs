@@ -69,7 +69,7 @@ pub(crate) async fn login(
     let id = st
         .sessions
         .create(source.id, source.desk, derived.reply_identity);
-    let mut res = Redirect::to("/").into_response();
+    let mut res = Redirect::to(&super::pages::home()).into_response();
     if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&id)) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -91,7 +91,7 @@ pub(crate) async fn logout(
         return Err(AppError::Forbidden);
     }
     st.sessions.remove(&s.id);
-    let mut res = Redirect::to("/").into_response();
+    let mut res = Redirect::to(&super::pages::home()).into_response();
     if let Ok(v) = HeaderValue::from_str(&st.sessions.clear_cookie()) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }

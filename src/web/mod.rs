@@ -71,31 +71,45 @@ impl AppState {
 }
 
 /// The source site: HTML forms only, no JavaScript, no `/api`.
+///
+/// Every page exists once per language under `/<locale>/` (`/tg/`, `/tg/login`, …), and once
+/// without the segment in the install's default language, so that the bare onion address
+/// works.
 pub fn source_router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(pages::index))
-        .route("/submit", post(intake::submit))
-        .route(
-            "/login",
-            get(login::form)
-                .post(login::login)
-                .layer(DefaultBodyLimit::max(4096)),
-        )
-        .route(
-            "/logout",
-            post(login::logout).layer(DefaultBodyLimit::max(4096)),
-        )
-        .route(
-            "/reply/delete",
-            post(replies::delete).layer(DefaultBodyLimit::max(4096)),
-        )
+    let mut router = Router::new();
+    let prefixes = std::iter::once(String::new())
+        .chain(crate::i18n::Locale::all().map(|l| format!("/{}", l.code())));
+    for prefix in prefixes {
+        if !prefix.is_empty() {
+            router = router.route(&prefix, get(pages::to_home));
+        }
+        router = router
+            .route(&format!("{prefix}/"), get(pages::index))
+            .route(&format!("{prefix}/submit"), post(intake::submit))
+            .route(
+                &format!("{prefix}/login"),
+                get(login::form)
+                    .post(login::login)
+                    .layer(DefaultBodyLimit::max(4096)),
+            )
+            .route(
+                &format!("{prefix}/logout"),
+                post(login::logout).layer(DefaultBodyLimit::max(4096)),
+            )
+            .route(
+                &format!("{prefix}/reply/delete"),
+                post(replies::delete).layer(DefaultBodyLimit::max(4096)),
+            );
+    }
+    let site = pages::SiteSettings {
+        onion: state.config.onion_address.as_deref().map(Arc::<str>::from),
+        default_locale: state.config.default_locale,
+    };
+    router
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(
-            state.config.onion_address.as_deref().map(Arc::<str>::from),
-            pages::mark_tor2web,
-        ))
+        .layer(middleware::from_fn_with_state(site, pages::mark_request))
         .layer(middleware::from_fn_with_state(
             state.config.net,
             progress::guard,

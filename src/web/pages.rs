@@ -16,6 +16,8 @@ use base64::Engine as _;
 use minijinja::{context, Environment};
 
 use super::{AppError, AppState};
+use crate::i18n::Locale;
+use fluent_bundle::FluentArgs;
 
 /// Name of the form-token cookie.
 pub(crate) const CSRF_COOKIE: &str = "sanduq_csrf";
@@ -34,25 +36,101 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         #[allow(clippy::expect_used)]
         env.add_template(name, src).expect("built-in template");
     }
+    env.add_function("t", translate);
     env
 });
 
-tokio::task_local! {
-    /// Set for a request that came through a Tor2web gateway: the onion address to point
-    /// the source to (empty if not configured).
-    static TOR2WEB: Option<Arc<str>>;
+/// What every page rendered for one request needs to know about the request.
+#[derive(Debug, Clone)]
+struct PageContext {
+    /// The language: the first segment of the path, or the install's default.
+    locale: Locale,
+    /// Set if the request came through a Tor2web gateway: the onion address to point the
+    /// source to (empty if not configured).
+    tor2web: Option<Arc<str>>,
+    /// The page's path without the locale and its slash (`` or `login`), for the language
+    /// picker's links.
+    here: &'static str,
 }
 
-/// Marks requests that arrived through a Tor2web gateway, so that every page rendered for
-/// them carries the warning banner.
-pub(crate) async fn mark_tor2web(
-    State(onion): State<Option<Arc<str>>>,
+tokio::task_local! {
+    static PAGE: PageContext;
+}
+
+/// The install's settings that decide how a request's pages look.
+#[derive(Debug, Clone)]
+pub(crate) struct SiteSettings {
+    /// The source site's onion address, if configured.
+    pub(crate) onion: Option<Arc<str>>,
+    /// The language of paths without a locale segment.
+    pub(crate) default_locale: Locale,
+}
+
+/// Notes the request's language (from its path) and whether it came through a Tor2web
+/// gateway, for every page rendered while answering it, error pages included.
+pub(crate) async fn mark_request(
+    State(site): State<SiteSettings>,
     req: Request<Body>,
     next: Next,
 ) -> Response {
-    let flag = via_tor2web(req.headers(), onion.as_deref())
-        .then(|| onion.clone().unwrap_or_else(|| Arc::from("")));
-    TOR2WEB.scope(flag, next.run(req)).await
+    let path = req.uri().path();
+    let (locale, rest) = split_locale(path).unwrap_or((site.default_locale, path));
+    // Only pages reached by a plain link keep their place when the language changes.
+    let here = if rest == "/login" { "login" } else { "" };
+    let tor2web = via_tor2web(req.headers(), site.onion.as_deref())
+        .then(|| site.onion.clone().unwrap_or_else(|| Arc::from("")));
+    let page = PageContext {
+        locale,
+        tor2web,
+        here,
+    };
+    PAGE.scope(page, next.run(req)).await
+}
+
+/// `/tg/login` → (Tajik, `/login`); `/tg` → (Tajik, ``); `/login` → None.
+fn split_locale(path: &str) -> Option<(Locale, &str)> {
+    let rest = path.strip_prefix('/')?;
+    let (segment, tail) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
+    Locale::from_code(segment).map(|l| (l, tail))
+}
+
+/// The language of the request being answered.
+pub(crate) fn current_locale() -> Locale {
+    PAGE.try_with(|p| p.locale)
+        .unwrap_or_else(|_| Locale::english())
+}
+
+/// The front page in the request's language.
+pub(crate) fn home() -> String {
+    format!("/{}/", current_locale().code())
+}
+
+/// `GET /tg`: the front page lives at `/tg/`.
+pub(crate) async fn to_home() -> Response {
+    axum::response::Redirect::to(&home()).into_response()
+}
+
+/// The `t(key, name=value, …)` function of the templates: the message in the page's language.
+fn translate(
+    state: &minijinja::State<'_, '_>,
+    key: &str,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<String, minijinja::Error> {
+    let locale = state
+        .lookup("lang")
+        .and_then(|v| v.as_str().and_then(Locale::from_code))
+        .unwrap_or_else(Locale::english);
+    let mut args = FluentArgs::new();
+    let names: Vec<String> = kwargs.args().map(str::to_owned).collect();
+    for name in names {
+        let value: minijinja::Value = kwargs.get(&name)?;
+        match i64::try_from(value.clone()) {
+            Ok(n) => args.set(name, n),
+            Err(_) => args.set(name, value.to_string()),
+        }
+    }
+    kwargs.assert_all_used()?;
+    Ok(locale.message(key, Some(&args)))
 }
 
 /// A gateway adds `X-Tor2web`; one that does not still shows its own host name, not the
@@ -73,8 +151,18 @@ fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
 }
 
 fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
-    let tor2web = TOR2WEB.try_with(Clone::clone).ok().flatten();
+    let page = PAGE.try_with(Clone::clone).ok();
+    let locale = page.as_ref().map_or_else(Locale::english, |p| p.locale);
+    let tor2web = page.as_ref().and_then(|p| p.tor2web.clone());
+    let dir = |l: Locale| if l.rtl() { "rtl" } else { "ltr" };
+    let languages: Vec<minijinja::Value> = Locale::all()
+        .map(|l| context! { code => l.code(), name => l.message("language-name", None), dir => dir(l) })
+        .collect();
     let ctx = context! {
+        lang => locale.code(),
+        dir => dir(locale),
+        languages,
+        here => page.as_ref().map_or("", |p| p.here),
         tor2web => tor2web.is_some(),
         onion => tor2web.as_deref().filter(|o| !o.is_empty()),
         ..ctx
@@ -85,11 +173,12 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
         .map_err(|e| AppError::Internal(format!("template {name}: {e}")))
 }
 
-/// An error page with fixed text. Falls back to plain text if even that fails.
+/// An error page: `title` and `sentence` are message keys. Falls back to plain text if even
+/// that fails.
 pub(crate) fn error_page(title: &str, sentence: &str) -> Response {
     match render("error.html", context! { title, sentence }) {
         Ok(html) => html.into_response(),
-        Err(_) => sentence.to_owned().into_response(),
+        Err(_) => current_locale().message(sentence, None).into_response(),
     }
 }
 
@@ -130,7 +219,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         render(
             "index.html",
             context! {
-                title => "Send a testimony",
+                title => "index-title",
                 csrf_token => token,
                 logged_in,
                 replies,
@@ -161,7 +250,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
 pub(crate) fn login_page(token: &str) -> Result<Html<String>, AppError> {
     render(
         "login.html",
-        context! { title => "Come back with your codename", csrf_token => token },
+        context! { title => "login-title", csrf_token => token },
     )
 }
 
@@ -169,7 +258,7 @@ pub(crate) fn login_page(token: &str) -> Result<Html<String>, AppError> {
 pub(crate) fn thanks(count: usize, codename: Option<&str>) -> Result<Html<String>, AppError> {
     render(
         "thanks.html",
-        context! { title => "Received", count, codename },
+        context! { title => "thanks-title", count, codename },
     )
 }
 
@@ -199,20 +288,23 @@ pub(crate) fn csrf_cookie(st: &AppState, headers: &HeaderMap) -> Option<String> 
     super::session::cookie(headers, &name)
 }
 
-/// `2147483648` → `2 GiB`.
+/// `2147483648` → `2 GiB`, in the request's language.
 fn human_size(n: u64) -> String {
-    const UNITS: [&str; 4] = ["bytes", "KiB", "MiB", "GiB"];
+    const UNITS: [&str; 4] = ["size-bytes", "size-kib", "size-mib", "size-gib"];
     let mut v = n as f64;
     let mut u = 0;
     while v >= 1024.0 && u < UNITS.len() - 1 {
         v /= 1024.0;
         u += 1;
     }
-    if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
+    let number = if v.fract() == 0.0 {
+        format!("{v:.0}")
     } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+        format!("{v:.1}")
+    };
+    let mut args = FluentArgs::new();
+    args.set("n", number);
+    current_locale().message(UNITS[u], Some(&args))
 }
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ pub(crate) async fn read_all(
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
-        let text = text.unwrap_or_else(|| "(This reply could not be opened.)".to_owned());
+        // None is shown as "could not be opened", in the source's language.
         out.push(context! { id => r.id.to_string(), day => r.day, text });
     }
     Ok(out)
@@ -80,5 +80,5 @@ pub(crate) async fn delete(
         return Err(AppError::NotFound);
     }
     st.blobs.delete(BlobKey::reply(id)).await?;
-    Ok(Redirect::to("/").into_response())
+    Ok(Redirect::to(&super::pages::home()).into_response())
 }
