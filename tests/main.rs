@@ -28,3 +28,6 @@ mod browser;
 
 // Languages: the locale in the path, every page wholly in its language, the default locale.
 mod i18n;
+
+// Hostile input: a corpus of malformed and abusive requests against a running server.
+mod hostile;

@@ -213,6 +213,14 @@ pub(crate) async fn push_reply(
         Some(s) if s.desk == editor.desk && s.reply_recipient.is_some() => s,
         _ => return Err(ApiError::NotFound),
     };
+    // A declared size over the limit is refused before a byte is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REPLY_BYTES as u64) {
+        return Err(ApiError::TooLarge);
+    }
     let bytes = axum::body::to_bytes(body, MAX_REPLY_BYTES)
         .await
         .map_err(|_| ApiError::TooLarge)?;

@@ -109,7 +109,13 @@ pub(crate) async fn submit(
 ) -> Result<Response, AppError> {
     let mut stream = body.into_data_stream();
     let result = receive(&st, &headers, &mut stream).await;
-    if result.is_err() {
+    // Draining more than DRAIN_LIMIT would not help: the connection closes after it anyway.
+    // A request that declares more is answered at once.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if result.is_err() && declared.is_none_or(|n| n <= DRAIN_LIMIT) {
         drain(&mut stream).await;
     }
     result
@@ -145,10 +151,19 @@ async fn receive(
             return Err(AppError::TooLarge);
         }
     }
+    // A compressed body is never inflated: that would hand an attacker a multiplier.
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+    {
+        return Err(AppError::BadRequest);
+    }
     let boundary = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
+        // RFC 2046: a boundary has 1 to 70 characters.
+        .filter(|b| (1..=70).contains(&b.len()))
         .ok_or(AppError::BadRequest)?;
     // A logged-in source's form carries its session's token; a new source's, the cookie's.
     let session = st.sessions.for_request(headers);
@@ -160,8 +175,17 @@ async fn receive(
     let limits = multer::SizeLimit::new()
         .whole_stream(cfg.max_request_bytes)
         .per_field(cfg.max_request_bytes);
+    let mut guard = super::multipart_guard::PartHeaderGuard::new(&boundary);
+    let guarded = stream.map(move |chunk| match chunk {
+        Ok(bytes) if !guard.feed(&bytes) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "multipart header block too long",
+        )),
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(std::io::Error::other(e)),
+    });
     let mut form = multer::Multipart::with_constraints(
-        stream,
+        guarded,
         boundary,
         multer::Constraints::new().size_limit(limits),
     );
