@@ -31,3 +31,6 @@ mod i18n;
 
 // Hostile input: a corpus of malformed and abusive requests against a running server.
 mod hostile;
+
+// Faults: a full disk under a running server.
+mod faults;

@@ -58,8 +58,15 @@ pub struct Server {
 impl Server {
     /// A new install with the default config, `edit` applied to its text, not yet started.
     pub fn init(edit: impl FnOnce(String) -> String) -> Server {
+        Server::init_on(|_| {}, edit)
+    }
+
+    /// As [`Server::init`], with `prepare` called on the data directory's path first (to
+    /// mount a small filesystem there, say).
+    pub fn init_on(prepare: impl FnOnce(&Path), edit: impl FnOnce(String) -> String) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
+        prepare(&data);
         sanduq_ok(&["init", "--dir", data.to_str().unwrap()]);
         let config = data.join("sanduq.toml");
         let source: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
