@@ -130,3 +130,150 @@ async fn a_full_disk_refuses_clearly_keeps_serving_and_recovers() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     server.kill();
 }
+
+/// A random number below `n`.
+fn below(n: u64) -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).unwrap();
+    u64::from_le_bytes(b) % n
+}
+
+/// After a crash and restart: no temporary object, no object without its row, every listed
+/// item decrypts. Returns the texts of every decrypted message.
+fn check_after_restart(server: &Server, ed: &EditorKeys, round: &str) -> Vec<String> {
+    assert!(server.temp_files().is_empty(), "{round}: temporaries left");
+    let bundle = server.dir.path().join(format!("bundle-{round}"));
+    let o = fetch(server, ed, &bundle);
+    assert!(
+        o.status.success(),
+        "{round}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let listed = manifest(&bundle)["items"].as_array().unwrap().len();
+    assert_eq!(
+        server.blob_files().len(),
+        2 * listed,
+        "{round}: objects that no row lists"
+    );
+    let out = server.dir.path().join(format!("out-{round}"));
+    let o = decrypt(&ed.identity, &bundle, &out);
+    assert!(
+        o.status.success(),
+        "{round}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    files_under(&out)
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n == "message.txt"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_during_uploads_loses_nothing_acknowledged_and_leaves_nothing_half_done() {
+    let mut server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    let secret = marker();
+    let file: Vec<u8> = secret.as_bytes().repeat(8 * 1024 * 1024 / secret.len());
+
+    // Four fixed points of one upload.
+    for (point, sent_fraction, wait_ms) in [
+        ("early", 0.001, 50),
+        ("mid-stream", 0.5, 50),
+        ("after the last byte", 1.0, 0),
+        ("before the response", 1.0, 30),
+    ] {
+        let v = Visitor::new(&server).await;
+        let body = multipart(&[
+            Part::text("csrf_token", v.token.as_bytes()),
+            Part::text("message", format!("{secret} {point}").as_bytes()),
+            Part::file(b"evidence.bin", &file),
+        ]);
+        let head = format!(
+            "POST /submit HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n",
+            v.cookie,
+            content_type(),
+            body.len()
+        );
+        let mut s = tokio::net::TcpStream::connect(server.source).await.unwrap();
+        use tokio::io::AsyncWriteExt as _;
+        s.write_all(head.as_bytes()).await.unwrap();
+        let n = ((body.len() as f64) * sent_fraction) as usize;
+        s.write_all(&body[..n]).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+        server.kill();
+        drop(s);
+        server.start();
+        let messages = check_after_restart(&server, &ed, point);
+        // Unacknowledged: absent, or (killed between commit and answer) complete.
+        for m in &messages {
+            assert!(m.starts_with(&secret), "{point}: {m}");
+        }
+        eprintln!(
+            "crash {point}: {} complete submissions listed",
+            messages.len()
+        );
+    }
+
+    // 100 uploads, 10 at a time, the server killed at a random moment of each round.
+    let mut acknowledged = Vec::new();
+    for round in 0..10 {
+        let mut tasks = Vec::new();
+        for i in 0..10 {
+            let v = Visitor::new(&server).await;
+            let text = format!("{secret} upload {round}-{i}");
+            let size = 1 + below(2 * 1024 * 1024) as usize;
+            let data = secret.as_bytes().repeat(size / secret.len() + 1);
+            let url = server.source_url("/submit");
+            tasks.push(tokio::spawn(async move {
+                let body = multipart(&[
+                    Part::text("csrf_token", v.token.as_bytes()),
+                    Part::text("message", text.as_bytes()),
+                    Part::file(b"f.bin", &data),
+                ]);
+                let res = v
+                    .client
+                    .post(url)
+                    .header("content-type", content_type())
+                    .header("cookie", &v.cookie)
+                    .body(body)
+                    .send()
+                    .await;
+                let acked = match res {
+                    Ok(r) if r.status() == 200 => {
+                        r.text().await.is_ok_and(|p| p.contains("id=\"codename\""))
+                    }
+                    _ => false,
+                };
+                (text, acked)
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(below(150))).await;
+        server.kill();
+        for t in tasks {
+            let (text, acked) = t.await.unwrap();
+            if acked {
+                acknowledged.push(text);
+            }
+        }
+        server.start();
+    }
+    let messages = check_after_restart(&server, &ed, "random");
+    for a in &acknowledged {
+        assert!(messages.contains(a), "acknowledged but lost: {a}");
+    }
+    eprintln!(
+        "100 uploads under random SIGKILL: {} acknowledged, {} listed complete, none lost",
+        acknowledged.len(),
+        messages.iter().filter(|m| m.contains("upload")).count()
+    );
+    // No plaintext on disk, whatever the crashes interrupted.
+    for f in files_under(&server.data()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "plaintext in {}",
+            f.display()
+        );
+    }
+}
