@@ -192,6 +192,14 @@ pub struct Desk {
     pub title: String,
 }
 
+/// Threads the server may use for blocking work. Every upload in flight holds one (it
+/// encrypts and writes while the request is parsed), so this must exceed the connections of
+/// both listeners together, with room for the rest (opening files, codename checks).
+pub const BLOCKING_THREADS: usize = 4096;
+
+/// The most `limits.max_connections` may be: two listeners' uploads and 256 threads spare.
+pub const MAX_CONNECTIONS: usize = (BLOCKING_THREADS - 256) / 2;
+
 /// Limits on connections, request heads and slow bodies.
 #[derive(Debug, Clone, Copy)]
 pub struct NetLimits {
@@ -205,6 +213,13 @@ pub struct NetLimits {
     pub stall_window: std::time::Duration,
     /// Bytes a body must bring in each window, or the request is cut.
     pub stall_min_bytes: u64,
+}
+
+impl NetLimits {
+    /// How long a connection may move no bytes either way before it is closed.
+    pub fn idle_timeout(&self) -> std::time::Duration {
+        self.stall_window * 2
+    }
 }
 
 impl Default for NetLimits {
@@ -361,10 +376,10 @@ impl Config {
             ),
             stall_min_bytes: raw.limits.stall_min_bytes.unwrap_or(d.stall_min_bytes),
         };
-        if net.max_connections == 0 || net.max_connections > 1_000_000 {
+        if net.max_connections == 0 || net.max_connections > MAX_CONNECTIONS {
             return Err(invalid(
                 "limits.max_connections",
-                "must be between 1 and 1000000".into(),
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
             ));
         }
         if net.header_read_timeout.is_zero() || net.header_read_timeout.as_secs() > 3600 {

@@ -14,7 +14,13 @@ fn main() -> std::process::ExitCode {
         .without_time()
         .with_target(false)
         .init();
-    let rt = match tokio::runtime::Runtime::new() {
+    // Each upload in flight holds a blocking thread; the default pool (512) is fewer than
+    // the connections a listener accepts, and slow uploads would starve everything else.
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(sanduq::config::BLOCKING_THREADS)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("sanduq: cannot start the async runtime: {e}");

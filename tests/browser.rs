@@ -3,7 +3,8 @@
 //! preference `profile.managed_default_content_settings.javascript = 2`; the
 //! `--disable-javascript` flag does nothing, so the test first proves scripts do not run.
 //!
-//! Each page the source sees is saved as a screenshot under `docs/screenshots/`.
+//! Each page the source sees is saved as a screenshot under `target/screenshots/`, or under
+//! `docs/screenshots/` with `SANDUQ_SCREENSHOTS=docs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -89,8 +90,15 @@ impl Drop for Driver {
     }
 }
 
+/// `target/screenshots/` on every run; `docs/screenshots/` (the ones the README shows) when
+/// `SANDUQ_SCREENSHOTS=docs` is set, so that a test run leaves the checkout as it was.
 fn screenshots() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = if std::env::var("SANDUQ_SCREENSHOTS").as_deref() == Ok("docs") {
+        root.join("docs/screenshots")
+    } else {
+        root.join("target/screenshots")
+    };
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

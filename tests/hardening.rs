@@ -139,6 +139,25 @@ async fn every_response_of_both_listeners_carries_the_security_headers() {
         assert_eq!(res.status(), status, "{path}");
         check(path, &res);
     }
+    // Sent as written: an HTTP client would normalise these paths before sending.
+    for path in [
+        "/static/../sanduq.toml",
+        "/static/%2e%2e/sanduq.toml",
+        "/static/..%2fsanduq.toml",
+        "/../../etc/passwd",
+    ] {
+        let head = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        let res = raw(server.source, head.as_bytes(), Duration::from_secs(5)).await;
+        let status = res.get(..12).unwrap_or_default();
+        assert!(
+            status == "HTTP/1.1 404" || status == "HTTP/1.1 400",
+            "{path}: {res:.200}"
+        );
+        assert!(
+            !res.contains("[listen]") && !res.contains("root:"),
+            "{path}"
+        );
+    }
     // 403: a form without its token.
     let res = c
         .post(server.source_url("/submit"))
@@ -502,23 +521,35 @@ async fn a_stalled_upload_is_cut_and_a_slow_one_completes() {
         Part::file(b"slow.bin", &payload),
     ]);
 
-    // Stalled: the head and 600 bytes, then nothing.
-    let started = Instant::now();
-    let mut s = TcpStream::connect(server.source).await.unwrap();
-    s.write_all(submit_head(&server, &v, body.len()).as_bytes())
-        .await
-        .unwrap();
-    s.write_all(&body[..600]).await.unwrap();
-    let mut answer = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.300}");
-    assert!(answer.contains("The upload stopped"));
-    assert!(answer
-        .to_ascii_lowercase()
-        .contains("content-security-policy"));
-    assert!(started.elapsed() < Duration::from_secs(10));
-    assert!(server.temp_files().is_empty() && server.blob_files().is_empty());
+    // Stalled: the head and 600 bytes, then nothing. The 408 page is in the language of the
+    // address the form was sent to.
+    for (path, locale) in [("/submit", "en"), ("/tg/submit", "tg")] {
+        let started = Instant::now();
+        let mut s = TcpStream::connect(server.source).await.unwrap();
+        let head = submit_head(&server, &v, body.len()).replacen("/submit", path, 1);
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body[..600]).await.unwrap();
+        // The upload had begun: its ciphertext was being written.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(server.temp_files().len(), 1, "the upload was under way");
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut answer)).await;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.300}");
+        let title = sanduq::i18n::Locale::from_code(locale)
+            .unwrap()
+            .message("error-stalled-title", None);
+        assert!(answer.contains(&title), "{locale}: {answer:.600}");
+        assert!(
+            answer.contains(&format!("lang=\"{locale}\"")),
+            "{answer:.600}"
+        );
+        assert!(answer
+            .to_ascii_lowercase()
+            .contains("content-security-policy"));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(server.temp_files().is_empty() && server.blob_files().is_empty());
+    }
 
     // Slow but steady: 1 KiB every 0.4 s, about 8 s in all, more than 1 KiB per 2 s.
     let mut s = TcpStream::connect(server.source).await.unwrap();
@@ -537,6 +568,64 @@ async fn a_stalled_upload_is_cut_and_a_slow_one_completes() {
     let answer = String::from_utf8_lossy(&answer[..n]);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.300}");
     assert_eq!(server.blob_files().len(), 2, "one item and its metadata");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn six_hundred_uploads_in_flight_do_not_starve_a_submission() {
+    // Each upload in flight holds a worker thread while it waits for the source's next bytes;
+    // more of them than tokio's default pool (512) must not stop anyone else.
+    const UPLOADS: usize = 600;
+    let server = Server::start_default();
+    server.add_editor("ana", None);
+    let v = Visitor::new(&server).await;
+    let payload = vec![b'u'; 64 * 1024];
+    let body = multipart(&[
+        Part::text("csrf_token", v.token.as_bytes()),
+        Part::file(b"held.bin", &payload),
+    ]);
+    let head = submit_head(&server, &v, body.len());
+    let mut held = Vec::with_capacity(UPLOADS);
+    for _ in 0..UPLOADS {
+        let mut s = TcpStream::connect(server.source).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&body[..1000]).await.unwrap();
+        held.push(s);
+    }
+    // Every one of them has begun writing its ciphertext.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.temp_files().len() < UPLOADS {
+        assert!(
+            Instant::now() < deadline,
+            "only {} uploads under way",
+            server.temp_files().len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let t0 = Instant::now();
+    let other = Visitor::new(&server).await;
+    let (s, page) = other
+        .submit(&server, &[Part::text("message", b"past the queue")])
+        .await;
+    assert_eq!(s, 200, "{page:.300}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "the submission waited {:?}",
+        t0.elapsed()
+    );
+    // The held uploads complete too.
+    for s in held.iter_mut().take(20) {
+        s.write_all(&body[1000..]).await.unwrap();
+    }
+    let mut ok = 0;
+    for s in held.iter_mut().take(20) {
+        let mut buf = vec![0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        ok += usize::from(buf[..n].starts_with(b"HTTP/1.1 200"));
+    }
+    assert_eq!(ok, 20);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -619,6 +708,7 @@ async fn connections_over_the_limit_are_closed_at_once() {
         held.push(TcpStream::connect(server.source).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
     let res = raw(
         server.source,
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -626,6 +716,8 @@ async fn connections_over_the_limit_are_closed_at_once() {
     )
     .await;
     assert_eq!(res, "", "the ninth connection is closed unanswered");
+    // Closed, not left hanging until the client gives up.
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
     drop(held);
     // Once they are gone, the server serves again.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -642,6 +734,72 @@ async fn connections_over_the_limit_are_closed_at_once() {
         assert!(Instant::now() < deadline, "not served again: {res:.100}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_its_answers_loses_its_connection() {
+    // One connection allowed, idle timeout 2 × 2 s: the connection that pipelines requests
+    // and reads nothing must give its place up, or nobody else is ever served.
+    let mut server = Server::init(|t| {
+        t.replace("max_connections = 1024", "max_connections = 1")
+            .replace("stall_window_seconds = 60", "stall_window_seconds = 2")
+    });
+    server.start();
+    // The start-up probe's connection must be gone before the hog takes the one place.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hog = TcpStream::connect(server.source).await.unwrap();
+    let (mut hog_read, mut hog_write) = hog.into_split();
+    let writer = tokio::spawn(async move {
+        // Small batches, each well within the server's read buffer.
+        let req = b"GET /static/style.css HTTP/1.1\r\nHost: x\r\n\r\n".repeat(50);
+        for _ in 0..400 {
+            if hog_write.write_all(&req).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // Keep the write half open.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    // The hog is being answered, into buffers it never empties.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let res = raw(
+        server.source,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(res.get(..40).unwrap_or(&res), "", "the only place is taken");
+    let t0 = Instant::now();
+    loop {
+        let res = raw(
+            server.source,
+            b"GET /static/style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(2),
+        )
+        .await;
+        if res.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "the hog kept its connection"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    writer.abort();
+    // The hog's connection was closed by the server: it reads what was sent, then the end.
+    let mut sink = vec![0u8; 1 << 20];
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match hog_read.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the hog's connection is still open");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -738,6 +896,13 @@ async fn sources_arriving_through_tor2web_are_warned() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_disables_core_dumps() {
+    // The server is started with core dumps allowed, so that a limit of 0 is its own doing.
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::CORE).unwrap();
+    rlimit::setrlimit(rlimit::Resource::CORE, hard, hard).unwrap();
+    assert!(
+        rlimit::getrlimit(rlimit::Resource::CORE).unwrap().0 > 0,
+        "the test could not allow core dumps"
+    );
     let server = Server::start_default();
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
     let line = limits

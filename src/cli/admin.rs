@@ -67,6 +67,11 @@ async fn run_server(cfg: Config) -> Result<()> {
     // source's reply key) to disk in the clear.
     rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)
         .map_err(|e| CliError::new(format!("cannot disable core dumps: {e}")))?;
+    // Not dumpable either: no core even if a limit is raised later, and no other process of
+    // the same user may attach to this one or read its memory through /proc.
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| CliError::new(format!("cannot make the process undumpable: {e}")))?;
     // Each open connection takes a descriptor; allow as many as the hard limit does.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = crate::web::AppState::open(cfg)

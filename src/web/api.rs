@@ -40,6 +40,8 @@ pub(crate) enum ApiError {
     BadRange,
     NotAge,
     TooLarge,
+    /// The request body stopped arriving (the minimum-progress rule).
+    Stalled,
     Internal(String),
 }
 
@@ -51,6 +53,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRange => (StatusCode::RANGE_NOT_SATISFIABLE, "bad range"),
             ApiError::NotAge => (StatusCode::BAD_REQUEST, "not a binary age file"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
+            ApiError::Stalled => (StatusCode::REQUEST_TIMEOUT, "upload stalled"),
             ApiError::Internal(cause) => {
                 tracing::error!("editor API: {cause}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")

@@ -8,6 +8,8 @@
 //! - the request head must arrive within `header_read_timeout` and fit in `max_header_bytes`
 //!   (hyper answers 431 beyond it, 408-style close on timeout), so trickled headers
 //!   (slowloris) cost a connection for a bounded time only;
+//! - a connection that moves no bytes either way for twice the stall window is closed (idle
+//!   keep-alive, or a client that pipelines requests and never reads the answers);
 //! - HTTP/1.1 only: no HTTP/2 stream multiplexing to flood;
 //! - optional TLS (rustls; TLS 1.2 and 1.3), its handshake bounded by the same timeout.
 //!
@@ -59,6 +61,9 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
             )
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // No session resumption: a ticket or session id would link a source's visits together.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -96,6 +101,14 @@ pub(crate) async fn run(
             continue;
         };
         let _ = stream.set_nodelay(true);
+        // A connection that neither sends nor takes bytes for this long is closed: an idle
+        // keep-alive connection, or a client that sends requests and never reads the answers
+        // (writes would wait forever). Longer than the stall window, so that a stalled body
+        // still gets its 408 page first.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_read_timeout(Some(limits.idle_timeout()));
+        stream.set_write_timeout(Some(limits.idle_timeout()));
+        let stream = Box::pin(stream);
         let service = TowerToHyperService::new(router.clone());
         let http = http.clone();
         let watcher = graceful.watcher();

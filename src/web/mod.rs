@@ -110,11 +110,12 @@ pub fn source_router(state: AppState) -> Router {
         .route("/static/style.css", get(pages::stylesheet))
         .fallback(pages::not_found)
         .layer(DefaultBodyLimit::disable())
-        .layer(middleware::from_fn_with_state(site, pages::mark_request))
+        // Inside `mark_request`, so that the 408 page is in the request's language.
         .layer(middleware::from_fn_with_state(
             state.config.net,
             progress::guard,
         ))
+        .layer(middleware::from_fn_with_state(site, pages::mark_request))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -130,7 +131,7 @@ pub fn api_router(state: AppState) -> Router {
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
             state.config.net,
-            progress::guard,
+            progress::guard_api,
         ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

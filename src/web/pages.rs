@@ -147,6 +147,8 @@ fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
     let host = host.rsplit_once(':').map_or(host, |(h, _port)| h);
+    // `name.onion.` (a fully qualified name with its root dot) is the same address.
+    let host = host.strip_suffix('.').unwrap_or(host);
     !host.eq_ignore_ascii_case(onion)
 }
 
@@ -345,6 +347,8 @@ mod tests {
         assert!(!via_tor2web(&with(&[("host", &onion)]), Some(&onion)));
         let upper = onion.to_ascii_uppercase() + ":80";
         assert!(!via_tor2web(&with(&[("host", &upper)]), Some(&onion)));
+        let rooted = onion.clone() + ".:80";
+        assert!(!via_tor2web(&with(&[("host", &rooted)]), Some(&onion)));
         let gateway = onion.replace(".onion", ".onion.example");
         assert!(via_tor2web(&with(&[("host", &gateway)]), Some(&onion)));
         assert!(via_tor2web(&with(&[]), Some(&onion)));

@@ -2,8 +2,8 @@
 //!
 //! A source on a slow Tor circuit may take an hour to upload; that is fine. A connection that
 //! stops sending, holding its place and its partial ciphertext, is not: every request body is
-//! wrapped so that a body bringing fewer than `stall_min_bytes` in any `stall_window` ends
-//! with an error. The handler then fails as for any broken upload (its temporary objects are
+//! wrapped so that a body bringing fewer than `stall_min_bytes` in a `stall_window` (counted
+//! in consecutive windows from the start of the body) ends with an error. The handler then fails as for any broken upload (its temporary objects are
 //! discarded), and this layer turns the answer into a 408 page.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,14 +18,34 @@ use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use tokio::time::Instant;
 
+use super::api::ApiError;
 use super::AppError;
 use crate::config::NetLimits;
 
-/// Wraps the request body in the progress rule; answers 408 if the body stalled.
+/// Wraps the request body in the progress rule; answers the source site's 408 page (in the
+/// request's language, so this layer sits inside `pages::mark_request`) if the body stalled.
 pub(crate) async fn guard(
     State(limits): State<NetLimits>,
     req: Request<Body>,
     next: Next,
+) -> Response {
+    run_guarded(limits, req, next, || AppError::Stalled.into_response()).await
+}
+
+/// The same rule for the editor API, which answers in JSON.
+pub(crate) async fn guard_api(
+    State(limits): State<NetLimits>,
+    req: Request<Body>,
+    next: Next,
+) -> Response {
+    run_guarded(limits, req, next, || ApiError::Stalled.into_response()).await
+}
+
+async fn run_guarded(
+    limits: NetLimits,
+    req: Request<Body>,
+    next: Next,
+    stalled_response: impl FnOnce() -> Response,
 ) -> Response {
     let stalled = Arc::new(AtomicBool::new(false));
     let (parts, body) = req.into_parts();
@@ -37,7 +57,7 @@ pub(crate) async fn guard(
     ));
     let res = next.run(Request::from_parts(parts, body)).await;
     if stalled.load(Ordering::Relaxed) {
-        return AppError::Stalled.into_response();
+        return stalled_response();
     }
     res
 }
@@ -79,7 +99,9 @@ fn watch(
                     }
                     Ok(None) => return None,
                     Err(_) if st.seen >= min_bytes => {
-                        st.window_end += window;
+                        // The next window starts now, not where the last one was due to end:
+                        // a pause of the server itself must not count against the source.
+                        st.window_end = Instant::now() + window;
                         st.seen = 0;
                     }
                     Err(_) => {
