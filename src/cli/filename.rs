@@ -68,12 +68,20 @@ fn truncate(name: &str) -> String {
 }
 
 /// `name (n).ext` for the n-th duplicate.
+///
+/// The stem is shortened to make room for ` (n)`: a name already at [`MAX_BYTES`] must
+/// still yield a different name (the fuzz target `filename` found that it did not).
 pub fn numbered(name: &str, n: usize) -> String {
     let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        Some(i) if i > 0 && name.len() - i <= 16 => (&name[..i], &name[i..]),
         _ => (name, ""),
     };
-    truncate(&format!("{stem} ({n}){ext}"))
+    let suffix = format!(" ({n})");
+    let mut cut = stem.len().min(MAX_BYTES - ext.len() - suffix.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}{ext}", &stem[..cut])
 }
 
 #[cfg(test)]
@@ -113,5 +121,14 @@ mod tests {
         assert_eq!(s.len(), MAX_BYTES);
         assert_eq!(numbered("a.tar", 2), "a (2).tar");
         assert_eq!(numbered("noext", 3), "noext (3)");
+        // A name already as long as allowed still gets a different numbered name.
+        for full in [sanitize(&"a".repeat(1000), "file"), s.clone(), long.clone()] {
+            let full = sanitize(&full, "file");
+            let n = numbered(&full, 12);
+            assert!(
+                n.len() <= MAX_BYTES && n != full && n.contains(" (12)"),
+                "{n}"
+            );
+        }
     }
 }
