@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v age >/dev/null 2>&1 || need+=(age)          # the reference age CLI, for interop tests
 command -v script >/dev/null 2>&1 || need+=(bsdutils)  # a terminal for passphrase prompts
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # a second TLS stack for the TLS tests
 command -v tor >/dev/null 2>&1 || need+=(tor)          # checks deploy/torrc (tor --verify-config)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks deploy/sanduq.service
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser tests, JavaScript off

@@ -358,9 +358,14 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
         tg.message("codename-heading", None)
     );
     let codename = text_of(&b, "#codename").await;
-    assert!(codename
-        .split_whitespace()
-        .all(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '-')));
+    let words: Vec<&str> = codename.split_whitespace().collect();
+    assert_eq!(words.len(), 7, "{codename:?}");
+    assert!(
+        words
+            .iter()
+            .all(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c == '-')),
+        "{codename:?}"
+    );
     shot(&b, "8-tajik-codename").await;
     b.close().await.unwrap();
 }

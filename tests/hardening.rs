@@ -857,6 +857,42 @@ async fn tls_serves_both_listeners_with_tls_1_2_and_1_3_only() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    // Seen by another TLS stack: TLS 1.1 is refused, and no session is ever resumed (a
+    // ticket or session id would link a source's visits).
+    let port = server.source.port();
+    let s_client = |args: &[&str]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+            .args(["-servername", "localhost", "-ign_eof"])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("openssl is installed by scripts/test.sh");
+        // A whole request: the answer (and any session ticket) arrives before the close.
+        let _ = child.stdin.take().unwrap().write_all(
+            b"GET /static/style.css HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        );
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let old = s_client(&["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
+    assert!(
+        old.contains("Cipher is (NONE)") && old.contains("alert"),
+        "TLS 1.1 was accepted: {old}"
+    );
+    for version in ["-tls1_2", "-tls1_3"] {
+        let sess = server.dir.path().join(format!("session{version}"));
+        let sess = sess.to_str().unwrap();
+        let first = s_client(&[version, "-sess_out", sess]);
+        assert!(first.contains("New, TLSv1."), "{version}: {first}");
+        assert!(
+            !std::path::Path::new(sess).exists(),
+            "{version}: the server offered a resumable session: {first}"
+        );
+    }
     // No plain HTTP on a TLS listener.
     let plain = client().get(server.source_url("/")).send().await;
     assert!(plain.is_err() || plain.unwrap().status() != 200);
@@ -1095,17 +1131,44 @@ async fn a_full_round_trip_logs_nothing_about_anyone() {
 fn the_deploy_torrc_is_valid_for_tor() {
     let dir = tempfile::tempdir().unwrap();
     let torrc = std::fs::read_to_string("deploy/torrc").unwrap();
-    for needle in [
-        "HiddenServicePoWDefensesEnabled 1",
-        "SafeLogging 1",
-        "HiddenServicePort 80 127.0.0.1:8080",
-        "HiddenServicePort 80 127.0.0.1:8081",
-    ] {
-        assert!(
-            torrc.lines().any(|l| l.trim() == needle),
-            "deploy/torrc lacks {needle}"
-        );
+    // The options of each onion service, by the HiddenServiceDir that opens its block.
+    let mut blocks: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut global = Vec::new();
+    let mut current: Option<String> = None;
+    for line in torrc.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(dir) = line.strip_prefix("HiddenServiceDir ") {
+            current = Some(
+                dir.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+            continue;
+        }
+        match &current {
+            Some(dir) => blocks.entry(dir.clone()).or_default().push(line.to_owned()),
+            None => global.push(line.to_owned()),
+        }
     }
+    assert!(global.iter().any(|l| l == "SafeLogging 1"), "{global:?}");
+    let source = &blocks["sanduq-source"];
+    for needle in [
+        "HiddenServicePort 80 127.0.0.1:8080",
+        "HiddenServicePoWDefensesEnabled 1",
+    ] {
+        assert!(source.iter().any(|l| l == needle), "source: {source:?}");
+    }
+    let api = &blocks["sanduq-api"];
+    assert!(
+        api.iter()
+            .any(|l| l == "HiddenServicePort 80 127.0.0.1:8081"),
+        "the editor API has its own onion service: {api:?}"
+    );
+    assert!(!api.iter().any(|l| l.contains("8080")) && !source.iter().any(|l| l.contains("8081")));
     let copy = dir.path().join("torrc");
     std::fs::write(
         &copy,
@@ -1130,6 +1193,8 @@ fn the_deploy_torrc_is_valid_for_tor() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Unknown option"), "{text}");
 }
 
 #[test]
