@@ -11,6 +11,8 @@ pub mod codename;
 pub mod config;
 pub mod crypto;
 pub mod designation;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod i18n;
 pub mod ids;
 pub mod store;

@@ -4,7 +4,7 @@
 //! do; `main` prints it on stderr and exits 1. Usage errors exit 2 (clap).
 
 mod admin;
-mod bundle;
+pub(crate) mod bundle;
 mod decrypt;
 mod fetch;
 pub mod filename;

@@ -9,7 +9,7 @@ mod error;
 mod intake;
 mod listener;
 mod login;
-mod multipart_guard;
+pub(crate) mod multipart_guard;
 mod pages;
 mod progress;
 mod replies;
