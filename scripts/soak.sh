@@ -4,6 +4,7 @@
 # server's RSS over time, and whether every count matches at the end (exit 1 if not).
 #
 #   bash scripts/soak.sh [MINUTES]      (default 30)
+#   SOAK_CONFIG_SED='s/…/…/' applies a sed expression to the server's config first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
@@ -17,6 +18,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 "$bin" init --dir "$work/data" 2>/dev/null
 src=$(port); api=$(port)
 sed -i "s/127.0.0.1:8080/127.0.0.1:$src/; s/127.0.0.1:8081/127.0.0.1:$api/" "$work/data/sanduq.toml"
+[ -z "${SOAK_CONFIG_SED:-}" ] || sed -i "$SOAK_CONFIG_SED" "$work/data/sanduq.toml"  # for experiments
 recipient=$("$bin" keygen -o "$work/editor.key")
 "$bin" admin editor add --config "$work/data/sanduq.toml" --name soak --recipient "$recipient" \
   > "$work/token" 2>/dev/null
