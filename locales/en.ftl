@@ -85,3 +85,20 @@ error-storage-title = Your testimony could not be stored
 error-storage = The server could not store what you sent, so nothing was kept. Please try again later.
 error-internal-title = Something went wrong
 error-internal = Nothing was stored. Please try again later.
+
+## Forms (a page per form, linked from the front page)
+forms-heading = Or answer the questions of a form
+forms-intro = A form asks, one by one, what the editors need to document a case.
+form-required = required
+form-no-answer = No answer
+form-files-legend = Files
+form-free-message = Write a free message instead
+form-errors-title = Some answers need your attention
+form-errors-body = Nothing was stored yet. Your answers are kept below: correct the marked ones and send again.
+form-files-again = Files are not kept when a form is sent back: please choose them again.
+form-error-required = Please answer this question.
+form-error-too-long = This answer is too long: at most { $max } characters.
+form-error-date = Please give a date as year-month-day, for example 2024-03-15.
+form-error-number = Please give a number from { $min } to { $max }.
+form-error-number-any = Please give a number.
+form-error-option = Please choose one of the answers offered.

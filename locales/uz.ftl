@@ -86,3 +86,20 @@ error-storage-title = Guvohligingizni saqlab boʻlmadi
 error-storage = Server siz yuborgan narsani saqlay olmadi, shuning uchun hech narsa qoldirilmadi. Iltimos, keyinroq qayta urinib koʻring.
 error-internal-title = Xatolik yuz berdi
 error-internal = Hech narsa saqlanmadi. Iltimos, keyinroq qayta urinib koʻring.
+
+## Anketalar (har biri uchun alohida sahifa, bosh sahifadan havola bor)
+forms-heading = Yoki anketa savollariga javob bering
+forms-intro = Anketa muharrirlarga voqeani hujjatlashtirish uchun nima kerakligini birma-bir soʻraydi.
+form-required = majburiy
+form-no-answer = Javobsiz
+form-files-legend = Fayllar
+form-free-message = Buning oʻrniga oʻz soʻzlaringiz bilan xabar yozish
+form-errors-title = Iltimos, baʼzi javoblarni tekshirib koʻring
+form-errors-body = Hozircha hech narsa saqlanmadi. Javoblaringiz quyida koʻrsatilgan: belgilanganlarini tuzating va qayta yuboring.
+form-files-again = Anketa tuzatish uchun qaytarilganda fayllar saqlanmaydi: iltimos, ularni qaytadan tanlang.
+form-error-required = Iltimos, bu savolga javob bering.
+form-error-too-long = Bu javob juda uzun: koʻpi bilan { $max } ta belgi.
+form-error-date = Iltimos, sanani yil-oy-kun koʻrinishida yozing, masalan 2024-03-15.
+form-error-number = Iltimos, { $min } dan { $max } gacha boʻlgan son yozing.
+form-error-number-any = Iltimos, son yozing.
+form-error-option = Iltimos, taklif qilingan javoblardan birini tanlang.

@@ -72,6 +72,8 @@ pub struct RawConfig {
     /// Desks: named groups of editors.
     #[serde(default, rename = "desk")]
     pub desks: Vec<RawDesk>,
+    /// A folder of form definitions (`*.toml`), relative to the configuration file.
+    pub forms_dir: Option<String>,
 }
 
 /// `[listen]`.
@@ -154,6 +156,8 @@ pub struct RawDesk {
     pub name: String,
     /// The title sources see.
     pub title: Option<String>,
+    /// The ids of the forms this desk offers (default: the built-in `detention` form).
+    pub forms: Option<Vec<String>>,
 }
 
 /// A secret byte string whose `Debug` never shows it and which is wiped on drop.
@@ -190,6 +194,8 @@ pub struct Desk {
     pub name: String,
     /// Title shown to sources.
     pub title: String,
+    /// The ids of the forms it offers, in the order sources see them.
+    pub forms: Vec<String>,
 }
 
 /// Threads the server may use for blocking work. Every upload in flight holds one (it
@@ -276,6 +282,8 @@ pub struct Config {
     pub pepper: Secret,
     /// Desks, the first being the default.
     pub desks: Vec<Desk>,
+    /// Every form some desk offers.
+    pub forms: Vec<std::sync::Arc<crate::forms::Form>>,
     /// argon2id cost of codename derivation.
     pub codename_cost: crate::codename::Cost,
     /// Codename derivations running at once.
@@ -470,6 +478,21 @@ impl Config {
                 "at least one [[desk]] is needed, e.g. [[desk]] name = \"default\"".into(),
             ));
         }
+        // The built-in form, replaced by a file in forms_dir with the same id.
+        let mut known = vec![crate::forms::Form::detention()];
+        if let Some(dir) = &raw.forms_dir {
+            for f in crate::forms::load_dir(&base.join(dir)).map_err(|e| invalid("forms_dir", e))? {
+                if known.iter().any(|k| k.id == f.id && k.id != "detention") {
+                    return Err(invalid(
+                        "forms_dir",
+                        format!("two forms have the id {:?}", f.id),
+                    ));
+                }
+                known.retain(|k| k.id != f.id);
+                known.push(f);
+            }
+        }
+        let mut forms: Vec<std::sync::Arc<crate::forms::Form>> = Vec::new();
         let mut desks: Vec<Desk> = Vec::new();
         for d in raw.desks {
             if !valid_desk_name(&d.name) {
@@ -485,9 +508,22 @@ impl Config {
                 ));
             }
             let title = d.title.unwrap_or_else(|| d.name.clone());
+            let offered = d.forms.unwrap_or_else(|| vec!["detention".to_owned()]);
+            for id in &offered {
+                let Some(form) = known.iter().find(|k| &k.id == id) else {
+                    return Err(invalid(
+                        "desk.forms",
+                        format!("desk {:?} offers {id:?}, but no form has that id", d.name),
+                    ));
+                };
+                if !forms.iter().any(|f| &f.id == id) {
+                    forms.push(std::sync::Arc::new(form.clone()));
+                }
+            }
             desks.push(Desk {
                 name: d.name,
                 title,
+                forms: offered,
             });
         }
 
@@ -555,6 +591,7 @@ impl Config {
             tls,
             pepper: Secret::new(pepper),
             desks,
+            forms,
             codename_cost,
             codename_concurrency,
         })
@@ -563,6 +600,11 @@ impl Config {
     /// The desk called `name`.
     pub fn desk(&self, name: &str) -> Option<&Desk> {
         self.desks.iter().find(|d| d.name == name)
+    }
+
+    /// The form called `id`, if some desk offers it.
+    pub fn form(&self, id: &str) -> Option<&std::sync::Arc<crate::forms::Form>> {
+        self.forms.iter().find(|f| f.id == id)
     }
 
     /// The desk sources get when they do not choose.

@@ -139,7 +139,7 @@ mod tests {
 
     fn sample_args() -> FluentArgs<'static> {
         let mut a = FluentArgs::new();
-        for k in ["count", "files", "n"] {
+        for k in ["count", "files", "n", "min", "max"] {
             a.set(k, 3);
         }
         a.set("size", "2 GiB");

@@ -11,6 +11,7 @@ pub mod codename;
 pub mod config;
 pub mod crypto;
 pub mod designation;
+pub mod forms;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod i18n;
