@@ -369,3 +369,183 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
     shot(&b, "8-tajik-codename").await;
     b.close().await.unwrap();
 }
+
+/// Fills a form in `lang` in the browser with JavaScript off: sent back once without
+/// consent (answers kept, in the page's language), then sent with consent.
+async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str, file: &Path) {
+    let l = sanduq::i18n::Locale::from_code(lang).unwrap();
+    let form = sanduq::forms::Form::detention();
+    b.goto(&server.source_url(&format!("/{lang}/")))
+        .await
+        .unwrap();
+    b.find(Locator::Css(&format!("a[href='/{lang}/form/detention']")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(b, "h1").await, form.title.get(l));
+    b.find(Locator::Css("input[name='f.detained_name']"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    b.find(Locator::Css("textarea[name='f.charges']"))
+        .await
+        .unwrap()
+        .send_keys("Моддаи 307")
+        .await
+        .unwrap();
+    for choice in [
+        "#f-relation-parent",
+        "#f-ill_treatment-beating",
+        "#f-ill_treatment-torture",
+        "#f-lawyer_access-appointed",
+    ] {
+        b.find(Locator::Css(choice))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    b.find(Locator::Css("input[name='f.documents']"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    let button = "form[action$='/submit'] button[type=submit]";
+    b.find(Locator::Css(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Sent back: the problems in this language, every answer still there.
+    let problems = text_of(b, "#form-problems").await;
+    assert!(
+        problems.contains(&l.message("form-errors-title", None)),
+        "{problems}"
+    );
+    assert!(
+        problems.contains(&l.message("form-files-again", None)),
+        "{problems}"
+    );
+    assert_eq!(
+        text_of(b, "#f-consent_publish-error").await,
+        l.message("form-error-required", None)
+    );
+    let kept = b
+        .find(Locator::Css("input[name='f.detained_name']"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(name));
+    for checked in [
+        "#f-relation-parent",
+        "#f-ill_treatment-beating",
+        "#f-ill_treatment-torture",
+        "#f-lawyer_access-appointed",
+    ] {
+        let on = b
+            .find(Locator::Css(checked))
+            .await
+            .unwrap()
+            .prop("checked")
+            .await
+            .unwrap();
+        assert_eq!(on.as_deref(), Some("true"), "{checked} kept");
+    }
+    shot(b, &format!("9-form-sent-back-{lang}")).await;
+
+    // Consent given, the file chosen again: received.
+    for choice in ["#f-consent_publish-anonymous", "#f-consent_share-yes"] {
+        b.find(Locator::Css(choice))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+    b.find(Locator::Css("input[name='f.documents']"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    b.find(Locator::Css(button))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(b, "h1").await, l.message("thanks-title", None));
+    assert_eq!(text_of(b, "#codename").await.split_whitespace().count(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_form_in_tajik_and_in_farsi_without_javascript() {
+    let server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    let driver = Driver::start();
+    let file = server.dir.path().join("қарори суд.jpg");
+    let photo: Vec<u8> = (0..30_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(&file, &photo).unwrap();
+    let names = [("tg", "Раҳимов Ҷамшед"), ("fa", "جمشید رحیمی")];
+    for (lang, name) in names {
+        let b = driver.browser(false).await;
+        fill_detention_form(&b, &server, lang, name, &file).await;
+        if lang == "fa" {
+            let html = b.find(Locator::Css("html")).await.unwrap();
+            assert_eq!(html.attr("dir").await.unwrap().as_deref(), Some("rtl"));
+        }
+        b.close().await.unwrap();
+    }
+
+    // Offline: two sources, each with its answers and its file.
+    let bundle = server.dir.path().join("bundle");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let out = server.dir.path().join("out");
+    let o = decrypt(&ed.identity, &bundle, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut seen = Vec::new();
+    for folder in std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+    {
+        let doc: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(folder.path().join("form-detention.json")).unwrap(),
+        )
+        .unwrap();
+        let a = &doc["answers"];
+        assert_eq!(
+            a["ill_treatment"],
+            serde_json::json!(["beating", "torture"])
+        );
+        assert_eq!(a["lawyer_access"], "appointed");
+        assert_eq!(a["consent_publish"], "anonymous");
+        assert_eq!(a["charges"], "Моддаи 307");
+        assert_eq!(
+            std::fs::read(folder.path().join("қарори суд.jpg")).unwrap(),
+            photo
+        );
+        seen.push((
+            doc["locale"].as_str().unwrap().to_owned(),
+            a["detained_name"].as_str().unwrap().to_owned(),
+        ));
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("fa".to_owned(), "جمشید رحیمی".to_owned()),
+            ("tg".to_owned(), "Раҳимов Ҷамшед".to_owned())
+        ]
+    );
+}

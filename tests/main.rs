@@ -32,5 +32,8 @@ mod i18n;
 // Hostile input: a corpus of malformed and abusive requests against a running server.
 mod hostile;
 
+// Testimony forms: pages, server-side checks, answers kept, export across versions.
+mod forms;
+
 // Faults: a full disk under a running server.
 mod faults;

@@ -46,15 +46,28 @@ fn private_append(path: &Path) -> io::Result<File> {
     opts.open(path)
 }
 
+/// Which form a form item answers.
+#[derive(Debug, Deserialize, serde::Serialize)]
+pub(super) struct FormRef {
+    pub(super) id: String,
+    pub(super) version: u32,
+}
+
 /// The encrypted metadata of an item, as written by intake.
 #[derive(Debug, Deserialize)]
-struct ItemMeta {
+pub(super) struct ItemMeta {
     id: Id,
-    kind: String,
-    filename: Option<String>,
+    pub(super) kind: String,
+    /// The form answered (kind `form`).
+    #[serde(default)]
+    pub(super) form: Option<FormRef>,
+    /// The form question a file was attached to.
+    #[serde(default)]
+    form_field: Option<String>,
+    pub(super) filename: Option<String>,
     content_type: Option<String>,
-    size: u64,
-    received_at: String,
+    pub(super) size: u64,
+    pub(super) received_at: String,
     source: Id,
     submission: Id,
     items: Vec<Id>,
@@ -120,6 +133,29 @@ fn source_folder(source: Id) -> String {
     crate::designation::folder(source)
 }
 
+/// Decrypts and checks the metadata of `item`.
+pub(super) fn read_meta(
+    ids: &Identities,
+    items: &Path,
+    item: &ItemRow,
+) -> std::result::Result<ItemMeta, String> {
+    let meta_path = items.join(BlobKey::meta(item.id).file_name());
+    let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
+    let mut json = Vec::new();
+    ids.decrypt(BufReader::new(f))
+        .map_err(|e| format!("metadata: {e}"))?
+        .take(MAX_META)
+        .read_to_end(&mut json)
+        .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
+    let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
+    json.zeroize();
+    let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
+    if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
+        return Err("its metadata belongs to another item (the bundle was altered)".into());
+    }
+    Ok(meta)
+}
+
 /// Decrypts one item; returns the path written, relative to `out`.
 fn decrypt_item(
     ids: &Identities,
@@ -148,26 +184,18 @@ fn decrypt_item(
             ));
         }
     }
-    let meta_path = items.join(BlobKey::meta(item.id).file_name());
-    let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
-    let mut json = Vec::new();
-    ids.decrypt(BufReader::new(f))
-        .map_err(|e| format!("metadata: {e}"))?
-        .take(MAX_META)
-        .read_to_end(&mut json)
-        .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
-    let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
-    json.zeroize();
-    let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
-    if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
-        return Err("its metadata belongs to another item (the bundle was altered)".into());
-    }
+    let meta = read_meta(ids, items, item)?;
 
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
     private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut wanted = match meta.kind.as_str() {
         "message" => "message.txt".to_owned(),
+        // A form's answers, as JSON, beside the files sent with them.
+        "form" => {
+            let form = meta.form.as_ref().map_or("form", |f| f.id.as_str());
+            sanitize(&format!("form-{form}.json"), "form.json")
+        }
         _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
     };
     // The index is sanduq's own record; a source's file may not take its name.
@@ -277,6 +305,8 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::
         "file": name,
         "item": item.id,
         "kind": meta.kind,
+        "form": meta.form,
+        "form_field": meta.form_field,
         "original_filename": meta.filename,
         "content_type": meta.content_type,
         "size": meta.size,

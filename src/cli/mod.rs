@@ -6,6 +6,7 @@
 mod admin;
 pub(crate) mod bundle;
 mod decrypt;
+mod export;
 mod fetch;
 pub mod filename;
 mod keygen;
@@ -97,6 +98,24 @@ pub enum Command {
         /// Where to write the decrypted items; nothing is written outside it.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Offline: gather every form's answers in a bundle into one table per form.
+    Export {
+        /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
+        #[arg(short = 'i', long = "identity", required = true)]
+        identity: Vec<String>,
+        /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// csv (one form) or json (every form).
+        #[arg(long, value_enum)]
+        format: export::Format,
+        /// The file to write; an existing file is never replaced.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this form's answers (by id).
+        #[arg(long)]
+        form: Option<String>,
     },
     /// Offline: encrypt a reply to a source into the bundle's outbox.
     Reply {
@@ -240,6 +259,17 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => tokio::task::spawn_blocking(move || decrypt::decrypt(&identity, &bundle, &out))
             .await
             .map_err(CliError::new)?,
+        Command::Export {
+            identity,
+            bundle,
+            format,
+            out,
+            form,
+        } => tokio::task::spawn_blocking(move || {
+            export::export(&identity, &bundle, format, &out, form.as_deref())
+        })
+        .await
+        .map_err(CliError::new)?,
         Command::Delete { server, ids } => fetch::delete(&server, &ids).await,
         Command::Reply {
             bundle,

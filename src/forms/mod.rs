@@ -232,6 +232,11 @@ struct RawChoice {
     label: BTreeMap<String, String>,
 }
 
+/// Whether `id` is a well-formed form id (`[a-z0-9_-]`, 1–64 characters).
+pub fn valid_id(id: &str) -> bool {
+    valid_name(id, true)
+}
+
 /// `[a-z0-9_]` (and `-` if `dash`), 1–64 characters.
 fn valid_name(s: &str, dash: bool) -> bool {
     (1..=64).contains(&s.len())

@@ -7,35 +7,41 @@
 //! committed in one transaction; then, and only then, is the source told it succeeded. Any
 //! failure on the way discards every temporary object of the request.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use age::Encryptor;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
 use serde::Serialize;
 use std::io::Write as _;
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::{pages, AppError, AppState};
 use crate::codename::Codename;
+use crate::forms::answers::Draft;
+use crate::forms::Kind;
 use crate::ids::{utc_day, utc_timestamp, Id};
 use crate::store::{BlobKey, BlobStore, ItemRow, SourceLogin, SourceRow};
 
 /// Chunks in flight between the request parser and the encrypting thread. Measured on
 /// 1 GiB: 4 is slower, 64 no faster and doubles peak memory.
 const CHANNEL_CHUNKS: usize = 16;
-/// Largest value of a small form field (token, desk).
+/// Largest value of a small form field (token, desk, form id, a choice).
 const SMALL_FIELD: usize = 256;
-/// Parts allowed beyond the file limit (token, desk, message).
+/// Parts allowed beyond the file limit (token, desk, form, message).
 const EXTRA_PARTS: usize = 8;
 /// How much of a refused request is read and discarded so the browser sees the error page.
 const DRAIN_LIMIT: u64 = 64 * 1024 * 1024;
 /// How long that may take.
 const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long the rest of a form sent back may take to arrive (slow sources are cut by the
+/// minimum-progress rule long before).
+const SENT_BACK_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 /// The encrypted metadata of one item (`<id>.meta.age`).
 #[derive(Debug, Serialize)]
@@ -44,8 +50,14 @@ struct ItemMeta<'a> {
     v: u32,
     /// The item this metadata describes.
     id: Id,
-    /// `message` or `file`.
+    /// `message`, `file` or `form` (a form's answers, as JSON).
     kind: &'a str,
+    /// The form and version answered (kind `form`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    form: Option<FormRef<'a>>,
+    /// The form question this file was attached to (kind `file`, sent with a form).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    form_field: Option<&'a str>,
     /// The file name the source's browser gave, as given (sanitised only on decrypt).
     #[serde(skip_serializing_if = "Option::is_none")]
     filename: Option<&'a str>,
@@ -65,10 +77,18 @@ struct ItemMeta<'a> {
     items: &'a [Id],
 }
 
+/// Which form, which version.
+#[derive(Debug, Serialize)]
+struct FormRef<'a> {
+    id: &'a str,
+    version: u32,
+}
+
 /// One part that has been encrypted and sealed, not yet published.
 struct Part {
     id: Id,
     kind: &'static str,
+    form_field: Option<String>,
     filename: Option<String>,
     content_type: Option<String>,
     plain_size: u64,
@@ -109,6 +129,21 @@ pub(crate) async fn submit(
 ) -> Result<Response, AppError> {
     let mut stream = body.into_data_stream();
     let result = receive(&st, &headers, &mut stream).await;
+    // A form sent back for correction was refused before its files were received: the rest
+    // of the request is read and dropped (the minimum-progress rule still applies), so that
+    // the browser shows the answers kept rather than a broken connection.
+    if result
+        .as_ref()
+        .is_ok_and(|r| r.status() == StatusCode::UNPROCESSABLE_ENTITY)
+    {
+        drain(
+            &mut stream,
+            st.config.max_request_bytes,
+            SENT_BACK_DRAIN_TIME,
+        )
+        .await;
+        return result;
+    }
     // Draining more than DRAIN_LIMIT would not help: the connection closes after it anyway.
     // A request that declares more is answered at once.
     let declared = headers
@@ -116,16 +151,16 @@ pub(crate) async fn submit(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if result.is_err() && declared.is_none_or(|n| n <= DRAIN_LIMIT) {
-        drain(&mut stream).await;
+        drain(&mut stream, DRAIN_LIMIT, DRAIN_TIME).await;
     }
     result
 }
 
 /// Reads and discards what is left of a refused request, within bounds, so that the
 /// browser, still sending, receives the error page instead of a reset connection.
-async fn drain(stream: &mut BodyDataStream) {
-    let mut left = DRAIN_LIMIT;
-    let _ = tokio::time::timeout(DRAIN_TIME, async {
+async fn drain(stream: &mut BodyDataStream, limit: u64, time: std::time::Duration) {
+    let mut left = limit;
+    let _ = tokio::time::timeout(time, async {
         while let Some(Ok(chunk)) = stream.next().await {
             left = left.saturating_sub(chunk.len() as u64);
             if left == 0 {
@@ -202,11 +237,27 @@ async fn receive(
     };
     let mut recipients: Option<Arc<Vec<String>>> = None;
     let mut part_count = 0usize;
+    let mut part_limit = cfg.max_files + EXTRA_PARTS;
     let mut files = 0usize;
+    // A form's answers, and the files sent with each of its questions.
+    let mut draft: Option<Draft<'_>> = None;
+    let mut form_files: BTreeMap<String, Vec<Id>> = BTreeMap::new();
+    let mut answers_checked = false;
+    let sent_back = |draft: &Draft<'_>, problems, had_files, desk: &str| {
+        Ok(super::forms::sent_back(
+            st,
+            draft,
+            &problems,
+            had_files,
+            desk,
+            session.is_some(),
+            &expected,
+        ))
+    };
 
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         part_count += 1;
-        if part_count > cfg.max_files + EXTRA_PARTS {
+        if part_count > part_limit {
             return Err(AppError::TooLarge);
         }
         let name = field.name().unwrap_or_default().to_owned();
@@ -222,18 +273,63 @@ async fn receive(
         if !token_ok {
             return Err(AppError::Forbidden);
         }
-        let (kind, limit) = match name.as_str() {
+        let (kind, limit, form_field) = match name.as_str() {
             "desk" => {
                 let value = small_field(&mut field).await?;
-                if session.is_some() || recipients.is_some() || cfg.desk(&value).is_none() {
+                if session.is_some()
+                    || recipients.is_some()
+                    || draft.is_some()
+                    || cfg.desk(&value).is_none()
+                {
                     return Err(AppError::BadRequest);
                 }
                 desk = value;
                 continue;
             }
-            "message" => ("message", cfg.max_message_bytes),
-            "file" => ("file", cfg.max_request_bytes),
-            _ => return Err(AppError::BadRequest),
+            "form" => {
+                let value = small_field(&mut field).await?;
+                let offered = cfg
+                    .desk(&desk)
+                    .is_some_and(|d| d.forms.contains(&value));
+                if draft.is_some() || recipients.is_some() || !offered {
+                    return Err(AppError::BadRequest);
+                }
+                let f = cfg.form(&value).ok_or(AppError::BadRequest)?;
+                part_limit += f.max_parts();
+                draft = Some(Draft::new(f));
+                continue;
+            }
+            "message" if draft.is_none() => ("message", cfg.max_message_bytes, None),
+            "file" if draft.is_none() => ("file", cfg.max_request_bytes, None),
+            _ => {
+                let (Some(d), Some(question)) = (draft.as_mut(), name.strip_prefix("f.")) else {
+                    return Err(AppError::BadRequest);
+                };
+                let def = d.form().field(question).ok_or(AppError::BadRequest)?;
+                if def.kind != Kind::File {
+                    let value = answer_field(&mut field, def.max_length).await?;
+                    d.push(question, &value).map_err(|_| AppError::BadRequest)?;
+                    continue;
+                }
+                // The form puts its files after every answer: check the answers before the
+                // first file is received, so that a form sent back costs no upload.
+                let chosen = field.file_name().is_some_and(|n| !n.is_empty());
+                if chosen && !answers_checked {
+                    answers_checked = true;
+                    if let Err(problems) = d.check(&form_files) {
+                        let problems: crate::forms::answers::Problems = problems
+                            .into_iter()
+                            .filter(|(n, _)| {
+                                d.form().field(n).is_some_and(|f| f.kind != Kind::File)
+                            })
+                            .collect();
+                        if !problems.is_empty() {
+                            return sent_back(d, problems, true, &desk);
+                        }
+                    }
+                }
+                ("file", cfg.max_request_bytes, Some(def.name.clone()))
+            }
         };
         let recips = match &recipients {
             Some(r) => r.clone(),
@@ -266,9 +362,14 @@ async fn receive(
             }
         }
         let size = st.blobs.seal(temp).await?;
+        let id = Id::random();
+        if let Some(q) = &form_field {
+            form_files.entry(q.clone()).or_default().push(id);
+        }
         parts.push(Part {
-            id: Id::random(),
+            id,
             kind,
+            form_field,
             filename: if kind == "file" { filename } else { None },
             content_type: if kind == "file" { content_type } else { None },
             plain_size,
@@ -279,6 +380,41 @@ async fn receive(
     }
     if !token_ok {
         return Err(AppError::Forbidden);
+    }
+    // A form's answers become one item, stored like any other part.
+    if let Some(d) = &draft {
+        if let Err(problems) = d.check(&form_files) {
+            return sent_back(d, problems, !form_files.is_empty(), &desk);
+        }
+        let recips = match &recipients {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(st.meta.desk_recipients(&desk).await?);
+                if r.is_empty() {
+                    return Err(AppError::DeskClosed);
+                }
+                recipients = Some(r.clone());
+                r
+            }
+        };
+        let json = d
+            .to_json(pages::current_locale(), &form_files)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let (temp, size) = store_small(st, &mut staging, recips, &json).await?;
+        parts.insert(
+            0,
+            Part {
+                id: Id::random(),
+                kind: "form",
+                form_field: None,
+                filename: None,
+                content_type: None,
+                plain_size: json.len() as u64,
+                received_at: utc_timestamp(),
+                temp,
+                size,
+            },
+        );
     }
     let Some(recips) = recipients.filter(|_| !parts.is_empty()) else {
         return Err(AppError::Empty);
@@ -327,6 +463,14 @@ async fn receive(
             v: 1,
             id: p.id,
             kind: p.kind,
+            form: match (&draft, p.kind) {
+                (Some(d), "form") => Some(FormRef {
+                    id: &d.form().id,
+                    version: d.form().version,
+                }),
+                _ => None,
+            },
+            form_field: p.form_field.as_deref(),
             filename: p.filename.as_deref(),
             content_type: p.content_type.as_deref(),
             size: p.plain_size,
@@ -336,18 +480,10 @@ async fn receive(
             submission,
             items: &ids,
         };
-        let mut json = serde_json::to_vec(&meta).map_err(|e| AppError::Internal(e.to_string()))?;
-        let enc = new_encryptor(recips.clone()).await?;
-        let ct = crate::crypto::encrypt_to_vec(enc, &json);
-        json.zeroize();
-        let ct = ct?;
-        let temp = Id::random();
-        let mut w = st.blobs.create(temp).await?;
-        staging.track(temp);
-        tokio::task::spawn_blocking(move || w.write_all(&ct).and_then(|()| w.flush()))
-            .await
-            .map_err(|e| AppError::Internal(e.to_string()))??;
-        let meta_size = st.blobs.seal(temp).await?;
+        let json = Zeroizing::new(
+            serde_json::to_vec(&meta).map_err(|e| AppError::Internal(e.to_string()))?,
+        );
+        let (temp, meta_size) = store_small(st, &mut staging, recips.clone(), &json).await?;
         staged.push((p.temp, BlobKey::content(p.id)));
         staged.push((temp, BlobKey::meta(p.id)));
         rows.push(ItemRow {
@@ -373,6 +509,24 @@ async fn receive(
         return Err(e.into());
     }
     Ok(pages::thanks(parts.len(), codename.as_deref().map(String::as_str))?.into_response())
+}
+
+/// Encrypts a small plaintext held in memory into a sealed temporary object of the request.
+async fn store_small(
+    st: &AppState,
+    staging: &mut Staging,
+    recipients: Arc<Vec<String>>,
+    plaintext: &[u8],
+) -> Result<(Id, u64), AppError> {
+    let enc = new_encryptor(recipients).await?;
+    let ct = crate::crypto::encrypt_to_vec(enc, plaintext)?;
+    let temp = Id::random();
+    let mut w = st.blobs.create(temp).await?;
+    staging.track(temp);
+    tokio::task::spawn_blocking(move || w.write_all(&ct).and_then(|()| w.flush()))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok((temp, st.blobs.seal(temp).await?))
 }
 
 async fn new_encryptor(recipients: Arc<Vec<String>>) -> Result<Encryptor, AppError> {
@@ -444,6 +598,30 @@ async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> 
         }
     }
     String::from_utf8(v).map_err(|_| AppError::BadRequest)
+}
+
+/// Reads one answer of at most `max_chars` characters. A longer one is cut, not refused: what
+/// is kept (more than `max_chars` characters, whatever the script) is shown back to the source
+/// with the request to shorten it.
+async fn answer_field(
+    field: &mut multer::Field<'_>,
+    max_chars: usize,
+) -> Result<Zeroizing<String>, AppError> {
+    let limit = max_chars.max(SMALL_FIELD / 4) * 4 + 4;
+    let mut v = Zeroizing::new(Vec::new());
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        let room = limit.saturating_sub(v.len());
+        v.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    // Cut at a character boundary; anything else that is not UTF-8 is a broken request.
+    let text = match std::str::from_utf8(&v) {
+        Ok(t) => t,
+        Err(e) if v.len() >= limit && e.error_len().is_none() => {
+            std::str::from_utf8(&v[..e.valid_up_to()]).map_err(|_| AppError::BadRequest)?
+        }
+        Err(_) => return Err(AppError::BadRequest),
+    };
+    Ok(Zeroizing::new(text.to_owned()))
 }
 
 fn multipart_error(e: multer::Error) -> AppError {

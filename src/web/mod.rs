@@ -6,6 +6,7 @@
 
 mod api;
 mod error;
+mod forms;
 mod intake;
 mod listener;
 mod login;
@@ -87,6 +88,7 @@ pub fn source_router(state: AppState) -> Router {
         router = router
             .route(&format!("{prefix}/"), get(pages::index))
             .route(&format!("{prefix}/submit"), post(intake::submit))
+            .route(&format!("{prefix}/form/{{id}}"), get(forms::page))
             .route(
                 &format!("{prefix}/login"),
                 get(login::form)

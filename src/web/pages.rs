@@ -30,6 +30,7 @@ static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("thanks.html", include_str!("../../templates/thanks.html")),
         ("error.html", include_str!("../../templates/error.html")),
         ("login.html", include_str!("../../templates/login.html")),
+        ("form.html", include_str!("../../templates/form.html")),
     ] {
         // The templates are part of the binary and covered by tests; a broken one is a
         // build defect, not a runtime condition.
@@ -48,9 +49,9 @@ struct PageContext {
     /// Set if the request came through a Tor2web gateway: the onion address to point the
     /// source to (empty if not configured).
     tor2web: Option<Arc<str>>,
-    /// The page's path without the locale and its slash (`` or `login`), for the language
-    /// picker's links.
-    here: &'static str,
+    /// The page's path without the locale and its slash (``, `login` or `form/<id>`), for
+    /// the language picker's links.
+    here: String,
 }
 
 tokio::task_local! {
@@ -76,7 +77,11 @@ pub(crate) async fn mark_request(
     let path = req.uri().path();
     let (locale, rest) = split_locale(path).unwrap_or((site.default_locale, path));
     // Only pages reached by a plain link keep their place when the language changes.
-    let here = if rest == "/login" { "login" } else { "" };
+    let here = match rest.strip_prefix("/form/") {
+        Some(id) if crate::forms::valid_id(id) => format!("form/{id}"),
+        _ if rest == "/login" => "login".to_owned(),
+        _ => String::new(),
+    };
     let tor2web = via_tor2web(req.headers(), site.onion.as_deref())
         .then(|| site.onion.clone().unwrap_or_else(|| Arc::from("")));
     let page = PageContext {
@@ -152,7 +157,7 @@ fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
     !host.eq_ignore_ascii_case(onion)
 }
 
-fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
+pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
     let page = PAGE.try_with(Clone::clone).ok();
     let locale = page.as_ref().map_or_else(Locale::english, |p| p.locale);
     let tor2web = page.as_ref().and_then(|p| p.tor2web.clone());
@@ -164,7 +169,7 @@ fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
         lang => locale.code(),
         dir => dir(locale),
         languages,
-        here => page.as_ref().map_or("", |p| p.here),
+        here => page.as_ref().map_or("", |p| p.here.as_str()),
         tor2web => tor2web.is_some(),
         onion => tor2web.as_deref().filter(|o| !o.is_empty()),
         ..ctx
@@ -217,6 +222,8 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         .iter()
         .map(|d| context! { name => d.name, title => d.title })
         .collect();
+    let session = st.sessions.for_request(&headers);
+    let forms = super::forms::offered(&st, session.as_ref().map(|s| s.desk.as_str()));
     let render_index = |token: &str, logged_in: bool, replies: Vec<minijinja::Value>| {
         render(
             "index.html",
@@ -226,12 +233,13 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
                 logged_in,
                 replies,
                 desks,
+                forms,
                 max_files => cfg.max_files,
                 max_size => human_size(cfg.max_request_bytes),
             },
         )
     };
-    match st.sessions.for_request(&headers) {
+    match session {
         Some(s) => {
             let replies = match super::replies::read_all(&st, &s).await {
                 Ok(r) => r,
@@ -291,7 +299,7 @@ pub(crate) fn csrf_cookie(st: &AppState, headers: &HeaderMap) -> Option<String> 
 }
 
 /// `2147483648` → `2 GiB`, in the request's language.
-fn human_size(n: u64) -> String {
+pub(crate) fn human_size(n: u64) -> String {
     const UNITS: [&str; 4] = ["size-bytes", "size-kib", "size-mib", "size-gib"];
     let mut v = n as f64;
     let mut u = 0;
