@@ -80,7 +80,7 @@ async fn every_page_is_in_the_language_of_its_path() {
         let code = l.code();
         let v = Visitor::with_client(&server, c.clone()).await;
         let mut pages = Vec::new();
-        for path in ["/", "/login", "/nope"] {
+        for path in ["/", "/login", "/nope", "/form/detention"] {
             let res = c
                 .get(server.source_url(&format!("/{code}{path}")))
                 .header("x-tor2web", "1")
@@ -125,6 +125,25 @@ async fn every_page_is_in_the_language_of_its_path() {
             .unwrap();
         assert_eq!(res.status(), 400);
         pages.push(("400".into(), res.text().await.unwrap()));
+        // A form sent back for its missing consent.
+        let res = c
+            .post(server.source_url(&format!("/{code}/submit")))
+            .header("content-type", content_type())
+            .header("cookie", &v.cookie)
+            .body(multipart(&[
+                Part::text("csrf_token", v.token.as_bytes()),
+                Part::text("desk", b"lawyers"),
+                Part::text("form", b"detention"),
+                Part::text("f.detained_age", b"two hundred"),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422);
+        let sent_back = res.text().await.unwrap();
+        assert!(sent_back.contains(&l.message("form-error-required", None)));
+        assert!(sent_back.contains("value=\"lawyers\" selected"), "the desk is kept");
+        pages.push(("form sent back".into(), sent_back));
         // Logging in brings the source back to the front page in the same language.
         let res = c
             .post(server.source_url(&format!("/{code}/login")))
@@ -163,6 +182,25 @@ async fn every_page_is_in_the_language_of_its_path() {
         pages.push(("403".into(), res.text().await.unwrap()));
         for (what, page) in &pages {
             check_language(l, what, page);
+        }
+        // The form's own texts are in the page's language too.
+        if l != Locale::english() {
+            let form = sanduq::forms::Form::detention();
+            let mut english: Vec<&str> = vec![form.title.get(Locale::english())];
+            for f in &form.fields {
+                english.push(f.label.get(Locale::english()));
+                english.extend(f.help.as_ref().map(|h| h.get(Locale::english())));
+                english.extend(f.options.iter().map(|o| o.label.get(Locale::english())));
+            }
+            for (what, page) in pages.iter().filter(|(w, _)| w.contains("form")) {
+                for text in english.iter().filter(|t| t.split_whitespace().count() >= 3) {
+                    let escaped = text.replace('\'', "&#x27;");
+                    assert!(
+                        !page.contains(text) && !page.contains(&escaped),
+                        "{code}/{what}: English left: {text}"
+                    );
+                }
+            }
         }
         // `/tg` leads to `/tg/`.
         let res = c
