@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The cargo-fuzz targets in fuzz/: the multipart intake, the filename sanitiser, codename
 # normalisation, the bundle manifest parser, the config parser and decryption of arbitrary
-# bytes.
+# bytes, and form definitions and answers.
 #
 #   bash scripts/fuzz.sh build                    # build every target, debug (what CI does)
 #   bash scripts/fuzz.sh run [SECONDS] [TARGET…]  # run each for SECONDS (default 600)
@@ -15,7 +15,7 @@ mode=${1:-build}
 seconds=${2:-600}
 shift $(( $# > 2 ? 2 : $# ))
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(multipart filename codename manifest config decrypt)
+[ ${#targets[@]} -gt 0 ] || targets=(multipart filename codename manifest config decrypt forms)
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked --quiet
 # cargo-fuzz passes the compiler nightly-only flags (sanitizer, coverage instrumentation).

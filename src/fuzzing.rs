@@ -115,6 +115,38 @@ pub fn decrypt(data: &[u8]) {
     });
 }
 
+/// Forms: the definition parser, and the answer checks of the built-in form fed with
+/// `name=value` lines; what passes the checks must give valid JSON, and the number and date
+/// readers must give back what they read.
+pub fn forms(data: &[u8]) {
+    use crate::forms::answers::{parse_date, parse_number, Draft};
+    use crate::forms::Form;
+    static DETENTION: std::sync::LazyLock<Form> = std::sync::LazyLock::new(Form::detention);
+    let text = String::from_utf8_lossy(data);
+    let _ = Form::parse("fuzz", &text);
+    let mut draft = Draft::new(&DETENTION);
+    for line in text.split('\n') {
+        let (name, value) = line.split_once('=').unwrap_or((line, ""));
+        let _ = draft.push(name, value);
+    }
+    let files = std::collections::BTreeMap::new();
+    if draft.check(&files).is_ok() {
+        let json = draft
+            .to_json(crate::i18n::Locale::english(), &files)
+            .expect("answers that pass the checks serialise");
+        serde_json::from_slice::<serde_json::Value>(&json).expect("the answers are JSON");
+    }
+    for line in text.lines() {
+        if let Some((ascii, value)) = parse_number(line) {
+            assert_eq!(ascii.parse::<f64>().ok(), Some(value), "{line:?}");
+        }
+        if let Some(d) = parse_date(line) {
+            let back = format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day());
+            assert_eq!(back, line, "a date reads back as written");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,13 +167,14 @@ mod tests {
     #[test]
     fn every_target_runs_on_its_seeds() {
         type Target = (&'static str, fn(&[u8]));
-        let targets: [Target; 6] = [
+        let targets: [Target; 7] = [
             ("multipart", multipart),
             ("filename", filename),
             ("codename", codename),
             ("manifest", manifest),
             ("config", config),
             ("decrypt", decrypt),
+            ("forms", forms),
         ];
         for (name, run) in targets {
             for seed in seeds(name) {
@@ -176,6 +209,23 @@ mod tests {
         )
         .unwrap();
         crate::codename::Codename::parse(&cn).unwrap();
+        // The forms seeds: a valid definition, and answers that pass the checks.
+        let def = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/forms/definition"),
+        )
+        .unwrap();
+        crate::forms::Form::parse("seed", &def).unwrap();
+        let answers = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/forms/answers"),
+        )
+        .unwrap();
+        let detention = crate::forms::Form::detention();
+        let mut draft = crate::forms::answers::Draft::new(&detention);
+        for line in answers.lines() {
+            let (n, v) = line.split_once('=').unwrap();
+            draft.push(n, v).unwrap();
+        }
+        draft.check(&Default::default()).unwrap();
         // The multipart seed yields its three fields.
         let form =
             std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/multipart/form"))

@@ -256,6 +256,18 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
         .find(|l| l.contains("arrest-record.pdf"))
         .unwrap();
     assert!(file_line.contains(file_item) && file_line.contains("\"form_field\":\"documents\""));
+    let form_line = index
+        .lines()
+        .find(|l| l.contains("form-detention.json"))
+        .unwrap();
+    let form_item: serde_json::Value = serde_json::from_str(form_line).unwrap();
+    assert!(
+        file_line.contains(&format!(
+            "\"form_item\":\"{}\"",
+            form_item["item"].as_str().unwrap()
+        )),
+        "{file_line}"
+    );
 
     // The reference age CLI reads the answers too.
     let items = std::fs::read_dir(bundle.join("items")).unwrap();

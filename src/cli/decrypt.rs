@@ -64,6 +64,9 @@ pub(super) struct ItemMeta {
     /// The form question a file was attached to.
     #[serde(default)]
     form_field: Option<String>,
+    /// The item holding that form's answers.
+    #[serde(default)]
+    form_item: Option<Id>,
     pub(super) filename: Option<String>,
     content_type: Option<String>,
     pub(super) size: u64,
@@ -307,6 +310,7 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::
         "kind": meta.kind,
         "form": meta.form,
         "form_field": meta.form_field,
+        "form_item": meta.form_item,
         "original_filename": meta.filename,
         "content_type": meta.content_type,
         "size": meta.size,

@@ -58,6 +58,9 @@ struct ItemMeta<'a> {
     /// The form question this file was attached to (kind `file`, sent with a form).
     #[serde(skip_serializing_if = "Option::is_none")]
     form_field: Option<&'a str>,
+    /// The item holding the answers of that form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    form_item: Option<Id>,
     /// The file name the source's browser gave, as given (sanitised only on decrypt).
     #[serde(skip_serializing_if = "Option::is_none")]
     filename: Option<&'a str>,
@@ -288,9 +291,7 @@ async fn receive(
             }
             "form" => {
                 let value = small_field(&mut field).await?;
-                let offered = cfg
-                    .desk(&desk)
-                    .is_some_and(|d| d.forms.contains(&value));
+                let offered = cfg.desk(&desk).is_some_and(|d| d.forms.contains(&value));
                 if draft.is_some() || recipients.is_some() || !offered {
                     return Err(AppError::BadRequest);
                 }
@@ -456,6 +457,7 @@ async fn receive(
     };
     let submission = Id::random();
     let ids: Vec<Id> = parts.iter().map(|p| p.id).collect();
+    let form_item = parts.iter().find(|p| p.kind == "form").map(|p| p.id);
     let mut staged = Vec::with_capacity(parts.len() * 2);
     let mut rows = Vec::with_capacity(parts.len());
     for p in &parts {
@@ -471,6 +473,7 @@ async fn receive(
                 _ => None,
             },
             form_field: p.form_field.as_deref(),
+            form_item: p.form_field.as_ref().and(form_item),
             filename: p.filename.as_deref(),
             content_type: p.content_type.as_deref(),
             size: p.plain_size,
