@@ -481,8 +481,9 @@ impl Config {
         // The built-in form, replaced by a file in forms_dir with the same id.
         let mut known = vec![crate::forms::Form::detention()];
         if let Some(dir) = &raw.forms_dir {
+            let mut from_dir = std::collections::HashSet::new();
             for f in crate::forms::load_dir(&base.join(dir)).map_err(|e| invalid("forms_dir", e))? {
-                if known.iter().any(|k| k.id == f.id && k.id != "detention") {
+                if !from_dir.insert(f.id.clone()) {
                     return Err(invalid(
                         "forms_dir",
                         format!("two forms have the id {:?}", f.id),
@@ -509,7 +510,13 @@ impl Config {
             }
             let title = d.title.unwrap_or_else(|| d.name.clone());
             let offered = d.forms.unwrap_or_else(|| vec!["detention".to_owned()]);
-            for id in &offered {
+            for (i, id) in offered.iter().enumerate() {
+                if offered[..i].contains(id) {
+                    return Err(invalid(
+                        "desk.forms",
+                        format!("desk {:?} lists {id:?} twice", d.name),
+                    ));
+                }
                 let Some(form) = known.iter().find(|k| &k.id == id) else {
                     return Err(invalid(
                         "desk.forms",
@@ -682,5 +689,36 @@ mod tests {
         assert_eq!(weak.codename_cost.memory_kib, 64);
         let err = Config::parse(p, &format!("[secrets]\npepper = \"{}\"\n", pepper())).unwrap_err();
         assert!(err.to_string().contains("[[desk]]"), "{err}");
+    }
+
+    #[test]
+    fn forms_are_checked_with_the_desks() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sanduq.toml");
+        let conf = |desk_forms: &str| {
+            format!(
+                "forms_dir = \"forms\"\n[secrets]\npepper = \"{}\"\n[[desk]]\nname = \"a\"\n{desk_forms}",
+                pepper()
+            )
+        };
+        let forms = dir.path().join("forms");
+        std::fs::create_dir(&forms).unwrap();
+        let form = |id: &str, version: u32| {
+            format!("id = \"{id}\"\nversion = {version}\ntitle.en = \"T\"\n[[field]]\nname = \"a\"\nkind = \"text\"\nlabel.en = \"A\"\n")
+        };
+        std::fs::write(forms.join("1.toml"), form("detention", 7)).unwrap();
+        let c = Config::parse(&p, &conf("")).unwrap();
+        assert_eq!(c.form("detention").unwrap().version, 7, "replaced");
+        assert_eq!(c.desks[0].forms, ["detention"]);
+        let err = Config::parse(&p, &conf("forms = [\"detention\", \"detention\"]\n")).unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+        let err = Config::parse(&p, &conf("forms = [\"nope\"]\n")).unwrap_err();
+        assert!(err.to_string().contains("no form has that id"), "{err}");
+        std::fs::write(forms.join("2.toml"), form("detention", 8)).unwrap();
+        let err = Config::parse(&p, &conf("")).unwrap_err();
+        assert!(err.to_string().contains("two forms have the id"), "{err}");
+        std::fs::write(forms.join("2.toml"), "id = 1").unwrap();
+        let err = Config::parse(&p, &conf("")).unwrap_err();
+        assert!(err.to_string().contains("2.toml"), "{err}");
     }
 }

@@ -318,7 +318,7 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
     assert_eq!(rows[1][col("witnesses")], "");
     assert_eq!(
         rows[1][col("source")],
-        sanduq::designation::of(doc_source(&bundle).parse().unwrap())
+        sanduq::designation::folder(doc_source(&bundle).parse().unwrap())
     );
     // An export never replaces a file.
     let res = export(&ed, &bundle, "csv", &csv, None);
@@ -636,26 +636,42 @@ async fn answers_to_two_versions_of_a_form_export_together() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_desk_offering_no_form_refuses_one() {
-    let server = Server::init(|t| t.replace("forms = [\"detention\"]", "forms = []"));
-    let mut server = server;
+async fn a_desk_offering_no_form_refuses_one_and_another_desk_offers_it() {
+    let mut server = Server::init(|t| {
+        t.replace("forms = [\"detention\"]", "forms = []")
+            + "\n[[desk]]\nname = \"lawyers\"\nforms = [\"detention\"]\n"
+    });
     server.start();
     server.add_editor("ana", None);
-    let (_, home) = get(&server, "/en/").await;
-    assert!(!home.contains("/en/form/"));
-    let (status, _) = get(&server, "/en/form/detention").await;
-    assert_eq!(status, 404);
+    server.add_editor("bo", Some("lawyers"));
+    let consent = [
+        Part::text("f.consent_publish", b"no"),
+        Part::text("f.consent_share", b"no"),
+    ];
+    // The first desk offers no form: a form posted without a desk is refused.
     let v = Visitor::new(&server).await;
-    let (status, _) = post(
-        &server,
-        &v,
-        "en",
-        &[
-            Part::text("form", b"detention"),
-            Part::text("f.consent_publish", b"no"),
-            Part::text("f.consent_share", b"no"),
-        ],
-    )
-    .await;
+    let mut parts = vec![Part::text("form", b"detention")];
+    parts.extend(consent.iter().map(|p| Part::text(p.name, p.data)));
+    let (status, _) = post(&server, &v, "en", &parts).await;
     assert_eq!(status, 400);
+    // The second desk offers it: the page names that desk, and the form goes there.
+    let (_, home) = get(&server, "/en/").await;
+    assert_eq!(home.matches("/en/form/").count(), 1, "{home}");
+    let (status, page) = get(&server, "/en/form/detention").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("<input type=\"hidden\" name=\"desk\" value=\"lawyers\">"),
+        "{page}"
+    );
+    let mut parts = vec![
+        Part::text("desk", b"lawyers"),
+        Part::text("form", b"detention"),
+    ];
+    parts.extend(consent.iter().map(|p| Part::text(p.name, p.data)));
+    let (status, page) = post(&server, &v, "en", &parts).await;
+    assert_eq!(status, 200, "{page}");
+    // Sent back, the desk is still there.
+    let (status, page) = post(&server, &v, "en", &parts[..2]).await;
+    assert_eq!(status, 422);
+    assert!(page.contains("<input type=\"hidden\" name=\"desk\" value=\"lawyers\">"));
 }

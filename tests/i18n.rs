@@ -142,7 +142,10 @@ async fn every_page_is_in_the_language_of_its_path() {
         assert_eq!(res.status(), 422);
         let sent_back = res.text().await.unwrap();
         assert!(sent_back.contains(&l.message("form-error-required", None)));
-        assert!(sent_back.contains("value=\"lawyers\" selected"), "the desk is kept");
+        assert!(
+            sent_back.contains("value=\"lawyers\" selected"),
+            "the desk is kept"
+        );
         pages.push(("form sent back".into(), sent_back));
         // Logging in brings the source back to the front page in the same language.
         let res = c

@@ -24,7 +24,7 @@ use crate::ids::Id;
 use crate::store::BlobKey;
 
 /// Largest answer document sanduq will decrypt into memory.
-const MAX_ANSWERS: u64 = 16 << 20;
+const MAX_ANSWERS: u64 = 64 << 20;
 /// The columns every table begins with.
 const FIXED: [&str; 6] = ["source", "day", "received_at", "item", "version", "locale"];
 
@@ -107,7 +107,9 @@ pub(super) fn export(
             "form" => match read_answers(&ids, &items, item.id, meta.size) {
                 Ok(doc) if meta.form.as_ref().is_some_and(|f| f.id == doc.form) => {
                     rows.push(Row {
-                        source: crate::designation::of(item.source),
+                        // As decrypt names the source's folder: unique, unlike the
+                        // designation alone.
+                        source: crate::designation::folder(item.source),
                         day: item.day.clone(),
                         received_at: meta.received_at,
                         item: item.id,
@@ -356,8 +358,16 @@ fn write_new(out: &Path, text: &[u8]) -> Result<()> {
     let result = super::write_private(&partial, text)
         .and_then(|()| match fs::hard_link(&partial, out) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                // Filesystems without hard links (FAT on a USB stick).
-                fs::rename(&partial, out)
+                // Filesystems without hard links (FAT on a USB stick): a copy into a file
+                // created with create_new, which refuses to replace anything either.
+                let mut opts = fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+                opts.open(out).and_then(|mut t| {
+                    std::io::copy(&mut File::open(&partial)?, &mut t)?;
+                    t.sync_all()
+                })
             }
             other => other,
         })

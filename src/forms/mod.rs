@@ -28,6 +28,9 @@ const MAX_FIELDS: usize = 200;
 const MAX_OPTIONS: usize = 100;
 /// Longest answer to a text or textarea field, in characters.
 pub const MAX_LENGTH: usize = 100_000;
+/// Longest all answers of one form may be together, in characters: one request's answers
+/// are held in memory (at most four bytes a character).
+pub const MAX_FORM_LENGTH: usize = 1_000_000;
 /// Default longest answer to a text field.
 const TEXT_LENGTH: usize = 1_000;
 /// Default longest answer to a textarea field.
@@ -149,18 +152,6 @@ impl Form {
                 Kind::Multiselect => f.options.len(),
                 Kind::File => 0,
                 _ => 1,
-            })
-            .sum()
-    }
-
-    /// The most bytes its answers (not counting files) can take: four per character.
-    pub fn max_answer_bytes(&self) -> usize {
-        self.fields
-            .iter()
-            .map(|f| match f.kind {
-                Kind::Text | Kind::Textarea => f.max_length * 4,
-                Kind::Multiselect => f.options.len() * 64,
-                _ => 256,
             })
             .sum()
     }
@@ -348,6 +339,16 @@ impl RawForm {
                 options,
             });
         }
+        let total: usize = fields
+            .iter()
+            .filter(|f| f.kind.is_text())
+            .map(|f| f.max_length)
+            .sum();
+        if total > MAX_FORM_LENGTH {
+            return Err(format!(
+                "the text questions allow {total} characters together; at most {MAX_FORM_LENGTH}"
+            ));
+        }
         Ok(Form {
             id: self.id,
             version: self.version,
@@ -432,6 +433,16 @@ mod tests {
             (
                 "[[field]]\nname = \"a\"\nkind = \"text\"\nlabel.en = \"x\"\ncolour = 1\n",
                 "unknown field",
+            ),
+            (
+                &"[[field]]\nname = \"a\"\nkind = \"textarea\"\nmax_length = 100000\nlabel.en = \"x\"\n"
+                    .repeat(11)
+                    .split("[[field]]")
+                    .enumerate()
+                    .skip(1)
+                    .map(|(i, f)| format!("[[field]]{}", f.replace("name = \"a\"", &format!("name = \"a{i}\""))))
+                    .collect::<String>(),
+                "at most 1000000",
             ),
         ];
         for (fields, expected) in cases {

@@ -42,6 +42,7 @@ pub(crate) async fn page(
         problems: None,
         had_files: false,
         desks,
+        logged_in: session.is_some(),
     };
     match session {
         Some(s) => match render(&st, &view, &s.csrf) {
@@ -74,6 +75,7 @@ pub(crate) fn sent_back(
         problems: Some(problems),
         had_files,
         desks,
+        logged_in,
     };
     match render(st, &view, token) {
         Ok(html) => (StatusCode::UNPROCESSABLE_ENTITY, html).into_response(),
@@ -123,6 +125,7 @@ struct View<'a> {
     problems: Option<&'a Problems>,
     had_files: bool,
     desks: Vec<minijinja::Value>,
+    logged_in: bool,
 }
 
 fn render(st: &AppState, view: &View<'_>, token: &str) -> Result<Html<String>, AppError> {
@@ -179,6 +182,7 @@ fn render(st: &AppState, view: &View<'_>, token: &str) -> Result<Html<String>, A
             form_id => view.form.id,
             csrf_token => token,
             desks => view.desks,
+            logged_in => view.logged_in,
             fields => all_fields,
             file_fields,
             problems => !problems.is_empty(),
