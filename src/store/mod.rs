@@ -235,6 +235,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn items_for_desk(&self, desk: &str) -> Result<Vec<ItemRow>>;
     /// One item.
     async fn item(&self, id: Id) -> Result<Option<ItemRow>>;
+    /// One item with every editor of its desk, in one query: the editor API's hot path.
+    /// None if there is no such item or its desk has no editor.
+    async fn item_with_editors(&self, id: Id) -> Result<Option<(ItemRow, Vec<Editor>)>>;
     /// Deletes an item's row; `false` if there was none.
     async fn delete_item(&self, id: Id) -> Result<bool>;
     /// The ids of every item and reply (for the orphan sweep).

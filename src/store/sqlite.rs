@@ -284,6 +284,36 @@ impl MetaStore for SqliteMetaStore {
         row.as_ref().map(item_from_row).transpose()
     }
 
+    async fn item_with_editors(&self, id: Id) -> Result<Option<(ItemRow, Vec<Editor>)>> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.source, i.desk, i.day, i.size, i.meta_size, \
+             e.name, e.recipient, e.token_hash \
+             FROM items i JOIN editors e ON e.desk = i.desk WHERE i.id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let item = item_from_row(first)?;
+        let editors = rows
+            .iter()
+            .map(|r| {
+                let h: Vec<u8> = r.try_get("token_hash")?;
+                Ok(Editor {
+                    name: r.try_get("name")?,
+                    desk: item.desk.clone(),
+                    recipient: r.try_get("recipient")?,
+                    token_hash: h
+                        .try_into()
+                        .map_err(|_| Error::Corrupt("token hash length".into()))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some((item, editors)))
+    }
+
     async fn delete_item(&self, id: Id) -> Result<bool> {
         let r = sqlx::query("DELETE FROM items WHERE id = ?")
             .bind(id.to_string())
