@@ -269,14 +269,15 @@ impl age::Identity for Identity {
     }
 }
 
+/// An identity file taken apart: its post-quantum identities, and its other lines.
+pub type SplitIdentityFile = (Vec<Identity>, Zeroizing<String>);
+
 /// Picks the `AGE-SECRET-KEY-PQ-1…` lines out of an identity file's text, so that identity
 /// files can hold post-quantum keys beside the types the age crate parses. Returns `None`
 /// when there is no such line; otherwise the parsed identities and the remaining lines
 /// (comments and blank lines dropped) for the age crate to parse. A malformed PQ line is an
 /// error naming its line number, never its content.
-pub fn split_identity_file(
-    text: &str,
-) -> Result<Option<(Vec<Identity>, Zeroizing<String>)>, String> {
+pub fn split_identity_file(text: &str) -> Result<Option<SplitIdentityFile>, String> {
     if !text.lines().any(|l| l.trim().starts_with(IDENTITY_PREFIX)) {
         return Ok(None);
     }

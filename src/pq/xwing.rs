@@ -173,10 +173,10 @@ impl hpke::Kem for XWing {
         sk.public.clone()
     }
 
-    /// age never derives keys from input keying material: identities are 32 random bytes
-    /// (`Identity::generate`). HPKE's `DeriveKeyPair` for this KEM (a SHAKE256 labelled
-    /// derivation) is therefore not needed; treating `ikm` as the seed keeps the trait
-    /// total without claiming to implement that derivation.
+    /// Not used by age, whose identities are 32 random bytes (`Identity::generate`), and not
+    /// HPKE's `DeriveKeyPair` for this KEM (a SHAKE256 labelled derivation with the suite
+    /// id): the trait requires the method, so `ikm` is hashed with SHAKE256 to a seed.
+    /// Nothing in sanduq calls it.
     fn derive_keypair(ikm: &[u8]) -> (PrivateKey, PublicKey) {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         let mut xof = Shake256::default().chain(ikm).finalize_xof();
