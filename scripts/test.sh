@@ -13,6 +13,7 @@ command -v tor >/dev/null 2>&1 || need+=(tor)          # checks deploy/torrc (to
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks deploy/sanduq.service
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser tests, JavaScript off
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # typage, the post-quantum interop tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=""

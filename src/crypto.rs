@@ -31,10 +31,18 @@ pub enum Error {
     Io(#[from] io::Error),
 }
 
-/// Parses one recipient: `age1…` (X25519), `ssh-ed25519 …` / `ssh-rsa …`, or a plugin
-/// recipient `age1<plugin>1…` (whose `age-plugin-<name>` binary must then be on `PATH`).
+/// Parses one recipient: `age1…` (X25519), `age1pq1…` (post-quantum, [`crate::pq`]),
+/// `ssh-ed25519 …` / `ssh-rsa …`, or a plugin recipient `age1<plugin>1…` (whose
+/// `age-plugin-<name>` binary must then be on `PATH`).
 pub fn parse_recipient(s: &str) -> Result<Box<dyn Recipient + Send>, Error> {
     let s = s.trim();
+    // Before the plugin parse, which would take `age1pq1…` for a plugin named "pq".
+    if s.starts_with(crate::pq::RECIPIENT_PREFIX) {
+        return s
+            .parse::<crate::pq::Recipient>()
+            .map(|r| Box::new(r) as Box<dyn Recipient + Send>)
+            .map_err(|e| Error::BadRecipient(e.to_string()));
+    }
     if let Ok(r) = s.parse::<age::x25519::Recipient>() {
         return Ok(Box::new(r));
     }
@@ -90,12 +98,24 @@ pub struct Identities(Vec<Box<dyn age::Identity>>);
 
 impl Identities {
     /// Reads identity files as the reference age CLI does: plain and passphrase-protected
-    /// age identity files, SSH private keys, and plugin identities (`AGE-PLUGIN-…`). A
-    /// passphrase is asked for on the terminal, once per file.
+    /// age identity files, SSH private keys, plugin identities (`AGE-PLUGIN-…`), and
+    /// post-quantum identities (`AGE-SECRET-KEY-PQ-1…`, in plain files). A passphrase is
+    /// asked for on the terminal, once per file.
     pub fn from_files(files: &[String]) -> Result<Identities, Error> {
-        let mut guard = age::cli_common::StdinGuard::new(false);
-        let ids = age::cli_common::read_identities(files.to_vec(), None, &mut guard)
-            .map_err(|e| Error::Decrypt(one_line(&e.to_string())))?;
+        let mut ids = Vec::new();
+        let mut for_age = Vec::new();
+        for file in files {
+            match pq_identity_file(file)? {
+                Some(found) => ids.extend(found),
+                None => for_age.push(file.clone()),
+            }
+        }
+        if !for_age.is_empty() {
+            let mut guard = age::cli_common::StdinGuard::new(false);
+            let found = age::cli_common::read_identities(for_age, None, &mut guard)
+                .map_err(|e| Error::Decrypt(one_line(&e.to_string())))?;
+            ids.extend(found);
+        }
         if ids.is_empty() {
             return Err(Error::Decrypt(
                 "no identity found in the identity file".into(),
@@ -116,6 +136,41 @@ impl Identities {
         d.decrypt(self.0.iter().map(|i| i.as_ref() as &dyn age::Identity))
             .map_err(|e| Error::Decrypt(describe(&e)))
     }
+}
+
+/// The identities in `path` when it is a plain identity file with post-quantum lines, which
+/// the age crate 0.12 cannot parse; its other lines go to the age crate. `None` leaves the
+/// file (and `-`, and anything unreadable, whose error age then reports) to age.
+fn pq_identity_file(path: &str) -> Result<Option<Vec<Box<dyn age::Identity>>>, Error> {
+    const MAX_IDENTITY_FILE: u64 = 16 << 20;
+    let small = std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() <= MAX_IDENTITY_FILE);
+    if path == "-" || !small {
+        return Ok(None);
+    }
+    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
+        return Ok(None);
+    };
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    let bad = |e: String| Error::Decrypt(format!("identity file {path}: {}", one_line(&e)));
+    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(bad)? else {
+        return Ok(None);
+    };
+    let mut ids: Vec<Box<dyn age::Identity>> = Vec::new();
+    ids.extend(
+        pq.into_iter()
+            .map(|i| Box::new(i) as Box<dyn age::Identity>),
+    );
+    if !rest.is_empty() {
+        let others = age::IdentityFile::from_buffer(rest.as_bytes())
+            .map_err(|e| bad(e.to_string()))?
+            .with_callbacks(age::cli_common::UiCallbacks)
+            .into_identities()
+            .map_err(|e| bad(e.to_string()))?;
+        ids.extend(others.into_iter().map(|i| i as Box<dyn age::Identity>));
+    }
+    Ok(Some(ids))
 }
 
 fn describe(e: &age::DecryptError) -> String {
@@ -184,5 +239,40 @@ mod tests {
         assert!(matches!(encryptor(&[]), Err(Error::NoRecipients)));
         let r = age::x25519::Identity::generate().to_public().to_string();
         assert!(check_recipient(&r).is_ok());
+    }
+
+    #[test]
+    fn post_quantum_recipients_and_identity_files() {
+        use age::secrecy::ExposeSecret;
+        let pq = crate::pq::Identity::generate().unwrap();
+        let r = pq.to_public().to_string();
+        assert!(check_recipient(&r).is_ok());
+        // A damaged age1pq1… is reported as such, not as a missing plugin "pq".
+        let e = check_recipient(&r[..r.len() - 1]).unwrap_err().to_string();
+        assert!(e.contains("post-quantum"), "{e}");
+        assert!(!e.contains("plugin"), "{e}");
+        // A PQ and an X25519 recipient together are refused.
+        let x = age::x25519::Identity::generate();
+        assert!(matches!(
+            encryptor(&[r.clone(), x.to_public().to_string()]),
+            Err(Error::Encrypt(_))
+        ));
+
+        // An identity file with a PQ key beside an X25519 key reads both.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key.txt");
+        let text = format!(
+            "# public key: {r}\n{}\n{}\n",
+            pq.to_string().expose_secret(),
+            x.to_string().expose_secret()
+        );
+        std::fs::write(&path, text).unwrap();
+        let ids = Identities::from_files(&[path.to_str().unwrap().to_owned()]).unwrap();
+        for recipient in [r, x.to_public().to_string()] {
+            let ct = encrypt_to_vec(encryptor(&[recipient]).unwrap(), b"pq").unwrap();
+            let mut out = Vec::new();
+            ids.decrypt(&ct[..]).unwrap().read_to_end(&mut out).unwrap();
+            assert_eq!(out, b"pq");
+        }
     }
 }

@@ -37,3 +37,6 @@ mod forms;
 
 // Faults: a full disk under a running server.
 mod faults;
+
+// Post-quantum keys: two-way interop with typage (the age author's TypeScript age, via Node).
+mod pq;
