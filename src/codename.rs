@@ -120,6 +120,9 @@ pub struct Derived {
     login_id: Zeroizing<[u8; 32]>,
     /// The source's reply identity, held in memory for a session only.
     pub reply_identity: age::x25519::Identity,
+    /// Its post-quantum reply identity, for a desk whose editors have post-quantum keys
+    /// (age does not let a reply mix the two kinds).
+    pub pq_reply_identity: crate::pq::Identity,
 }
 
 impl Derived {
@@ -131,6 +134,15 @@ impl Derived {
     /// The public reply recipient the server stores.
     pub fn reply_recipient(&self) -> String {
         self.reply_identity.to_public().to_string()
+    }
+
+    /// The reply recipient to store for a desk whose editors are post-quantum or not.
+    pub fn reply_recipient_for(&self, post_quantum: bool) -> String {
+        if post_quantum {
+            self.pq_reply_identity.to_public().to_string()
+        } else {
+            self.reply_recipient()
+        }
     }
 }
 
@@ -165,13 +177,16 @@ pub fn derive_with_memory(
     let hk = Hkdf::<Sha256>::new(None, okm.as_slice());
     let mut login_id = Zeroizing::new([0u8; 32]);
     let mut secret = Zeroizing::new([0u8; 32]);
+    let mut pq_seed = Zeroizing::new([0u8; 32]);
     hk.expand(b"sanduq v1 login id", login_id.as_mut_slice())
         .and_then(|()| hk.expand(b"sanduq v1 reply key", secret.as_mut_slice()))
+        .and_then(|()| hk.expand(b"sanduq v1 pq reply key", pq_seed.as_mut_slice()))
         .map_err(|e| Error::Params(e.to_string()))?;
     let reply_identity = x25519_identity(&secret)?;
     Ok(Derived {
         login_id,
         reply_identity,
+        pq_reply_identity: crate::pq::Identity::from_seed(&pq_seed),
     })
 }
 

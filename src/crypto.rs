@@ -84,6 +84,24 @@ pub fn encryptor(recipients: &[String]) -> Result<Encryptor, Error> {
         .map_err(|e| Error::Encrypt(e.to_string()))
 }
 
+/// Whether `recipient` is post-quantum (`age1pq1…`). age refuses to write a file to a mix of
+/// post-quantum and classical recipients: a classical stanza would undo the protection.
+pub fn is_post_quantum(recipient: &str) -> bool {
+    recipient.trim_start().starts_with("age1pq1")
+}
+
+/// Checks that one desk's `recipients` are all post-quantum or all classical.
+pub fn check_one_kind(desk: &str, recipients: &[String]) -> Result<(), String> {
+    let pq = recipients.iter().filter(|r| is_post_quantum(r)).count();
+    if pq == 0 || pq == recipients.len() {
+        return Ok(());
+    }
+    Err(format!(
+        "desk {desk:?} mixes {pq} post-quantum (age1pq1…) and {} classical editor keys; age cannot encrypt one file to both: remove one kind with `sanduq admin editor remove` (docs/operator.md, moving a desk to post-quantum keys)",
+        recipients.len() - pq
+    ))
+}
+
 /// Encrypts a small in-memory value (such as an item's metadata) into a binary age file.
 pub fn encrypt_to_vec(encryptor: Encryptor, plaintext: &[u8]) -> Result<Vec<u8>, Error> {
     let mut out = Vec::with_capacity(plaintext.len() + 512);

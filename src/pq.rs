@@ -188,6 +188,11 @@ impl Identity {
         Ok(Identity(xwing::PrivateKey::from_seed(&seed)))
     }
 
+    /// The identity whose seed is `seed` (a key derived from a codename, say).
+    pub fn from_seed(seed: &[u8; 32]) -> Identity {
+        Identity(xwing::PrivateKey::from_seed(seed))
+    }
+
     /// The recipient that files for this identity are encrypted to.
     pub fn to_public(&self) -> Recipient {
         Recipient(self.0.public().clone())

@@ -35,6 +35,9 @@ mod hostile;
 // Testimony forms: pages, server-side checks, answers kept, export across versions.
 mod forms;
 
+// A post-quantum desk: keygen --pq, no mixing, replies, moving a desk, refusal at start.
+mod pq_desk;
+
 // Faults: a full disk under a running server.
 mod faults;
 

@@ -77,6 +77,15 @@ async fn run_server(cfg: Config) -> Result<()> {
     let state = crate::web::AppState::open(cfg)
         .await
         .map_err(|e| CliError::new(format!("cannot open the stores: {e}")))?;
+    // A desk's editors are all post-quantum or all classical: age cannot mix them in a file.
+    for d in &state.config.desks {
+        let recipients = state
+            .meta
+            .desk_recipients(&d.name)
+            .await
+            .map_err(|e| CliError::new(format!("cannot read the editors: {e}")))?;
+        crate::crypto::check_one_kind(&d.name, &recipients).map_err(CliError::new)?;
+    }
     crate::web::serve(state, shutdown_signal())
         .await
         .map_err(CliError::new)
@@ -133,7 +142,7 @@ pub(super) async fn quickstart(dir: &Path) -> Result<()> {
                 CliError::new(format!("{} has no public key line", key_path.display()))
             })?
     } else {
-        super::keygen::write_identity(&key_path, false)?
+        super::keygen::write_identity(&key_path, false, false)?
     };
     let (token, hash) = crate::tokens::generate();
     let editors = meta.editors().await.map_err(CliError::new)?;
@@ -214,6 +223,21 @@ pub(super) async fn editor_add(
     crate::crypto::check_recipient(recipient)
         .map_err(|e| CliError::new(format!("--recipient: {e}")))?;
     let meta = meta_store(&cfg).await?;
+    let existing = meta.desk_recipients(&desk).await.map_err(CliError::new)?;
+    let pq = crate::crypto::is_post_quantum(recipient);
+    if existing
+        .iter()
+        .any(|r| crate::crypto::is_post_quantum(r) != pq)
+    {
+        let (have, new) = if pq {
+            ("classical (age1…)", "a post-quantum key (age1pq1…)")
+        } else {
+            ("post-quantum (age1pq1…)", "a classical key")
+        };
+        return Err(CliError::new(format!(
+            "desk {desk:?} has {have} editors; {new} cannot join it, because age cannot encrypt one file to both kinds. Move the whole desk at once (docs/operator.md) or use another desk"
+        )));
+    }
     let (token, hash) = crate::tokens::generate();
     meta.add_editor(&Editor {
         name: name.to_owned(),

@@ -71,6 +71,10 @@ pub enum Command {
         /// Protect the identity file with a passphrase (asked for on the terminal).
         #[arg(long)]
         passphrase: bool,
+        /// A post-quantum hybrid identity (ML-KEM-768 + X25519, `age1pq1…`): for desks whose
+        /// testimonies must stay secret even from a future quantum computer.
+        #[arg(long)]
+        pq: bool,
     },
     /// Manage editors and their API tokens.
     Admin {
@@ -235,7 +239,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Quickstart { dir } => admin::quickstart(&dir).await,
         Command::Init { dir } => admin::init(&dir).await.map(|_| ()),
         Command::Serve { config } => admin::serve(&config).await,
-        Command::Keygen { output, passphrase } => keygen::keygen(output.as_deref(), passphrase),
+        Command::Keygen {
+            output,
+            passphrase,
+            pq,
+        } => keygen::keygen(output.as_deref(), passphrase, pq),
         Command::Admin { what } => match what {
             AdminCommand::Editor { action } => match action {
                 EditorAction::Add {

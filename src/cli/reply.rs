@@ -81,6 +81,18 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
         zeroize::Zeroize::zeroize(&mut text);
         return Err(CliError::new("the reply must be non-empty UTF-8 text"));
     }
+    let desk_pq = !manifest.editors.is_empty()
+        && manifest
+            .editors
+            .iter()
+            .all(|r| crate::crypto::is_post_quantum(r));
+    if crate::crypto::is_post_quantum(source_recipient) != desk_pq {
+        return Err(CliError::new(format!(
+            "this source's reply key is {} but the desk's editors are {}; age cannot mix the two in one reply. The source's key follows the desk the next time it logs in: fetch again after that",
+            if desk_pq { "classical" } else { "post-quantum" },
+            if desk_pq { "post-quantum" } else { "classical" },
+        )));
+    }
     let mut recipients = vec![source_recipient.clone()];
     recipients.extend(manifest.editors.iter().cloned());
     let enc = crate::crypto::encryptor(&recipients).map_err(CliError::new)?;

@@ -235,6 +235,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn items_for_desk(&self, desk: &str) -> Result<Vec<ItemRow>>;
     /// One item.
     async fn item(&self, id: Id) -> Result<Option<ItemRow>>;
+    /// Replaces a source's reply recipient (when its desk moves to or from post-quantum keys).
+    async fn set_reply_recipient(&self, source: Id, recipient: &str) -> Result<()>;
     /// One item with every editor of its desk, in one query: the editor API's hot path.
     /// None if there is no such item or its desk has no editor.
     async fn item_with_editors(&self, id: Id) -> Result<Option<(ItemRow, Vec<Editor>)>>;

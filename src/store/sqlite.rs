@@ -284,6 +284,15 @@ impl MetaStore for SqliteMetaStore {
         row.as_ref().map(item_from_row).transpose()
     }
 
+    async fn set_reply_recipient(&self, source: Id, recipient: &str) -> Result<()> {
+        sqlx::query("UPDATE sources SET reply_recipient = ? WHERE id = ?")
+            .bind(recipient)
+            .bind(source.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn item_with_editors(&self, id: Id) -> Result<Option<(ItemRow, Vec<Editor>)>> {
         let rows = sqlx::query(
             "SELECT i.id, i.source, i.desk, i.day, i.size, i.meta_size, \

@@ -442,7 +442,10 @@ async fn receive(
                 .map_err(|e| AppError::Internal(e.to_string()))?;
             let login = SourceLogin {
                 login_hash: derived.login_hash(),
-                reply_recipient: derived.reply_recipient(),
+                // A post-quantum desk's replies go to a post-quantum reply key: age does
+                // not let one file mix the two kinds.
+                reply_recipient: derived
+                    .reply_recipient_for(recips.iter().all(|r| crate::crypto::is_post_quantum(r))),
             };
             (
                 SourceRow {

@@ -66,14 +66,53 @@ pub(crate) async fn login(
     if let Some(old) = st.sessions.for_request(&headers) {
         st.sessions.remove(&old.id);
     }
-    let id = st
-        .sessions
-        .create(source.id, source.desk, derived.reply_identity);
+    // If the desk has moved between classical and post-quantum keys since this source last
+    // came, its reply key follows, so that editors can answer it. Done after the answer, so
+    // that a known codename costs no more time to log in with than an unknown one.
+    let keys = (
+        derived.reply_recipient_for(false),
+        derived.reply_recipient_for(true),
+    );
+    let (meta, sid, desk) = (st.meta.clone(), source.id, source.desk.clone());
+    tokio::spawn(async move {
+        if let Err(e) = follow_desk_kind(meta.as_ref(), sid, &desk, keys).await {
+            tracing::warn!("a reply key could not be updated: {e}");
+        }
+    });
+    let id = st.sessions.create(
+        source.id,
+        source.desk,
+        derived.reply_identity,
+        derived.pq_reply_identity,
+    );
     let mut res = Redirect::to(&super::pages::home()).into_response();
     if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&id)) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
+}
+
+/// Stores the reply recipient of the desk's current kind for `source`, if it differs.
+async fn follow_desk_kind(
+    meta: &dyn crate::store::MetaStore,
+    source: crate::ids::Id,
+    desk: &str,
+    (classical, pq): (String, String),
+) -> Result<(), crate::store::Error> {
+    let recipients = meta.desk_recipients(desk).await?;
+    let wanted =
+        if !recipients.is_empty() && recipients.iter().all(|r| crate::crypto::is_post_quantum(r)) {
+            pq
+        } else {
+            classical
+        };
+    let Some(info) = meta.source(source).await? else {
+        return Ok(());
+    };
+    if info.reply_recipient.is_some_and(|r| r != wanted) {
+        meta.set_reply_recipient(source, &wanted).await?;
+    }
+    Ok(())
 }
 
 /// `POST /logout`.

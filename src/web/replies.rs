@@ -37,10 +37,12 @@ pub(crate) async fn read_all(
         let mut ct = Vec::new();
         (&mut reader).take(MAX_REPLY).read_to_end(&mut ct).await?;
         let identity = s.reply_identity.clone();
+        let pq_identity = s.pq_reply_identity.clone();
         let text = tokio::task::spawn_blocking(move || -> Option<String> {
             let d = age::Decryptor::new(&ct[..]).ok()?;
             let mut plain = Vec::new();
-            d.decrypt(std::iter::once(identity.as_ref() as &dyn age::Identity))
+            let ids: [&dyn age::Identity; 2] = [identity.as_ref(), pq_identity.as_ref()];
+            d.decrypt(ids.into_iter())
                 .ok()?
                 .read_to_end(&mut plain)
                 .ok()?;

@@ -41,6 +41,7 @@ pub(crate) struct Session {
     pub(crate) desk: String,
     pub(crate) csrf: String,
     pub(crate) reply_identity: Arc<age::x25519::Identity>,
+    pub(crate) pq_reply_identity: Arc<crate::pq::Identity>,
     last_seen: Instant,
 }
 
@@ -52,6 +53,7 @@ pub(crate) struct SessionView {
     pub(crate) desk: String,
     pub(crate) csrf: String,
     pub(crate) reply_identity: Arc<age::x25519::Identity>,
+    pub(crate) pq_reply_identity: Arc<crate::pq::Identity>,
 }
 
 /// Every live session.
@@ -89,13 +91,20 @@ impl Sessions {
     }
 
     /// Starts a session for `source`; returns its id.
-    pub(crate) fn create(&self, source: Id, desk: String, reply: age::x25519::Identity) -> String {
+    pub(crate) fn create(
+        &self,
+        source: Id,
+        desk: String,
+        reply: age::x25519::Identity,
+        pq_reply: crate::pq::Identity,
+    ) -> String {
         let id = random_token();
         let s = Session {
             source,
             desk,
             csrf: random_token(),
             reply_identity: Arc::new(reply),
+            pq_reply_identity: Arc::new(pq_reply),
             last_seen: Instant::now(),
         };
         if let Ok(mut m) = self.map.lock() {
@@ -122,6 +131,7 @@ impl Sessions {
             desk: s.desk.clone(),
             csrf: s.csrf.clone(),
             reply_identity: s.reply_identity.clone(),
+            pq_reply_identity: s.pq_reply_identity.clone(),
         })
     }
 

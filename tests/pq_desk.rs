@@ -1,0 +1,320 @@
+//! A post-quantum desk against a running server: `keygen --pq`, a desk that refuses a second
+//! kind of key, submissions encrypted only with the mlkem768x25519 stanza, decrypt and export
+//! with a post-quantum identity, replies to a source's post-quantum reply key, a desk moving
+//! from classical to post-quantum keys, and a mixed desk refused at start-up.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+/// `sanduq keygen --pq -o FILE`; returns the recipient.
+fn pq_keygen(path: &Path) -> String {
+    let r = sanduq_ok(&["keygen", "--pq", "-o", path.to_str().unwrap()])
+        .trim()
+        .to_owned();
+    assert!(r.starts_with("age1pq1"), "{r}");
+    r
+}
+
+/// The stanza types in an age file's header.
+fn stanza_types(file: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(&file[..file.len().min(8192)]).into_owned();
+    text.lines()
+        .take_while(|l| !l.starts_with("---"))
+        .filter_map(|l| l.strip_prefix("-> "))
+        .map(|l| l.split(' ').next().unwrap_or_default().to_owned())
+        // The age crate adds a random "grease" stanza now and then, to keep parsers honest.
+        .filter(|t| !t.ends_with("-grease"))
+        .collect()
+}
+
+async fn submit_message(server: &Server, text: &str) -> String {
+    let v = Visitor::new(server).await;
+    let (status, page) = v
+        .submit(server, &[Part::text("message", text.as_bytes())])
+        .await;
+    assert_eq!(status, 200, "{page}");
+    codename_in(&page)
+}
+
+/// Logs in with `codename` and returns the text of the front page.
+async fn page_after_login(server: &Server, codename: &str) -> String {
+    let v = Visitor::new(server).await;
+    let res = login(server, &v, codename).await;
+    let cookie = session_cookie(&res).expect("logged in");
+    page_with(server, &cookie).await
+}
+
+fn reply_and_push(
+    server: &Server,
+    ed: &EditorKeys,
+    bundle: &Path,
+    text: &str,
+) -> std::process::Output {
+    let source = manifest(bundle)["sources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = bundle.with_file_name("reply.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = sanduq(&[
+        "reply",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--source",
+        &source,
+        "--message-file",
+        file.to_str().unwrap(),
+    ]);
+    if !out.status.success() {
+        return out;
+    }
+    sanduq(&[
+        "push",
+        "--server",
+        &server.api_url(),
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_post_quantum_desk_from_submission_to_reply() {
+    let server = Server::start_default();
+    let key = server.dir.path().join("pq.key");
+    let recipient = pq_keygen(&key);
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(text.contains("AGE-SECRET-KEY-PQ-1") && text.contains(&recipient));
+    let ed = server.register("ana", &recipient, None, key.clone());
+
+    // A classical key cannot join the post-quantum desk.
+    let classical = server.dir.path().join("classical.key");
+    let c = sanduq_ok(&["keygen", "-o", classical.to_str().unwrap()]);
+    let out = sanduq(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        server.config.to_str().unwrap(),
+        "--name",
+        "bo",
+        "--recipient",
+        c.trim(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot join") && err.lines().count() == 1,
+        "{err}"
+    );
+    // And --pq with --passphrase is refused in one line, not half done.
+    let out = sanduq(&[
+        "keygen",
+        "--pq",
+        "--passphrase",
+        "-o",
+        server.dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!server.dir.path().join("x").exists());
+
+    // A submission: every object carries only the post-quantum stanza.
+    let m = marker();
+    let codename = submit_message(&server, &format!("They took him. {m}")).await;
+    let blobs = server.blob_files();
+    assert_eq!(blobs.len(), 2);
+    for b in &blobs {
+        assert_eq!(
+            stanza_types(&std::fs::read(b).unwrap()),
+            ["mlkem768x25519"],
+            "{}",
+            b.display()
+        );
+    }
+
+    // Fetch and decrypt with the post-quantum identity.
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let out = work.path().join("out");
+    let res = decrypt(&key, &bundle, &out);
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(folder.join("message.txt")).unwrap(),
+        format!("They took him. {m}")
+    );
+    // The source's reply key on this desk is post-quantum too.
+    let reply_key = manifest(&bundle)["sources"][0]["reply_recipient"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reply_key.starts_with("age1pq1"), "{reply_key}");
+
+    // A reply, read by the source after logging in.
+    let res = reply_and_push(&server, &ed, &bundle, "We have it. Stay safe.");
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let page = page_after_login(&server, &codename).await;
+    assert!(page.contains("We have it. Stay safe."), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_moves_to_post_quantum_keys_and_its_sources_follow() {
+    let server = Server::start_default();
+    let old = server.add_editor("old", None);
+    let codename = submit_message(&server, "before the move").await;
+
+    // Every editor makes a post-quantum key; the desk switches at once.
+    sanduq_ok(&[
+        "admin",
+        "editor",
+        "remove",
+        "--config",
+        server.config.to_str().unwrap(),
+        "--name",
+        "old",
+    ]);
+    let key = server.dir.path().join("pq.key");
+    let recipient = pq_keygen(&key);
+    let ed = server.register("new", &recipient, None, key.clone());
+
+    // Until the source comes back, its reply key is classical: reply says so in one line.
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let res = reply_and_push(&server, &ed, &bundle, "hello");
+    assert_eq!(res.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert!(
+        err.contains("next time it logs in") && err.lines().count() == 1,
+        "{err}"
+    );
+
+    // The source logs in; its reply key follows the desk.
+    page_after_login(&server, &codename).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(fetch(&server, &ed, &bundle).status.success());
+        let r = manifest(&bundle)["sources"][0]["reply_recipient"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if r.starts_with("age1pq1") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reply key did not follow: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let res = reply_and_push(&server, &ed, &bundle, "after the move");
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let page = page_after_login(&server, &codename).await;
+    assert!(page.contains("after the move"), "{page}");
+    // Older items stay readable with the old key.
+    let out = work.path().join("out");
+    assert!(decrypt(&old.identity, &bundle, &out).status.success());
+
+    // New items need the new key: a form sent now, exported with the post-quantum identity.
+    let v = Visitor::new(&server).await;
+    let (status, _) = v
+        .submit(
+            &server,
+            &[
+                Part::text("form", b"detention"),
+                Part::text("f.detained_name", "Ҷамшед".as_bytes()),
+                Part::text("f.consent_publish", b"no"),
+                Part::text("f.consent_share", b"no"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let csv = work.path().join("cases.csv");
+    let res = sanduq(&[
+        "export",
+        "-i",
+        key.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    // The first message is classical: export names it and still writes the form's row.
+    assert_eq!(res.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&res.stderr).contains("the export holds the rest"));
+    assert!(std::fs::read_to_string(&csv).unwrap().contains("Ҷамшед"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_desk_that_mixes_kinds_is_refused_at_start() {
+    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"other\"\n");
+    let key = server.dir.path().join("pq.key");
+    let recipient = pq_keygen(&key);
+    server.register("pq", &recipient, Some("other"), key);
+    server.add_editor("classic", None);
+    // Move the post-quantum editor into the classical desk behind sanduq's back.
+    let db = server.data().join("meta.sqlite");
+    let rt = tokio::runtime::Handle::current();
+    rt.spawn(async move {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE editors SET desk = 'default' WHERE name = 'pq'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    })
+    .await
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sanduq"))
+        .args(["serve", "--config", server.config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a mixed desk was served");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(
+        err.contains("mixes 1 post-quantum") && err.contains("\"default\""),
+        "{err}"
+    );
+    let _ = &mut server;
+}
