@@ -2,9 +2,10 @@
 //!
 //! A codename is seven words from the EFF large wordlist (7,776 words, ~90.3 bits), drawn
 //! from the OS CSPRNG. At login, `argon2id(normalised codename, install pepper)` gives 64
-//! bytes; HKDF-SHA-256 splits them into a login id (the server stores only its SHA-256) and an
-//! X25519 secret whose age recipient the server stores so editors can reply. Nothing derived
-//! from a codename is written anywhere but those two public values.
+//! bytes; HKDF-SHA-256 splits them into a login id (the server stores only its SHA-256), an
+//! X25519 secret and a post-quantum (X-Wing) seed. The server stores the age recipient of one
+//! of the two, the kind its desk's editors use, so editors can reply. Nothing derived from a
+//! codename is written anywhere but the login hash and that recipient.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -352,6 +353,13 @@ mod tests {
                 v["login_hash_hex"].as_str().unwrap()
             );
             assert_eq!(d.reply_recipient(), v["reply_recipient"].as_str().unwrap());
+            // The post-quantum reply key's seed: a change would cut every source of a
+            // post-quantum desk off from its replies. (Seed to recipient is pinned by the
+            // age spec's and typage's vectors in pq.rs.)
+            assert_eq!(
+                age::secrecy::ExposeSecret::expose_secret(&d.pq_reply_identity.to_string()),
+                v["pq_reply_identity"].as_str().unwrap()
+            );
         }
     }
 

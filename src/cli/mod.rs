@@ -63,7 +63,7 @@ pub enum Command {
         #[arg(long, default_value = "sanduq-data/sanduq.toml")]
         config: PathBuf,
     },
-    /// Make a new editor identity (age X25519) and print its recipient.
+    /// Make a new editor identity (age X25519, or post-quantum with --pq) and print its recipient.
     Keygen {
         /// Write the identity to this file (mode 0600) instead of standard output.
         #[arg(short = 'o', long = "output")]

@@ -100,12 +100,16 @@ async fn follow_desk_kind(
     (classical, pq): (String, String),
 ) -> Result<(), crate::store::Error> {
     let recipients = meta.desk_recipients(desk).await?;
-    let wanted =
-        if !recipients.is_empty() && recipients.iter().all(|r| crate::crypto::is_post_quantum(r)) {
-            pq
-        } else {
-            classical
-        };
+    // A desk without editors (between removing a key and adding its successor) says nothing
+    // about its kind: the stored key stays.
+    if recipients.is_empty() {
+        return Ok(());
+    }
+    let wanted = if recipients.iter().all(|r| crate::crypto::is_post_quantum(r)) {
+        pq
+    } else {
+        classical
+    };
     let Some(info) = meta.source(source).await? else {
         return Ok(());
     };

@@ -2,8 +2,9 @@
 """Known-answer vectors for sanduq's codename derivation, computed independently of sanduq.
 
 argon2id (argon2-cffi) -> 64 bytes -> HKDF-SHA-256 (no salt; info "sanduq v1 login id" and
-"sanduq v1 reply key") -> SHA-256 of the login id, and the X25519 public key of the reply
-secret (cryptography) in age's Bech32 recipient form. Run once to (re)write
+"sanduq v1 reply key", "sanduq v1 pq reply key") -> SHA-256 of the login id, the X25519
+public key of the reply secret (cryptography) in age's Bech32 recipient form, and the
+post-quantum reply seed as an age AGE-SECRET-KEY-PQ-1 identity. Run once to (re)write
 codename_kat.json:  pip install argon2-cffi cryptography && python3 make_codename_kat.py
 """
 import hashlib, hmac, json
@@ -58,6 +59,7 @@ def vector(codename, pepper, m, t, p):
         "memory_kib": m, "time": t, "lanes": p,
         "login_hash_hex": hashlib.sha256(login).hexdigest(),
         "reply_recipient": bech32("age", pub),
+        "pq_reply_identity": bech32("age-secret-key-pq-", hkdf(okm, b"sanduq v1 pq reply key")).upper(),
     }
 
 vectors = [
