@@ -428,6 +428,16 @@ async fn consent_is_required_and_hostile_form_posts_are_refused() {
     assert!(page.contains(&too_long), "{too_long}");
     assert!(page.contains(&"ж".repeat(201)), "what fits is shown back");
     assert!(server.blob_files().is_empty());
+    // Spaces past the limit do not hide a cut answer: it is sent back, not stored short.
+    let padded = format!("abc{}important", " ".repeat(4001));
+    let mut parts = vec![
+        Part::text("form", b"detention"),
+        Part::text("f.detained_name", padded.as_bytes()),
+    ];
+    parts.extend(consent.iter().map(|p| Part::text(p.name, p.data)));
+    let (status, _) = post(&server, &v, "en", &parts).await;
+    assert_eq!(status, 422, "a cut answer is too long");
+    assert!(server.blob_files().is_empty());
     let (status, _) = get(&server, "/en/form/nope").await;
     assert_eq!(status, 404);
 

@@ -49,6 +49,8 @@ pub struct Unexpected;
 pub struct Draft<'f> {
     form: &'f Form,
     values: BTreeMap<String, Vec<Zeroizing<String>>>,
+    /// Questions whose answer arrived longer than could be kept, and was cut.
+    cut: std::collections::BTreeSet<String>,
 }
 
 impl<'f> Draft<'f> {
@@ -57,6 +59,7 @@ impl<'f> Draft<'f> {
         Draft {
             form,
             values: BTreeMap::new(),
+            cut: std::collections::BTreeSet::new(),
         }
     }
 
@@ -81,6 +84,11 @@ impl<'f> Draft<'f> {
         // Browsers send textarea lines with CRLF; answers keep plain LF.
         values.push(Zeroizing::new(value.replace("\r\n", "\n")));
         Ok(())
+    }
+
+    /// Notes that the answer to `name` was cut on arrival: it is too long, whatever is left.
+    pub fn mark_cut(&mut self, name: &str) {
+        self.cut.insert(name.to_owned());
     }
 
     /// The values sent for `name`, as sent.
@@ -125,7 +133,8 @@ impl<'f> Draft<'f> {
         match f.kind {
             Kind::Text | Kind::Textarea => {
                 let v = self.one(&f.name).unwrap_or_default();
-                (v.chars().count() > f.max_length).then_some(Problem::TooLong { max: f.max_length })
+                (v.chars().count() > f.max_length || self.cut.contains(&f.name))
+                    .then_some(Problem::TooLong { max: f.max_length })
             }
             Kind::Date => self
                 .one(&f.name)
@@ -390,6 +399,16 @@ label.en = "Docs"
         assert_eq!(problems["who"], Problem::Required);
         assert_eq!(problems["what"], Problem::Choice);
         assert_eq!(problems.len(), 5);
+        // An answer cut on arrival is too long even if what was kept is short (spaces).
+        let mut cut = Draft::new(&f);
+        cut.push("name", "abc  ").unwrap();
+        cut.push("who", "a").unwrap();
+        assert!(cut.check(&BTreeMap::new()).is_ok());
+        cut.mark_cut("name");
+        assert_eq!(
+            cut.check(&BTreeMap::new()).unwrap_err()["name"],
+            Problem::TooLong { max: 5 }
+        );
         assert_eq!(d.values("name").collect::<Vec<_>>(), ["toolong"]);
     }
 

@@ -60,7 +60,7 @@ pub enum Kind {
 
 impl Kind {
     /// Whether the field takes free text whose length is limited.
-    fn is_text(self) -> bool {
+    pub fn is_text(self) -> bool {
         matches!(self, Kind::Text | Kind::Textarea)
     }
 }
@@ -228,6 +228,9 @@ pub fn valid_id(id: &str) -> bool {
     valid_name(id, true)
 }
 
+/// Question names that `sanduq export` uses for its own columns.
+const RESERVED: [&str; 6] = ["source", "day", "received_at", "item", "version", "locale"];
+
 /// `[a-z0-9_]` (and `-` if `dash`), 1–64 characters.
 fn valid_name(s: &str, dash: bool) -> bool {
     (1..=64).contains(&s.len())
@@ -282,6 +285,12 @@ impl RawForm {
             let at = format!("field {:?}", f.name);
             if !valid_name(&f.name, false) {
                 return Err(format!("{at}: a name has 1 to 64 of a-z, 0-9 and _"));
+            }
+            if RESERVED.contains(&f.name.as_str()) {
+                return Err(format!(
+                    "{at}: the names {} are export's own columns; choose another",
+                    RESERVED.join(", ")
+                ));
             }
             if !names.insert(f.name.clone()) {
                 return Err(format!("{at} appears twice"));
@@ -433,6 +442,10 @@ mod tests {
             (
                 "[[field]]\nname = \"a\"\nkind = \"text\"\nlabel.en = \"x\"\ncolour = 1\n",
                 "unknown field",
+            ),
+            (
+                "[[field]]\nname = \"day\"\nkind = \"date\"\nlabel.en = \"x\"\n",
+                "export's own columns",
             ),
             (
                 &"[[field]]\nname = \"a\"\nkind = \"textarea\"\nmax_length = 100000\nlabel.en = \"x\"\n"

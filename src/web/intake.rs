@@ -308,8 +308,17 @@ async fn receive(
                 };
                 let def = d.form().field(question).ok_or(AppError::BadRequest)?;
                 if def.kind != Kind::File {
-                    let value = answer_field(&mut field, def.max_length).await?;
+                    // Only text questions take long answers; a choice, date or number is short.
+                    let most = if def.kind.is_text() {
+                        def.max_length
+                    } else {
+                        0
+                    };
+                    let (value, cut) = answer_field(&mut field, most).await?;
                     d.push(question, &value).map_err(|_| AppError::BadRequest)?;
+                    if cut {
+                        d.mark_cut(question);
+                    }
                     continue;
                 }
                 // The form puts its files after every answer: check the answers before the
@@ -606,17 +615,19 @@ async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> 
     String::from_utf8(v).map_err(|_| AppError::BadRequest)
 }
 
-/// Reads one answer of at most `max_chars` characters. A longer one is cut, not refused: what
-/// is kept (more than `max_chars` characters, whatever the script) is shown back to the source
-/// with the request to shorten it.
+/// Reads one answer of at most `max_chars` characters (or a short value, for 0). A longer one
+/// is cut, not refused, and reported as cut: what is kept (more than `max_chars` characters,
+/// whatever the script) is shown back to the source with the request to shorten it.
 async fn answer_field(
     field: &mut multer::Field<'_>,
     max_chars: usize,
-) -> Result<Zeroizing<String>, AppError> {
+) -> Result<(Zeroizing<String>, bool), AppError> {
     let limit = max_chars.max(SMALL_FIELD / 4) * 4 + 4;
-    let mut v = Zeroizing::new(Vec::new());
+    let mut v = Zeroizing::new(Vec::with_capacity(limit.min(64 * 1024)));
+    let mut cut = false;
     while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
         let room = limit.saturating_sub(v.len());
+        cut |= chunk.len() > room;
         v.extend_from_slice(&chunk[..chunk.len().min(room)]);
     }
     // Cut at a character boundary; anything else that is not UTF-8 is a broken request.
@@ -627,7 +638,7 @@ async fn answer_field(
         }
         Err(_) => return Err(AppError::BadRequest),
     };
-    Ok(Zeroizing::new(text.to_owned()))
+    Ok((Zeroizing::new(text.to_owned()), cut))
 }
 
 fn multipart_error(e: multer::Error) -> AppError {
