@@ -209,31 +209,9 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
         std::fs::read(folder.join("photo of the summons.jpg")).unwrap(),
         photo
     );
-    let source = manifest(&bundle)["sources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let reply = "We have your testimony and the photo. A lawyer will contact the family.";
-    let reply_file = server.dir.path().join("reply.txt");
-    std::fs::write(&reply_file, reply).unwrap();
-    sanduq_ok(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        &source,
-        "--message-file",
-        reply_file.to_str().unwrap(),
-    ]);
-    sanduq_ok(&[
-        "push",
-        "--server",
-        &server.api_url(),
-        "--token-file",
-        ed.token_file.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-    ]);
+    let o = reply_and_push(&server, &ed, &bundle, reply);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // The source comes back in a fresh browser, logs in and reads the answer.
     b.close().await.unwrap();

@@ -41,30 +41,6 @@ async fn get(server: &Server, path: &str) -> (u16, String) {
     (status, res.text().await.unwrap())
 }
 
-fn export(
-    ed: &EditorKeys,
-    bundle: &Path,
-    format: &str,
-    out: &Path,
-    form: Option<&str>,
-) -> std::process::Output {
-    let mut args = vec![
-        "export",
-        "--identity",
-        ed.identity.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--format",
-        format,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    if let Some(f) = form {
-        args.extend(["--form", f]);
-    }
-    sanduq(&args)
-}
-
 /// Parses a CSV export into rows of cells.
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -294,7 +270,7 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
 
     // CSV export: a row, the file by name, the formula neutralised.
     let csv = work.path().join("cases.csv");
-    let res = export(&ed, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert!(
         res.status.success(),
         "{}",
@@ -321,7 +297,7 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
         sanduq::designation::folder(doc_source(&bundle).parse().unwrap())
     );
     // An export never replaces a file.
-    let res = export(&ed, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("exists"));
 }
@@ -572,7 +548,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
 
     // Two forms in the bundle: CSV needs a choice.
     let csv = work.path().join("all.csv");
-    let res = export(&ed, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -581,7 +557,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     );
     assert!(!csv.exists());
 
-    let res = export(&ed, &bundle, "csv", &csv, Some("intake"));
+    let res = export(&ed.identity, &bundle, "csv", &csv, Some("intake"));
     assert!(
         res.status.success(),
         "{}",
@@ -599,7 +575,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     assert_eq!(&v2[4..], ["2", "en", "B", "", "yes", "2024-05-06"]);
 
     let json = work.path().join("all.json");
-    let res = export(&ed, &bundle, "json", &json, None);
+    let res = export(&ed.identity, &bundle, "json", &json, None);
     assert!(
         res.status.success(),
         "{}",
@@ -630,17 +606,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     let other = work.path().join("other.txt");
     sanduq_ok(&["keygen", "-o", other.to_str().unwrap()]);
     let out = work.path().join("none.json");
-    let res = sanduq(&[
-        "export",
-        "-i",
-        other.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--format",
-        "json",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let res = export(&other, &bundle, "json", &out, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(!out.exists());
 }

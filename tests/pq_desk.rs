@@ -47,41 +47,6 @@ async fn page_after_login(server: &Server, codename: &str) -> String {
     page_with(server, &cookie).await
 }
 
-fn reply_and_push(
-    server: &Server,
-    ed: &EditorKeys,
-    bundle: &Path,
-    text: &str,
-) -> std::process::Output {
-    let source = manifest(bundle)["sources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let file = bundle.with_file_name("reply.txt");
-    std::fs::write(&file, text).unwrap();
-    let out = sanduq(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        &source,
-        "--message-file",
-        file.to_str().unwrap(),
-    ]);
-    if !out.status.success() {
-        return out;
-    }
-    sanduq(&[
-        "push",
-        "--server",
-        &server.api_url(),
-        "--token-file",
-        ed.token_file.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-    ])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_post_quantum_desk_from_submission_to_reply() {
     let server = Server::start_default();
@@ -253,17 +218,7 @@ async fn a_desk_moves_to_post_quantum_keys_and_its_sources_follow() {
     assert_eq!(status, 200);
     assert!(fetch(&server, &ed, &bundle).status.success());
     let csv = work.path().join("cases.csv");
-    let res = sanduq(&[
-        "export",
-        "-i",
-        key.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--format",
-        "csv",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
+    let res = export(&key, &bundle, "csv", &csv, None);
     // The first message is classical: export names it and still writes the form's row.
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("the export holds the rest"));

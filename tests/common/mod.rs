@@ -478,3 +478,60 @@ pub fn logged_in_page_token(page: &str) -> String {
         .unwrap()
         .to_owned()
 }
+
+/// Runs `sanduq export` with one identity file.
+pub fn export(
+    identity: &Path,
+    bundle: &Path,
+    format: &str,
+    out: &Path,
+    form: Option<&str>,
+) -> Output {
+    let mut args = vec![
+        "export",
+        "--identity",
+        identity.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(f) = form {
+        args.extend(["--form", f]);
+    }
+    sanduq(&args)
+}
+
+/// Writes `text` as a reply to the bundle's first source with `sanduq reply`, then pushes it;
+/// the first command that fails gives its output.
+pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &str) -> Output {
+    let source = manifest(bundle)["sources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = bundle.with_file_name("reply.txt");
+    std::fs::write(&file, text).unwrap();
+    let out = sanduq(&[
+        "reply",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--source",
+        &source,
+        "--message-file",
+        file.to_str().unwrap(),
+    ]);
+    if !out.status.success() {
+        return out;
+    }
+    sanduq(&[
+        "push",
+        "--server",
+        &server.api_url(),
+        "--token-file",
+        ed.token_file.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ])
+}
