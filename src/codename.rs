@@ -203,14 +203,82 @@ fn x25519_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
 }
 
 /// Runs derivations for a server: on blocking threads, at most `max_concurrent` at once (a
-/// login flood queues instead of exhausting memory), each in one of at most
-/// `max_concurrent` reused, wiped-after-use argon2 buffers.
+/// login flood queues instead of exhausting memory). Argon2 buffers are reused while
+/// derivations follow one another (no new 64 MiB per login in a flood), wiped after each use,
+/// and given back to the operating system as soon as no derivation is running or waiting, so
+/// an idle server does not keep `max_concurrent × memory_kib` of RSS.
 pub struct Deriver {
     pepper: std::sync::Arc<crate::config::Secret>,
     cost: Cost,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
-    pool: std::sync::Arc<std::sync::Mutex<Vec<Vec<Block>>>>,
-    allocated: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pool: std::sync::Mutex<Vec<Buffer>>,
+    /// Derivations running or waiting for a permit.
+    busy: std::sync::atomic::AtomicUsize,
+    counts: std::sync::Arc<BufferCounts>,
+}
+
+/// How many argon2 buffers exist now, and the most that ever existed at once.
+#[derive(Default)]
+struct BufferCounts {
+    live: std::sync::atomic::AtomicUsize,
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+/// One argon2 buffer, counted while it exists.
+struct Buffer {
+    blocks: Vec<Block>,
+    counts: std::sync::Arc<BufferCounts>,
+}
+
+impl Buffer {
+    fn new(kib: u32, counts: &std::sync::Arc<BufferCounts>) -> Buffer {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = counts.live.fetch_add(1, Relaxed) + 1;
+        counts.peak.fetch_max(now, Relaxed);
+        Buffer {
+            blocks: vec![Block::default(); kib as usize],
+            counts: counts.clone(),
+        }
+    }
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.counts
+            .live
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Marks a derivation as running or waiting; the last one to leave empties the pool.
+struct Busy<'a>(&'a Deriver);
+
+impl<'a> Busy<'a> {
+    fn enter(d: &'a Deriver) -> Busy<'a> {
+        d.busy.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Busy(d)
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            // Nobody else is deriving: give the (already wiped) buffers back. A derivation
+            // that starts meanwhile allocates its own; the last to leave empties the pool again.
+            let idle = self
+                .0
+                .pool
+                .lock()
+                .map(|mut p| std::mem::take(&mut *p))
+                .unwrap_or_default();
+            drop(idle);
+        }
+    }
 }
 
 impl Deriver {
@@ -221,12 +289,14 @@ impl Deriver {
             cost,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
             pool: Default::default(),
-            allocated: Default::default(),
+            busy: Default::default(),
+            counts: Default::default(),
         }
     }
 
     /// Derives `codename`'s login id and reply identity.
     pub async fn derive(&self, codename: Codename) -> Result<Derived, Error> {
+        let _busy = Busy::enter(self);
         let _permit = self
             .permits
             .acquire()
@@ -235,18 +305,14 @@ impl Deriver {
         let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
         let mut memory = match reused {
             Some(m) => m,
-            None => {
-                self.allocated
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                vec![Block::default(); self.cost.memory_kib as usize]
-            }
+            None => Buffer::new(self.cost.memory_kib, &self.counts),
         };
         let pepper = self.pepper.clone();
         let cost = self.cost;
         let (derived, memory) = tokio::task::spawn_blocking(move || {
-            let d = derive_with_memory(&codename, pepper.expose(), cost, &mut memory);
+            let d = derive_with_memory(&codename, pepper.expose(), cost, &mut memory.blocks);
             // Wipe in place: `Vec::zeroize` would also empty the buffer we keep.
-            memory.iter_mut().for_each(Zeroize::zeroize);
+            memory.blocks.iter_mut().for_each(Zeroize::zeroize);
             (d, memory)
         })
         .await
@@ -257,9 +323,14 @@ impl Deriver {
         derived
     }
 
-    /// How many argon2 buffers were ever allocated (never more than the concurrency cap).
-    pub fn buffers_allocated(&self) -> usize {
-        self.allocated.load(std::sync::atomic::Ordering::Relaxed)
+    /// How many argon2 buffers exist now (0 when no derivation runs or waits).
+    pub fn buffers_live(&self) -> usize {
+        self.counts.live.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The most argon2 buffers that ever existed at once (never more than the concurrency cap).
+    pub fn buffers_peak(&self) -> usize {
+        self.counts.peak.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -364,7 +435,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_deriver_caps_concurrency_and_reuses_memory() {
+    async fn the_deriver_caps_concurrency_and_gives_memory_back_when_idle() {
         let cost = Cost {
             memory_kib: 256,
             time: 1,
@@ -399,10 +470,15 @@ mod tests {
             );
         }
         assert!(
-            d.buffers_allocated() <= 2,
-            "{} buffers for a cap of 2",
-            d.buffers_allocated()
+            d.buffers_peak() <= 2,
+            "{} buffers at once for a cap of 2",
+            d.buffers_peak()
         );
-        assert!(d.buffers_allocated() >= 1);
+        assert!(d.buffers_peak() >= 1);
+        assert_eq!(
+            d.buffers_live(),
+            0,
+            "an idle deriver gives its buffers back"
+        );
     }
 }

@@ -442,3 +442,54 @@ async fn an_idle_session_ends() {
         "the session outlived its idle time"
     );
 }
+
+/// At the real argon2 cost (64 MiB), the server's memory goes back down after a new source's
+/// derivation and after a login: an idle server does not keep the buffers.
+#[tokio::test(flavor = "multi_thread")]
+async fn argon2_memory_is_given_back_after_each_derivation() {
+    let mut server = Server::init(|t| {
+        t.replace(
+            "memory_kib = 1024\nweak_cost_for_tests = true",
+            "memory_kib = 65536",
+        )
+    });
+    server.start();
+    server.add_editor("ana", None);
+    let pid = server.pid();
+    let v = Visitor::new(&server).await;
+    let settled = |floor: u64| async move {
+        // Freed memory leaves RSS at once; allow the response a moment to be sent first.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let now = rss_kib(pid);
+            if now < floor + 24 * 1024 || std::time::Instant::now() > deadline {
+                return now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    let before = rss_kib(pid);
+    let (s, page) = v
+        .submit(&server, &[Part::text("message", b"a new source")])
+        .await;
+    assert_eq!(s, 200);
+    let peak = peak_rss_kib(pid);
+    assert!(
+        peak >= before + 60 * 1024,
+        "the derivation used its 64 MiB (peak {peak} KiB, before {before} KiB)"
+    );
+    let after_new = settled(before).await;
+    let res = login(&server, &v, &codename_in(&page)).await;
+    assert_eq!(res.status(), 303);
+    let after_login = settled(before).await;
+    eprintln!(
+        "server RSS: {before} KiB before, peak {peak} KiB, {after_new} KiB after a new \
+         source, {after_login} KiB after a login"
+    );
+    for (what, kib) in [("a new source", after_new), ("a login", after_login)] {
+        assert!(
+            kib < before + 24 * 1024,
+            "RSS {kib} KiB after {what}, {before} KiB before: the 64 MiB buffer was kept"
+        );
+    }
+}
