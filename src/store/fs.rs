@@ -63,6 +63,56 @@ fn day_start() -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs - secs % 86_400)
 }
 
+/// Bytes written between two nudges of the kernel to start writing a blob to disk.
+const WRITEBACK_STEP: u64 = 8 << 20;
+
+/// A blob file that asks the kernel to start writing it to disk every [`WRITEBACK_STEP`]
+/// bytes, instead of leaving all of a large upload dirty in the page cache until `seal`'s
+/// fsync. The disk then works while the upload still arrives: the fsync waits for the last
+/// few MiB, not the whole file (a 1 GiB upload's fsync took ~0.55 s here), and the server
+/// does not hold gigabytes of dirty ciphertext.
+///
+/// `POSIX_FADV_DONTNEED` starts writeback of the range without waiting for it (Linux) and
+/// drops the range's pages from the cache once they are clean: ciphertext is read again only
+/// when an editor fetches it. It is advice; a kernel that ignores it loses no data, since
+/// `seal` still fsyncs the file before it is published.
+struct EarlyWriteback {
+    file: std::fs::File,
+    written: u64,
+    nudged: u64,
+}
+
+impl EarlyWriteback {
+    fn new(file: std::fs::File) -> EarlyWriteback {
+        EarlyWriteback {
+            file,
+            written: 0,
+            nudged: 0,
+        }
+    }
+}
+
+impl std::io::Write for EarlyWriteback {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.nudged >= WRITEBACK_STEP {
+            // From one step back: that step's pages have been written by now and are
+            // dropped; this step's start their way to disk.
+            let from = self.nudged.saturating_sub(WRITEBACK_STEP);
+            let len = std::num::NonZeroU64::new(self.written - from);
+            // Advice only: a failure changes nothing that seal's fsync does not cover.
+            let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::DontNeed);
+            self.nudged = self.written;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Fsyncs a directory so that renames and unlinks in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
@@ -76,7 +126,7 @@ impl BlobStore for FsBlobStore {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         let f = opts.open(self.temp_path(temp))?;
-        Ok(Box::new(f))
+        Ok(Box::new(EarlyWriteback::new(f)))
     }
 
     async fn seal(&self, temp: Id) -> Result<u64> {
