@@ -5,9 +5,10 @@
 //!
 //! - at most `max_connections` are open at once; one more is closed at once, without reading
 //!   from it, so a flood cannot queue work;
-//! - the request head must arrive within `header_read_timeout` and fit in `max_header_bytes`
-//!   (hyper answers 431 beyond it, 408-style close on timeout), so trickled headers
-//!   (slowloris) cost a connection for a bounded time only;
+//! - the request head must arrive within `header_read_timeout` (408-style close beyond it), so
+//!   trickled headers (slowloris) cost a connection for a bounded time only, and fit in
+//!   `max_header_bytes` (431, by [`head_limit`]; hyper itself refuses heads that do not fit
+//!   its read buffer of [`READ_BUFFER_BYTES`]);
 //! - a connection that moves no bytes either way for twice the stall window is closed (idle
 //!   keep-alive, or a client that pipelines requests and never reads the answers);
 //! - HTTP/1.1 only: no HTTP/2 stream multiplexing to flood;
@@ -20,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse as _;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -29,6 +31,45 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::{NetLimits, TlsFiles};
+
+/// hyper's read (and write) buffer per connection. hyper reads a body at most this much per
+/// `recv`, and each read is a round trip between the connection's task and the handler's:
+/// with 16 KiB reads a 1 GiB upload took ~20% longer than with 64 KiB (measured with
+/// `scripts/bench-ingest.sh`). hyper also refuses a head that does not fit, but the
+/// configured `max_header_bytes` (often smaller) is enforced by [`head_limit`]. Worst case
+/// for heads sent slowly: this much per open connection, until `header_read_timeout`.
+pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Refuses a request whose head (request line and headers, as sent) is over `max` bytes with
+/// 431, and closes the connection after it.
+pub(crate) async fn head_limit(
+    axum::extract::State(max): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if head_bytes(&req) > max {
+        return (
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            [(axum::http::header::CONNECTION, "close")],
+            "Request headers too large\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// The size of `req`'s head as it came on the wire: "METHOD TARGET HTTP/1.1\r\n", one
+/// "name: value\r\n" per header, and the empty line.
+fn head_bytes<B>(req: &axum::http::Request<B>) -> usize {
+    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + 2 + v.len() + 2)
+        .sum();
+    line + headers + 2
+}
 
 /// How long open connections may take to finish when the server stops.
 const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(10);
@@ -81,7 +122,7 @@ pub(crate) async fn run(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_buf_size(limits.max_header_bytes.max(READ_BUFFER_BYTES))
         .max_headers(100);
     let http = Arc::new(http);
     loop {

@@ -118,6 +118,10 @@ pub fn source_router(state: AppState) -> Router {
             progress::guard,
         ))
         .layer(middleware::from_fn_with_state(site, pages::mark_request))
+        .layer(middleware::from_fn_with_state(
+            state.config.net.max_header_bytes,
+            listener::head_limit,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -134,6 +138,10 @@ pub fn api_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.config.net,
             progress::guard_api,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.config.net.max_header_bytes,
+            listener::head_limit,
         ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
