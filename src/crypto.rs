@@ -117,8 +117,9 @@ pub struct Identities(Vec<Box<dyn age::Identity>>);
 impl Identities {
     /// Reads identity files as the reference age CLI does: plain and passphrase-protected
     /// age identity files, SSH private keys, plugin identities (`AGE-PLUGIN-…`), and
-    /// post-quantum identities (`AGE-SECRET-KEY-PQ-1…`, in plain files). A passphrase is
-    /// asked for on the terminal, once per file.
+    /// post-quantum identities (`AGE-SECRET-KEY-PQ-1…`), plain or passphrase-protected. A
+    /// passphrase-protected file is opened by sanduq (the age crate cannot parse post-quantum
+    /// lines); its passphrase is asked for on the terminal, once per file.
     pub fn from_files(files: &[String]) -> Result<Identities, Error> {
         let mut ids = Vec::new();
         let mut for_age = Vec::new();
@@ -165,15 +166,34 @@ fn pq_identity_file(path: &str) -> Result<Option<Vec<Box<dyn age::Identity>>>, E
     if path == "-" || !small {
         return Ok(None);
     }
-    let Ok(bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
-        return Ok(None);
-    };
-    let Ok(text) = std::str::from_utf8(&bytes) else {
+    let Ok(mut bytes) = std::fs::read(path).map(zeroize::Zeroizing::new) else {
         return Ok(None);
     };
     let bad = |e: String| Error::Decrypt(format!("identity file {path}: {}", one_line(&e)));
-    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(bad)? else {
+    // A passphrase-protected file is opened here rather than by the age crate, which cannot
+    // parse the post-quantum lines it may hold.
+    let protected = is_age_file(&bytes);
+    if protected {
+        bytes = open_with_passphrase(path, &bytes)?;
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
+    };
+    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(bad)? else {
+        if !protected {
+            return Ok(None);
+        }
+        // Classical identities only: already decrypted, so parsed here too.
+        let ids = age::IdentityFile::from_buffer(text.as_bytes())
+            .map_err(|e| bad(e.to_string()))?
+            .with_callbacks(age::cli_common::UiCallbacks)
+            .into_identities()
+            .map_err(|e| bad(e.to_string()))?;
+        return Ok(Some(
+            ids.into_iter()
+                .map(|i| i as Box<dyn age::Identity>)
+                .collect(),
+        ));
     };
     let mut ids: Vec<Box<dyn age::Identity>> = Vec::new();
     ids.extend(
@@ -189,6 +209,43 @@ fn pq_identity_file(path: &str) -> Result<Option<Vec<Box<dyn age::Identity>>>, E
         ids.extend(others.into_iter().map(|i| i as Box<dyn age::Identity>));
     }
     Ok(Some(ids))
+}
+
+/// Whether `bytes` is an age file, armored or binary (a passphrase-protected identity file).
+fn is_age_file(bytes: &[u8]) -> bool {
+    let start = bytes.trim_ascii_start();
+    start.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+        || start.starts_with(b"age-encryption.org/v1")
+}
+
+/// Decrypts a passphrase-protected identity file, asking for its passphrase on the terminal.
+fn open_with_passphrase(path: &str, bytes: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, Error> {
+    let fail = |e: String| Error::Decrypt(format!("identity file {path}: {}", one_line(&e)));
+    let d =
+        Decryptor::new(age::armor::ArmoredReader::new(bytes)).map_err(|e| fail(describe(&e)))?;
+    if !d.is_scrypt() {
+        return Err(fail(
+            "it is encrypted to a key, not protected by a passphrase".into(),
+        ));
+    }
+    let pass = age::cli_common::read_secret(
+        &format!("Passphrase for the identity file {path}"),
+        "Passphrase",
+        None,
+    )
+    .map_err(|e| fail(format!("no passphrase read: {e}")))?;
+    let identity = age::scrypt::Identity::new(pass);
+    let mut r = d
+        .decrypt(std::iter::once(&identity as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
+                fail("wrong passphrase".into())
+            }
+            other => fail(describe(&other)),
+        })?;
+    let mut plain = zeroize::Zeroizing::new(Vec::new());
+    r.read_to_end(&mut plain).map_err(|e| fail(e.to_string()))?;
+    Ok(plain)
 }
 
 fn describe(e: &age::DecryptError) -> String {

@@ -365,29 +365,7 @@ async fn delete_removes_items_from_disk_and_listing() {
 async fn passphrase_protected_identity_works_in_sanduq_and_age() {
     let server = Server::start_default();
     let key = server.dir.path().join("protected.age");
-    // The passphrase is typed on a terminal: `script` gives the command one.
-    let run = |cmd: String, input: &str| {
-        let mut child = Command::new("script")
-            .args(["-qec", &cmd, "/dev/null"])
-            .env("PINENTRY_PROGRAM", "/nonexistent")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("`script` (util-linux) is needed to type a passphrase");
-        let mut stdin = child.stdin.take().unwrap();
-        let input = input.to_owned();
-        std::thread::spawn(move || {
-            use std::io::Write;
-            for line in input.lines() {
-                std::thread::sleep(std::time::Duration::from_millis(700));
-                let _ = writeln!(stdin, "{line}");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(2000));
-        });
-        child.wait_with_output().unwrap()
-    };
-    let o = run(
+    let o = with_terminal(
         format!("{BIN} keygen --passphrase -o {}", key.display()),
         "correct horse\ncorrect horse\n",
     );
@@ -413,7 +391,7 @@ async fn passphrase_protected_identity_works_in_sanduq_and_age() {
     let bundle = server.dir.path().join("b");
     assert!(fetch(&server, &ed, &bundle).status.success());
     let out = server.dir.path().join("out");
-    let o = run(
+    let o = with_terminal(
         format!(
             "{BIN} decrypt -i {} --bundle {} --out {}",
             key.display(),
@@ -430,7 +408,7 @@ async fn passphrase_protected_identity_works_in_sanduq_and_age() {
     assert_eq!(std::fs::read_to_string(msg).unwrap(), "behind a passphrase");
     // A wrong passphrase: one clear line, exit 1, nothing written.
     let out2 = server.dir.path().join("out2");
-    let o = run(
+    let o = with_terminal(
         format!(
             "{BIN} decrypt -i {} --bundle {} --out {}",
             key.display(),

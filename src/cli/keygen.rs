@@ -16,12 +16,6 @@ use super::{write_private, CliError, Result};
 
 /// `sanduq keygen [-o FILE] [--passphrase] [--pq]`.
 pub(super) fn keygen(output: Option<&Path>, passphrase: bool, pq: bool) -> Result<()> {
-    if pq && passphrase {
-        // sanduq cannot yet read a passphrase-protected post-quantum identity file back.
-        return Err(CliError::new(
-            "--pq with --passphrase is not supported yet; keep the post-quantum identity file on the offline machine's encrypted disk",
-        ));
-    }
     match output {
         Some(path) => {
             let recipient = write_identity(path, passphrase, pq)?;

@@ -544,3 +544,27 @@ pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &st
         bundle.to_str().unwrap(),
     ])
 }
+
+/// Runs the shell command `cmd` on a terminal (`script`, from util-linux) and types `input`
+/// into it line by line, slowly enough for each prompt: how a passphrase is entered.
+pub fn with_terminal(cmd: String, input: &str) -> Output {
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("PINENTRY_PROGRAM", "/nonexistent")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`script` (util-linux) is needed to type a passphrase");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_owned();
+    std::thread::spawn(move || {
+        use std::io::Write;
+        for line in input.lines() {
+            std::thread::sleep(Duration::from_millis(700));
+            let _ = writeln!(stdin, "{line}");
+        }
+        std::thread::sleep(Duration::from_millis(2000));
+    });
+    child.wait_with_output().unwrap()
+}
