@@ -218,11 +218,13 @@ def main():
           % (listed, counts["items_acked"], counts["items_deleted"], expected))
     print("replies seen by sources: %d (pushed %d)" % (seen, counts["replies_pushed"]))
     print("final bundle decrypted: %d items (listed %d)" % (decrypted, listed))
-    print("server RSS (MiB) by 5-minute period: min / max")
-    for start in range(0, int(MINUTES * 60) + 1, 300):
-        xs = [m for t, m in rss_samples if start <= t < start + 300]
+    period = int(os.environ.get("SOAK_PERIOD_MIN", "5"))
+    print("server RSS (MiB) by %d-minute period: min / max (a max includes any codename" % period)
+    print("derivation in flight: argon2id, 64 MiB each)")
+    for start in range(0, int(MINUTES * 60) + 1, period * 60):
+        xs = [m for t, m in rss_samples if start <= t < start + period * 60]
         if xs:
-            print("  %3d-%3d min: %6.1f / %6.1f" % (start // 60, start // 60 + 5, min(xs), max(xs)))
+            print("  %3d-%3d min: %6.1f / %6.1f" % (start // 60, start // 60 + period, min(xs), max(xs)))
     ok = listed == expected and seen == counts["replies_pushed"] and decrypted == listed
     ok = ok and counts["errors"] == 0
     print("RESULT: %s" % ("every count matches" if ok else "MISMATCH"))
