@@ -51,9 +51,13 @@ now() { date +%s.%N; }
 upload() {
   local jar=$1 token code
   token=$(curl -s -b "$jar" -c "$jar" "http://127.0.0.1:$src_port/" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)
-  code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -F "csrf_token=$token" \
+  code=$(curl -s -o "$jar.page" -w '%{http_code}' -b "$jar" -F "csrf_token=$token" \
     -F "file=@$work/input.bin;type=application/octet-stream" "http://127.0.0.1:$src_port/submit")
   [ "$code" = 200 ] || { echo "upload failed: HTTP $code" >&2; exit 1; }
+  # A returning source's upload must not have made a new source (a lost session would).
+  if [ "$jar" = "$ret" ] && grep -q 'id="codename"' "$jar.page"; then
+    echo "the returning source's session is gone: its upload made a new source" >&2; exit 1
+  fi
 }
 status_kib() { awk -v f="$1:" '$1 == f {print $2}' "/proc/$server_pid/status"; }
 # Resets the server's peak RSS (VmHWM) so the next reading covers one upload only.

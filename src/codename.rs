@@ -211,10 +211,32 @@ pub struct Deriver {
     pepper: std::sync::Arc<crate::config::Secret>,
     cost: Cost,
     permits: std::sync::Arc<tokio::sync::Semaphore>,
+    shared: std::sync::Arc<Shared>,
+}
+
+/// What the deriver and its blocking closures share.
+#[derive(Default)]
+struct Shared {
+    /// Wiped buffers waiting for the next derivation.
     pool: std::sync::Mutex<Vec<Buffer>>,
-    /// Derivations running or waiting for a permit.
+    /// Requests deriving or waiting for a permit.
     busy: std::sync::atomic::AtomicUsize,
     counts: std::sync::Arc<BufferCounts>,
+}
+
+impl Shared {
+    /// Keeps a wiped buffer for the next derivation, or frees it when no request is deriving
+    /// or waiting any more (checked under the pool's lock, so the last request's
+    /// [`Busy`] cannot miss it).
+    fn give_back(&self, buffer: Buffer) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if self.busy.load(std::sync::atomic::Ordering::Acquire) > 0 {
+                pool.push(buffer);
+                return;
+            }
+        }
+        drop(buffer);
+    }
 }
 
 /// How many argon2 buffers exist now, and the most that ever existed at once.
@@ -250,34 +272,34 @@ impl Drop for Buffer {
     }
 }
 
-/// Marks a derivation as running or waiting; the last one to leave empties the pool.
-struct Busy<'a>(&'a Deriver);
+/// Marks a request as deriving or waiting; the last one to leave empties the pool.
+struct Busy<'a>(&'a Shared);
 
 impl<'a> Busy<'a> {
-    fn enter(d: &'a Deriver) -> Busy<'a> {
-        d.busy.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Busy(d)
+    fn enter(shared: &'a Shared) -> Busy<'a> {
+        shared
+            .busy
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Busy(shared)
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        if self
-            .0
-            .busy
-            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-            == 1
-        {
-            // Nobody else is deriving: give the (already wiped) buffers back. A derivation
-            // that starts meanwhile allocates its own; the last to leave empties the pool again.
-            let idle = self
+        let idle = self.0.pool.lock().map(|mut pool| {
+            let last = self
                 .0
-                .pool
-                .lock()
-                .map(|mut p| std::mem::take(&mut *p))
-                .unwrap_or_default();
-            drop(idle);
-        }
+                .busy
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+                == 1;
+            // Nobody else is deriving: give the (already wiped) buffers back.
+            if last {
+                std::mem::take(&mut *pool)
+            } else {
+                Vec::new()
+            }
+        });
+        drop(idle);
     }
 }
 
@@ -288,49 +310,57 @@ impl Deriver {
             pepper: std::sync::Arc::new(pepper),
             cost,
             permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
-            pool: Default::default(),
-            busy: Default::default(),
-            counts: Default::default(),
+            shared: Default::default(),
         }
     }
 
     /// Derives `codename`'s login id and reply identity.
     pub async fn derive(&self, codename: Codename) -> Result<Derived, Error> {
-        let _busy = Busy::enter(self);
-        let _permit = self
+        let _busy = Busy::enter(&self.shared);
+        // The permit goes into the blocking closure with the buffer, and is released only
+        // once the buffer is wiped and pooled or freed: if this future is dropped (the client
+        // hung up), the derivation still runs to its end and still counts against the cap,
+        // or hang-ups could start any number of 64 MiB derivations.
+        let permit = self
             .permits
-            .acquire()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|e| Error::Params(e.to_string()))?;
-        let reused = self.pool.lock().ok().and_then(|mut p| p.pop());
+        let reused = self.shared.pool.lock().ok().and_then(|mut p| p.pop());
         let mut memory = match reused {
             Some(m) => m,
-            None => Buffer::new(self.cost.memory_kib, &self.counts),
+            None => Buffer::new(self.cost.memory_kib, &self.shared.counts),
         };
         let pepper = self.pepper.clone();
         let cost = self.cost;
-        let (derived, memory) = tokio::task::spawn_blocking(move || {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || {
             let d = derive_with_memory(&codename, pepper.expose(), cost, &mut memory.blocks);
             // Wipe in place: `Vec::zeroize` would also empty the buffer we keep.
             memory.blocks.iter_mut().for_each(Zeroize::zeroize);
-            (d, memory)
+            shared.give_back(memory);
+            drop(permit);
+            d
         })
         .await
-        .map_err(|e| Error::Params(e.to_string()))?;
-        if let Ok(mut p) = self.pool.lock() {
-            p.push(memory);
-        }
-        derived
+        .map_err(|e| Error::Params(e.to_string()))?
     }
 
     /// How many argon2 buffers exist now (0 when no derivation runs or waits).
     pub fn buffers_live(&self) -> usize {
-        self.counts.live.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared
+            .counts
+            .live
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The most argon2 buffers that ever existed at once (never more than the concurrency cap).
     pub fn buffers_peak(&self) -> usize {
-        self.counts.peak.load(std::sync::atomic::Ordering::Relaxed)
+        self.shared
+            .counts
+            .peak
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -480,5 +510,41 @@ mod tests {
             0,
             "an idle deriver gives its buffers back"
         );
+    }
+
+    /// A request that goes away mid-derivation (a client hanging up on its login) must not
+    /// free its place while its derivation still runs: hang-ups would otherwise start any
+    /// number of derivations, each with its own buffer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_derivations_still_count_against_the_cap() {
+        let cost = Cost {
+            memory_kib: 16 * 1024,
+            time: 3,
+            lanes: 1,
+        };
+        let d = std::sync::Arc::new(Deriver::new(
+            crate::config::Secret::new(vec![9u8; 32]),
+            cost,
+            2,
+        ));
+        let c = "abacus zoom drop-down yo-yo t-shirt felt-tip abdomen";
+        for _ in 0..12 {
+            let d2 = d.clone();
+            let task = tokio::spawn(async move { d2.derive(Codename::parse(c).unwrap()).await });
+            // Long enough to start deriving, far shorter than a derivation.
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+            task.abort();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while d.buffers_live() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(
+            d.buffers_peak() <= 2,
+            "{} buffers at once after hang-ups, for a cap of 2",
+            d.buffers_peak()
+        );
+        assert!(d.buffers_peak() >= 1, "some derivation started");
+        assert_eq!(d.buffers_live(), 0, "every abandoned buffer is given back");
     }
 }

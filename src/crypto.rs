@@ -243,7 +243,8 @@ fn open_with_passphrase(path: &str, bytes: &[u8]) -> Result<zeroize::Zeroizing<V
             }
             other => fail(describe(&other)),
         })?;
-    let mut plain = zeroize::Zeroizing::new(Vec::new());
+    // The plaintext is shorter than the file: no reallocation leaves a copy of it behind.
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
     r.read_to_end(&mut plain).map_err(|e| fail(e.to_string()))?;
     Ok(plain)
 }

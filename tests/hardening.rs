@@ -497,6 +497,16 @@ async fn oversized_heads_and_too_many_parts_are_refused() {
         res.starts_with("HTTP/1.1 200"),
         "a head of 16,384 bytes: {res:.200}"
     );
+    // An absolute-form target counts whole, authority included.
+    let absolute = format!(
+        "GET http://{}.example/ HTTP/1.1\r\nHost: x\r\n\r\n",
+        "h".repeat(20_000)
+    );
+    let res = raw(server.source, absolute.as_bytes(), Duration::from_secs(5)).await;
+    assert!(
+        res.starts_with("HTTP/1.1 431"),
+        "an absolute-form target of 20,000 bytes: {res:.200}"
+    );
     for size in [16_385, 20_000, 60_000, 100_000] {
         for addr in [server.source, server.api] {
             let res = raw(addr, head_of(size).as_bytes(), Duration::from_secs(5)).await;

@@ -73,9 +73,11 @@ const WRITEBACK_STEP: u64 = 8 << 20;
 /// does not hold gigabytes of dirty ciphertext.
 ///
 /// `POSIX_FADV_DONTNEED` starts writeback of the range without waiting for it (Linux) and
-/// drops the range's pages from the cache once they are clean: ciphertext is read again only
-/// when an editor fetches it. It is advice; a kernel that ignores it loses no data, since
-/// `seal` still fsyncs the file before it is published.
+/// drops the range's pages that are already clean: ciphertext is read again only when an
+/// editor fetches it. Pages under writeback are left alone; a page still dirty after the
+/// writeback was started makes Linux drain every CPU's page lists once (rare: the range's
+/// dirty pages have just been submitted). It is advice; a kernel that ignores it loses no
+/// data, since `seal` still fsyncs the file before it is published.
 struct EarlyWriteback {
     file: std::fs::File,
     written: u64,
@@ -97,7 +99,7 @@ impl std::io::Write for EarlyWriteback {
         let n = self.file.write(buf)?;
         self.written += n as u64;
         if self.written - self.nudged >= WRITEBACK_STEP {
-            // From one step back: that step's pages have been written by now and are
+            // From one step back: that step's pages are likely written by now and are
             // dropped; this step's start their way to disk.
             let from = self.nudged.saturating_sub(WRITEBACK_STEP);
             let len = std::num::NonZeroU64::new(self.written - from);

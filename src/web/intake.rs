@@ -30,8 +30,9 @@ use crate::store::{BlobKey, BlobStore, ItemRow, SourceLogin, SourceRow};
 
 /// Plaintext handed from the request parser to the encrypting thread at a time.
 const BATCH_BYTES: usize = 256 * 1024;
-/// Batches in flight between the two: with the one being filled and the one being
-/// encrypted, at most `CHANNEL_BATCHES + 2` buffers (1.5 MiB) per part.
+/// Batches in flight between the two: with the full one being sent, the next one being
+/// filled and the one being encrypted, at most `CHANNEL_BATCHES + 3` buffers (1.75 MiB) per
+/// part.
 const CHANNEL_BATCHES: usize = 4;
 /// Largest value of a small form field (token, desk, form id, a choice).
 const SMALL_FIELD: usize = 256;

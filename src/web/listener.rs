@@ -59,9 +59,16 @@ pub(crate) async fn head_limit(
 }
 
 /// The size of `req`'s head as it came on the wire: "METHOD TARGET HTTP/1.1\r\n", one
-/// "name: value\r\n" per header, and the empty line.
+/// "name: value\r\n" per header, and the empty line. Whitespace around header values is not
+/// seen (the parser strips it), so a head padded with it can reach hyper's own bound,
+/// [`READ_BUFFER_BYTES`], the hard limit on a head's memory.
 fn head_bytes<B>(req: &axum::http::Request<B>) -> usize {
-    let target = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    // An absolute-form target (`GET http://host/path`) counts whole.
+    let uri = req.uri();
+    let target = match uri.authority() {
+        Some(_) => uri.to_string().len(),
+        None => uri.path_and_query().map_or(1, |p| p.as_str().len()),
+    };
     let line = req.method().as_str().len() + 1 + target + " HTTP/1.1\r\n".len();
     let headers: usize = req
         .headers()
