@@ -47,7 +47,7 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$src_port/" && br
 now() { date +%s.%N; }
 # One upload of the input file. With a session cookie (a returning source, logged in with its
 # codename) the submission joins that source's record; without one it makes a new source,
-# which costs one codename derivation (argon2id, 64 MiB) after the file is stored.
+# which costs one codename derivation (argon2id, 64 MiB), run while the file arrives.
 upload() {
   local jar=$1 token code
   token=$(curl -s -b "$jar" -c "$jar" "http://127.0.0.1:$src_port/" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p' | head -1)

@@ -482,11 +482,31 @@ async fn argon2_memory_is_given_back_after_each_derivation() {
     let res = login(&server, &v, &codename_in(&page)).await;
     assert_eq!(res.status(), 303);
     let after_login = settled(before).await;
+    // A new source's derivation starts with its first stored part; a request refused after
+    // that (here: an unknown field) must not keep the derivation's buffer either.
+    let refused = Visitor::new(&server).await;
+    let (s, _) = refused
+        .submit(
+            &server,
+            &[
+                Part::text("message", b"refused after its first part"),
+                Part::text("no_such_field", b"x"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 400);
+    // Its derivation may still be running (it ends within ~0.2 s): measure after it.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let after_refused = settled(before).await;
     eprintln!(
         "server RSS: {before} KiB before, peak {peak} KiB, {after_new} KiB after a new \
-         source, {after_login} KiB after a login"
+         source, {after_login} KiB after a login, {after_refused} KiB after a refused one"
     );
-    for (what, kib) in [("a new source", after_new), ("a login", after_login)] {
+    for (what, kib) in [
+        ("a new source", after_new),
+        ("a login", after_login),
+        ("a refused new source", after_refused),
+    ] {
         assert!(
             kib < before + 24 * 1024,
             "RSS {kib} KiB after {what}, {before} KiB before: the 64 MiB buffer was kept"

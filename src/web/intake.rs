@@ -103,6 +103,43 @@ struct Part {
     size: u64,
 }
 
+/// A new source's codename, derived on its own task while the source's parts still arrive:
+/// the ~0.2 s of argon2 then overlaps the upload instead of following it. A request that
+/// fails costs no more than a small submission that succeeds (one derivation); dropping it
+/// cancels a derivation still waiting for its turn, and one already running ends and wipes its
+/// buffer as any other (see [`crate::codename::Deriver`]).
+struct PendingCodename {
+    shown: Zeroizing<String>,
+    task: tokio::task::JoinHandle<Result<crate::codename::Derived, crate::codename::Error>>,
+}
+
+impl PendingCodename {
+    fn start(st: &AppState) -> PendingCodename {
+        let codename = Codename::generate();
+        let shown = Zeroizing::new(codename.expose().to_owned());
+        let deriver = st.deriver.clone();
+        PendingCodename {
+            shown,
+            task: tokio::spawn(async move { deriver.derive(codename).await }),
+        }
+    }
+
+    /// The codename to show once, and what is derived from it.
+    async fn finish(mut self) -> Result<(Zeroizing<String>, crate::codename::Derived), AppError> {
+        let derived = (&mut self.task)
+            .await
+            .map_err(|e| AppError::Internal(e.to_string()))?
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok((std::mem::take(&mut self.shown), derived))
+    }
+}
+
+impl Drop for PendingCodename {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Temporary objects of one request; discarded on drop unless published.
 struct Staging {
     blobs: Arc<dyn BlobStore>,
@@ -242,6 +279,7 @@ async fn receive(
         None => cfg.default_desk().name.clone(),
     };
     let mut recipients: Option<Arc<Vec<String>>> = None;
+    let mut pending: Option<PendingCodename> = None;
     let mut part_count = 0usize;
     let mut part_limit = cfg.max_files + EXTRA_PARTS;
     let mut files = 0usize;
@@ -355,6 +393,10 @@ async fn receive(
                 r
             }
         };
+        // The first part to be stored starts a new source's derivation.
+        if session.is_none() && pending.is_none() {
+            pending = Some(PendingCodename::start(st));
+        }
         let filename = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(|m| m.to_string());
         let temp = Id::random();
@@ -445,13 +487,12 @@ async fn receive(
             None,
         ),
         None => {
-            let codename = Codename::generate();
-            let shown = Zeroizing::new(codename.expose().to_owned());
-            let derived = st
-                .deriver
-                .derive(codename)
-                .await
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+            // A form of answers only (no part stored yet) starts its derivation here.
+            let (shown, derived) = pending
+                .take()
+                .unwrap_or_else(|| PendingCodename::start(st))
+                .finish()
+                .await?;
             let login = SourceLogin {
                 login_hash: derived.login_hash(),
                 // A post-quantum desk's replies go to a post-quantum reply key: age does
