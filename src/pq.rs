@@ -193,6 +193,11 @@ impl Identity {
         Identity(xwing::PrivateKey::from_seed(seed))
     }
 
+    /// The 32-byte seed the identity expands from (kept secret; wiped with the copy).
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(*self.0.seed())
+    }
+
     /// The recipient that files for this identity are encrypted to.
     pub fn to_public(&self) -> Recipient {
         Recipient(self.0.public().clone())

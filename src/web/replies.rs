@@ -36,12 +36,12 @@ pub(crate) async fn read_all(
         };
         let mut ct = Vec::new();
         (&mut reader).take(MAX_REPLY).read_to_end(&mut ct).await?;
-        let identity = s.reply_identity.clone();
-        let pq_identity = s.pq_reply_identity.clone();
+        let keys = s.reply_keys.clone();
         let text = tokio::task::spawn_blocking(move || -> Option<String> {
             let d = age::Decryptor::new(&ct[..]).ok()?;
             let mut plain = Vec::new();
-            let ids: [&dyn age::Identity; 2] = [identity.as_ref(), pq_identity.as_ref()];
+            let (classical, pq) = keys.identities();
+            let ids: [&dyn age::Identity; 2] = [classical, &pq];
             d.decrypt(ids.into_iter())
                 .ok()?
                 .read_to_end(&mut plain)
