@@ -513,3 +513,70 @@ async fn argon2_memory_is_given_back_after_each_derivation() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn argon2_memory_at_the_floor_cost_is_given_back_too() {
+    // Below 32 MiB glibc's malloc served the buffers from per-thread arenas that keep freed
+    // memory: at the floor cost (19 MiB) the server grew by ~10 MiB a login.
+    let mut server = Server::init(|t| {
+        t.replace(
+            "memory_kib = 1024\nweak_cost_for_tests = true",
+            "memory_kib = 19456",
+        )
+    });
+    server.start();
+    server.add_editor("ana", None);
+    let pid = server.pid();
+    let v = Visitor::new(&server).await;
+    let (s, page) = v
+        .submit(&server, &[Part::text("message", b"a new source")])
+        .await;
+    assert_eq!(s, 200);
+    let codename = codename_in(&page);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = rss_kib(pid);
+    for _ in 0..30 {
+        assert_eq!(login(&server, &v, &codename).await.status(), 303);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after = rss_kib(pid);
+    eprintln!("server RSS at memory_kib = 19456: {before} KiB before 30 logins, {after} KiB after");
+    assert!(
+        after < before + 8 * 1024,
+        "RSS {after} KiB after 30 logins, {before} KiB before: freed 19 MiB buffers were kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_costs_the_server_little_memory() {
+    // Sessions stay for `session_idle_seconds` (30 minutes): a busy desk holds thousands.
+    let server = Server::start_default();
+    server.add_editor("ana", None);
+    let pid = server.pid();
+    let v = Visitor::new(&server).await;
+    let (s, page) = v
+        .submit(&server, &[Part::text("message", b"a new source")])
+        .await;
+    assert_eq!(s, 200);
+    let codename = codename_in(&page);
+    // Warm up (allocator, connection pools), then count.
+    for _ in 0..100 {
+        assert_eq!(login(&server, &v, &codename).await.status(), 303);
+    }
+    let before = rss_kib(pid);
+    const LOGINS: u64 = 2000;
+    for _ in 0..LOGINS {
+        assert_eq!(login(&server, &v, &codename).await.status(), 303);
+    }
+    let after = rss_kib(pid);
+    let per_session = after.saturating_sub(before) * 1024 / LOGINS;
+    eprintln!(
+        "server RSS: {before} KiB before {LOGINS} live sessions, {after} KiB after \
+         ({per_session} bytes a session)"
+    );
+    // About 0.9 KiB now (with the map's growth); 2.2 KiB with the expanded post-quantum key.
+    assert!(
+        per_session < 1500,
+        "{per_session} bytes of RSS a session ({before} → {after} KiB)"
+    );
+}
