@@ -88,9 +88,13 @@ rss_samples = []
 stop = threading.Event()
 
 
-# An argon2 buffer is one anonymous mapping of at least this size (64 MiB, the default cost,
-# plus the allocator's page); a glibc arena heap never exceeds 64 MiB, so it stays counted.
-ARGON2_MAPPING_KIB = 64 * 1024 + 4
+# An argon2 buffer is one anonymous mapping of its cost's size, or of 33 MiB below that (see
+# RESERVED_KIB in src/codename.rs), plus the allocator's page. A glibc arena heap never
+# exceeds 64 MiB, so at the default cost it stays counted; at lower costs the figure is only
+# as good as that size is unusual among the server's mappings.
+with open(CONFIG) as f:
+    _kib = re.search(r"^memory_kib\s*=\s*(\d+)", f.read(), re.M)
+ARGON2_MAPPING_KIB = max(int(_kib.group(1)) if _kib else 65536, 33 * 1024) + 4
 
 
 def rss_now():

@@ -254,9 +254,11 @@ struct Buffer {
 
 /// Address space reserved for every argon2 buffer, whatever its cost: glibc's malloc serves
 /// requests below its dynamic mmap threshold (at most 32 MiB) from per-thread arenas that
-/// keep freed memory, so buffers of a smaller cost were never given back. Measured at
-/// `memory_kib = 19456`: 600 logins left the server at 280 MiB of RSS. Only the cost's blocks
-/// are ever written, so only they become resident.
+/// keep freed memory, so buffers of a smaller cost were never given back (measured at
+/// `memory_kib = 19456`: 600 logins left the server at 280 MiB of RSS). A request of this
+/// size is above that threshold, so glibc maps it on its own and unmaps it when freed (short
+/// of finding a free chunk that large in an arena, which the server's other allocations do
+/// not leave). Only the cost's blocks are ever written, so only they become resident.
 const RESERVED_KIB: usize = 33 * 1024;
 
 impl Buffer {

@@ -107,7 +107,9 @@ struct Part {
 /// the ~0.2 s of argon2 then overlaps the upload instead of following it. A request that
 /// fails costs no more than a small submission that succeeds (one derivation); dropping it
 /// cancels a derivation still waiting for its turn, and one already running ends and wipes its
-/// buffer as any other (see [`crate::codename::Deriver`]).
+/// buffer as any other (see [`crate::codename::Deriver`]). The codename and its keys now exist
+/// while the upload runs rather than only at its end; one never shown (the upload failed) is
+/// of no use to anyone, and both are wiped when dropped.
 struct PendingCodename {
     shown: Zeroizing<String>,
     task: tokio::task::JoinHandle<Result<crate::codename::Derived, crate::codename::Error>>,

@@ -6,6 +6,7 @@
 //! (with `secure_delete`) and the file.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -30,6 +31,8 @@ pub(crate) async fn read_all(
     s: &SessionView,
 ) -> Result<Vec<minijinja::Value>, AppError> {
     let mut out = Vec::new();
+    // Expanded once for the page, not once a reply.
+    let pq_identity = Arc::new(s.reply_keys.post_quantum());
     for r in st.meta.replies_for_source(s.source).await? {
         let Some((_, mut reader)) = st.blobs.open(BlobKey::reply(r.id), 0).await? else {
             continue;
@@ -37,11 +40,11 @@ pub(crate) async fn read_all(
         let mut ct = Vec::new();
         (&mut reader).take(MAX_REPLY).read_to_end(&mut ct).await?;
         let keys = s.reply_keys.clone();
+        let pq_identity = pq_identity.clone();
         let text = tokio::task::spawn_blocking(move || -> Option<String> {
             let d = age::Decryptor::new(&ct[..]).ok()?;
             let mut plain = Vec::new();
-            let (classical, pq) = keys.identities();
-            let ids: [&dyn age::Identity; 2] = [classical, &pq];
+            let ids: [&dyn age::Identity; 2] = [keys.classical(), pq_identity.as_ref()];
             d.decrypt(ids.into_iter())
                 .ok()?
                 .read_to_end(&mut plain)

@@ -45,12 +45,14 @@ pub(crate) struct ReplyKeys {
 }
 
 impl ReplyKeys {
-    /// The classical identity, and the post-quantum one expanded from its seed.
-    pub(crate) fn identities(&self) -> (&age::x25519::Identity, crate::pq::Identity) {
-        (
-            &self.classical,
-            crate::pq::Identity::from_seed(&self.pq_seed),
-        )
+    /// The classical identity.
+    pub(crate) fn classical(&self) -> &age::x25519::Identity {
+        &self.classical
+    }
+
+    /// The post-quantum identity, expanded from its seed (wiped when dropped).
+    pub(crate) fn post_quantum(&self) -> crate::pq::Identity {
+        crate::pq::Identity::from_seed(&self.pq_seed)
     }
 }
 
