@@ -443,18 +443,24 @@ async fn an_idle_session_ends() {
     );
 }
 
-/// At the real argon2 cost (64 MiB), the server's memory goes back down after a new source's
-/// derivation and after a login: an idle server does not keep the buffers.
-#[tokio::test(flavor = "multi_thread")]
-async fn argon2_memory_is_given_back_after_each_derivation() {
+/// A started server with one editor, deriving codenames at `memory_kib` (no test weakening).
+fn server_at_cost(memory_kib: u32) -> Server {
     let mut server = Server::init(|t| {
         t.replace(
             "memory_kib = 1024\nweak_cost_for_tests = true",
-            "memory_kib = 65536",
+            &format!("memory_kib = {memory_kib}"),
         )
     });
     server.start();
     server.add_editor("ana", None);
+    server
+}
+
+/// At the real argon2 cost (64 MiB), the server's memory goes back down after a new source's
+/// derivation and after a login: an idle server does not keep the buffers.
+#[tokio::test(flavor = "multi_thread")]
+async fn argon2_memory_is_given_back_after_each_derivation() {
+    let server = server_at_cost(65536);
     let pid = server.pid();
     let v = Visitor::new(&server).await;
     let settled = |floor: u64| async move {
@@ -518,14 +524,7 @@ async fn argon2_memory_is_given_back_after_each_derivation() {
 async fn argon2_memory_at_the_floor_cost_is_given_back_too() {
     // Below 32 MiB glibc's malloc served the buffers from per-thread arenas that keep freed
     // memory: at the floor cost (19 MiB) the server grew by ~10 MiB a login.
-    let mut server = Server::init(|t| {
-        t.replace(
-            "memory_kib = 1024\nweak_cost_for_tests = true",
-            "memory_kib = 19456",
-        )
-    });
-    server.start();
-    server.add_editor("ana", None);
+    let server = server_at_cost(19456);
     let pid = server.pid();
     let v = Visitor::new(&server).await;
     let (s, page) = v
