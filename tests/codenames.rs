@@ -456,6 +456,16 @@ fn server_at_cost(memory_kib: u32) -> Server {
     server
 }
 
+/// A visitor who has just become a new source, and the codename it was shown.
+async fn new_source(server: &Server) -> (Visitor, String) {
+    let v = Visitor::new(server).await;
+    let (s, page) = v
+        .submit(server, &[Part::text("message", b"a new source")])
+        .await;
+    assert_eq!(s, 200);
+    (v, codename_in(&page))
+}
+
 /// At the real argon2 cost (64 MiB), the server's memory goes back down after a new source's
 /// derivation and after a login: an idle server does not keep the buffers.
 #[tokio::test(flavor = "multi_thread")]
@@ -526,12 +536,7 @@ async fn argon2_memory_at_the_floor_cost_is_given_back_too() {
     // memory: at the floor cost (19 MiB) the server grew by ~10 MiB a login.
     let server = server_at_cost(19456);
     let pid = server.pid();
-    let v = Visitor::new(&server).await;
-    let (s, page) = v
-        .submit(&server, &[Part::text("message", b"a new source")])
-        .await;
-    assert_eq!(s, 200);
-    let codename = codename_in(&page);
+    let (v, codename) = new_source(&server).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = rss_kib(pid);
     for _ in 0..30 {
@@ -552,12 +557,7 @@ async fn a_session_costs_the_server_little_memory() {
     let server = Server::start_default();
     server.add_editor("ana", None);
     let pid = server.pid();
-    let v = Visitor::new(&server).await;
-    let (s, page) = v
-        .submit(&server, &[Part::text("message", b"a new source")])
-        .await;
-    assert_eq!(s, 200);
-    let codename = codename_in(&page);
+    let (v, codename) = new_source(&server).await;
     // Warm up (allocator, connection pools), then count.
     for _ in 0..100 {
         assert_eq!(login(&server, &v, &codename).await.status(), 303);
