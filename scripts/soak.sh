@@ -5,6 +5,7 @@
 #
 #   bash scripts/soak.sh [MINUTES]      (default 30)
 #   SOAK_CONFIG_SED='s/…/…/' applies a sed expression to the server's config first.
+#   SOAK_WRAP=heaptrack runs the server under heaptrack (or another tool that runs it as a child).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-30}
@@ -23,8 +24,11 @@ recipient=$("$bin" keygen -o "$work/editor.key")
 "$bin" admin editor add --config "$work/data/sanduq.toml" --name soak --recipient "$recipient" \
   > "$work/token" 2>/dev/null
 [ -s "$work/token" ] || { echo "could not read the editor's token" >&2; exit 1; }
-SANDUQ_LOG=warn "$bin" serve --config "$work/data/sanduq.toml" 2>"$work/server.log" &
+# SOAK_WRAP runs the server under a tool, e.g. SOAK_WRAP=heaptrack; RSS is then read from the
+# server process itself, not the tool's.
+SANDUQ_LOG=warn ${SOAK_WRAP:-} "$bin" serve --config "$work/data/sanduq.toml" 2>"$work/server.log" &
 server_pid=$!
-for _ in $(seq 100); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$src/')" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 300); do python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$src/')" 2>/dev/null && break; sleep 0.1; done
+[ -z "${SOAK_WRAP:-}" ] || server_pid=$(pgrep -n -f "^$bin serve --config $work/data/sanduq.toml")
 python3 scripts/soak.py "$bin" "$work/data/sanduq.toml" "http://127.0.0.1:$src" "http://127.0.0.1:$api" \
   "$work/token" "$work/editor.key" "$work" "$server_pid" "$minutes"
