@@ -734,7 +734,20 @@ async fn slowloris_does_not_stop_a_submission_and_is_cut_in_time() {
     assert!(last <= connected + Duration::from_secs(15), "{last:?}");
 }
 
-/// A connection that was answered once and is still open, or `None` if the server closed it.
+/// A connection that was answered once and is kept open, so it surely holds one of the
+/// server's places. A connection merely opened proves nothing: the server may still be
+/// closing an earlier one (the start-up probe's, say), and closes this one instead.
+async fn hold_a_place(addr: SocketAddr) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = answered_and_kept_open(addr).await {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "no place was free for 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn answered_and_kept_open(addr: SocketAddr) -> Option<TcpStream> {
     let mut s = TcpStream::connect(addr).await.ok()?;
     s.write_all(b"GET /static/style.css HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -759,18 +772,9 @@ async fn answered_and_kept_open(addr: SocketAddr) -> Option<TcpStream> {
 async fn connections_over_the_limit_are_closed_at_once() {
     let mut server = Server::init(|t| t.replace("max_connections = 1024", "max_connections = 8"));
     server.start();
-    // Each held connection proves it has a place by being answered once and kept open. A
-    // connection merely opened proves nothing: the start-up probe's connection may still hold
-    // a place, and one of the eight would then be closed instead of the ninth.
     let mut held = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while held.len() < 8 {
-        assert!(Instant::now() < deadline, "only {} places held", held.len());
-        if let Some(s) = answered_and_kept_open(server.source).await {
-            held.push(s);
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    for _ in 0..8 {
+        held.push(hold_a_place(server.source).await);
     }
     let t0 = Instant::now();
     let res = raw(
@@ -809,16 +813,7 @@ async fn a_client_that_never_reads_its_answers_loses_its_connection() {
             .replace("stall_window_seconds = 60", "stall_window_seconds = 2")
     });
     server.start();
-    // The hog holds the one place once it has been answered: until the start-up probe's
-    // connection is gone, the server closes it instead.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let hog = loop {
-        if let Some(s) = answered_and_kept_open(server.source).await {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the hog never got the place");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let hog = hold_a_place(server.source).await;
     let (mut hog_read, mut hog_write) = hog.into_split();
     let writer = tokio::spawn(async move {
         // Small batches, each well within the server's read buffer.
