@@ -586,3 +586,79 @@ async fn fetch_and_delete_go_through_a_socks5h_proxy_with_remote_names() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("socks5h"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_source_whose_items_were_deleted_is_no_longer_listed_but_can_be_answered() {
+    let server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    let answered = Visitor::new(&server).await;
+    let (_, page) = answered
+        .submit(&server, &[Part::text("message", b"answer me later")])
+        .await;
+    let codename = codename_in(&page);
+    let bundle = server.dir.path().join("b");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let gone = manifest(&bundle)["sources"][0].clone();
+    let ids: Vec<String> = items(&bundle)
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect();
+    let api = server.api_url();
+    let token_file = ed.token_file.to_str().unwrap();
+    let mut args = vec!["delete", "--server", &api, "--token-file", token_file];
+    args.extend(ids.iter().map(String::as_str));
+    let o = sanduq(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Another source writes: the listing names it, and not the one without items.
+    let (s, _) = Visitor::new(&server)
+        .await
+        .submit(&server, &[Part::text("message", b"another")])
+        .await;
+    assert_eq!(s, 200);
+    let token = std::fs::read_to_string(&ed.token_file).unwrap();
+    let listing: serde_json::Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{api}/api/v1/items"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listing["sources"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{listing}");
+    assert_ne!(listed[0]["id"], gone["id"]);
+    // The bundle keeps the source it already knew, beside the new one, and can answer it.
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    let known = manifest(&bundle)["sources"].as_array().unwrap().clone();
+    assert_eq!(known.len(), 2, "{known:?}");
+    assert!(known.contains(&gone));
+    let file = server.dir.path().join("reply.txt");
+    std::fs::write(&file, "We read it.").unwrap();
+    let source = gone["id"].as_str().unwrap();
+    let bundle_arg = bundle.to_str().unwrap();
+    sanduq_ok(&[
+        "reply",
+        "--bundle",
+        bundle_arg,
+        "--source",
+        source,
+        "--message-file",
+        file.to_str().unwrap(),
+    ]);
+    sanduq_ok(&[
+        "push",
+        "--server",
+        &api,
+        "--token-file",
+        token_file,
+        "--bundle",
+        bundle_arg,
+    ]);
+    let res = login(&server, &answered, &codename).await;
+    let cookie = session_cookie(&res).unwrap();
+    assert!(page_with(&server, &cookie).await.contains("We read it."));
+}

@@ -7,6 +7,7 @@
 //! and entered in the manifest in batches (every 2 s or 1,000 items).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,7 +19,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::bundle::Bundle;
 use super::{CliError, Result, ServerArgs};
-use crate::store::{BlobKey, ItemRow};
+use crate::ids::Id;
+use crate::store::{BlobKey, ItemRow, SourceInfo};
 use crate::web::Listing;
 
 /// Objects downloaded at once: enough to hide each request's round trip (long over Tor).
@@ -137,7 +139,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         })
     };
     manifest.items.retain(|i| intact(i));
-    manifest.sources = listing.sources.clone();
+    merge_sources(&mut manifest.sources, &listing.sources);
     manifest.editors = listing.editors.clone();
     bundle.save(&manifest)?;
     let have: std::collections::HashSet<_> = manifest.items.iter().map(|i| i.id).collect();
@@ -216,6 +218,24 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         listing.items.len() - new.len()
     );
     Ok(())
+}
+
+/// Brings the manifest's sources up to date with the server's listing. The server lists only
+/// sources that still have items there, so a source already in the manifest stays, and can
+/// still be answered, after the editor deleted its items from the server.
+fn merge_sources(known: &mut Vec<SourceInfo>, listed: &[SourceInfo]) {
+    let mut at: HashMap<Id, usize> = known.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
+    for s in listed {
+        match at.get(&s.id) {
+            Some(&i) => known[i] = s.clone(),
+            None => {
+                at.insert(s.id, known.len());
+                known.push(s.clone());
+            }
+        }
+    }
+    // The server's order: by day, then id (lowercase hex, so byte order is text order).
+    known.sort_by(|a, b| (&a.day, a.id).cmp(&(&b.day, b.id)));
 }
 
 /// Makes the files of a batch durable before they are renamed into place.
@@ -472,5 +492,33 @@ fn human(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} bytes"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(day: &str, recipient: &str) -> SourceInfo {
+        SourceInfo {
+            id: Id::random(),
+            desk: "default".to_owned(),
+            day: day.to_owned(),
+            reply_recipient: Some(recipient.to_owned()),
+        }
+    }
+
+    #[test]
+    fn sources_no_longer_listed_stay_and_listed_ones_are_updated_or_added() {
+        let gone = source("2026-11-01", "old");
+        let kept = source("2026-11-02", "before");
+        let mut known = vec![kept.clone(), gone.clone()];
+        let updated = SourceInfo {
+            reply_recipient: Some("after".to_owned()),
+            ..kept.clone()
+        };
+        let new = source("2026-11-03", "new");
+        merge_sources(&mut known, &[new.clone(), updated.clone()]);
+        assert_eq!(known, vec![gone, updated, new]);
     }
 }

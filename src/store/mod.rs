@@ -244,8 +244,11 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_item(&self, id: Id) -> Result<bool>;
     /// The ids of every item and reply (for the orphan sweep).
     async fn item_ids(&self) -> Result<HashSet<Id>>;
-    /// Every source of `desk`.
-    async fn sources_for_desk(&self, desk: &str) -> Result<Vec<SourceInfo>>;
+    /// The sources of `desk` that have at least one item on the server. A source whose items
+    /// were all fetched and deleted is left out: the editor's bundle keeps it, and listing
+    /// every source ever would make each fetch cost the server memory in proportion to all
+    /// sources there have been.
+    async fn sources_with_items(&self, desk: &str) -> Result<Vec<SourceInfo>>;
     /// One source.
     async fn source(&self, id: Id) -> Result<Option<SourceInfo>>;
     /// Records a reply whose object is already published.

@@ -339,10 +339,13 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(|r| parse_id(r.try_get("id")?)).collect()
     }
 
-    async fn sources_for_desk(&self, desk: &str) -> Result<Vec<SourceInfo>> {
+    async fn sources_with_items(&self, desk: &str) -> Result<Vec<SourceInfo>> {
         let rows = sqlx::query(
-            "SELECT id, desk, day, reply_recipient FROM sources WHERE desk = ? ORDER BY day, id",
+            "SELECT id, desk, day, reply_recipient FROM sources \
+             WHERE desk = ? AND id IN (SELECT source FROM items WHERE desk = ?) \
+             ORDER BY day, id",
         )
+        .bind(desk)
         .bind(desk)
         .fetch_all(&self.pool)
         .await?;

@@ -108,7 +108,7 @@ pub(crate) async fn list(
 ) -> Result<Json<Listing>, ApiError> {
     let editor = authenticate(&st, &headers).await?;
     let items = st.meta.items_for_desk(&editor.desk).await?;
-    let sources = st.meta.sources_for_desk(&editor.desk).await?;
+    let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
     Ok(Json(Listing {
         desk: editor.desk,
