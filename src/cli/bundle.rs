@@ -25,7 +25,8 @@ pub struct Manifest {
     pub format: String,
     /// Every complete item.
     pub items: Vec<ItemRow>,
-    /// The desk's sources, with the recipients replies to them go to.
+    /// Every source of the desk this bundle has been told of, with the recipient replies to it
+    /// go to; kept after the server stops listing it.
     #[serde(default)]
     pub sources: Vec<SourceInfo>,
     /// The desk's editors' recipients: every reply is encrypted to them too.
