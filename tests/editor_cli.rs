@@ -636,28 +636,14 @@ async fn a_source_whose_items_were_deleted_is_no_longer_listed_but_can_be_answer
     let known = manifest(&bundle)["sources"].as_array().unwrap().clone();
     assert_eq!(known.len(), 2, "{known:?}");
     assert!(known.contains(&gone));
-    let file = server.dir.path().join("reply.txt");
-    std::fs::write(&file, "We read it.").unwrap();
-    let source = gone["id"].as_str().unwrap();
-    let bundle_arg = bundle.to_str().unwrap();
-    sanduq_ok(&[
-        "reply",
-        "--bundle",
-        bundle_arg,
-        "--source",
-        source,
-        "--message-file",
-        file.to_str().unwrap(),
-    ]);
-    sanduq_ok(&[
-        "push",
-        "--server",
-        &api,
-        "--token-file",
-        token_file,
-        "--bundle",
-        bundle_arg,
-    ]);
+    let o = reply_to_and_push(
+        &server,
+        &ed,
+        &bundle,
+        gone["id"].as_str().unwrap(),
+        "We read it.",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
     let res = login(&server, &answered, &codename).await;
     let cookie = session_cookie(&res).unwrap();
     assert!(page_with(&server, &cookie).await.contains("We read it."));

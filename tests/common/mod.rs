@@ -520,6 +520,18 @@ pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &st
         .as_str()
         .unwrap()
         .to_owned();
+    reply_to_and_push(server, ed, bundle, &source, text)
+}
+
+/// `sanduq reply` to `source` from `bundle`, then `sanduq push`; the first that fails, or the
+/// push.
+pub fn reply_to_and_push(
+    server: &Server,
+    ed: &EditorKeys,
+    bundle: &Path,
+    source: &str,
+    text: &str,
+) -> Output {
     let file = bundle.with_file_name("reply.txt");
     std::fs::write(&file, text).unwrap();
     let out = sanduq(&[
@@ -527,7 +539,7 @@ pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &st
         "--bundle",
         bundle.to_str().unwrap(),
         "--source",
-        &source,
+        source,
         "--message-file",
         file.to_str().unwrap(),
     ]);
