@@ -375,11 +375,12 @@ async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str
         .send_keys("Моддаи 307")
         .await
         .unwrap();
+    click_label_of_lawyer_access_none(b, &form, l).await;
     for choice in [
-        "#f-relation-parent",
-        "#f-ill_treatment-beating",
-        "#f-ill_treatment-torture",
-        "#f-lawyer_access-appointed",
+        "#f-relation-opt-parent",
+        "#f-ill_treatment-opt-beating",
+        "#f-ill_treatment-opt-torture",
+        "#f-lawyer_access-opt-appointed",
     ] {
         b.find(Locator::Css(choice))
             .await
@@ -425,10 +426,10 @@ async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str
         .unwrap();
     assert_eq!(kept.as_deref(), Some(name));
     for checked in [
-        "#f-relation-parent",
-        "#f-ill_treatment-beating",
-        "#f-ill_treatment-torture",
-        "#f-lawyer_access-appointed",
+        "#f-relation-opt-parent",
+        "#f-ill_treatment-opt-beating",
+        "#f-ill_treatment-opt-torture",
+        "#f-lawyer_access-opt-appointed",
     ] {
         let on = b
             .find(Locator::Css(checked))
@@ -442,7 +443,10 @@ async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str
     shot(b, &format!("9-form-sent-back-{lang}")).await;
 
     // Consent given, the file chosen again: received.
-    for choice in ["#f-consent_publish-anonymous", "#f-consent_share-yes"] {
+    for choice in [
+        "#f-consent_publish-opt-anonymous",
+        "#f-consent_share-opt-yes",
+    ] {
         b.find(Locator::Css(choice))
             .await
             .unwrap()
@@ -526,4 +530,34 @@ async fn a_form_in_tajik_and_in_farsi_without_javascript() {
             ("tg".to_owned(), "Раҳимов Ҷамшед".to_owned())
         ]
     );
+}
+
+/// A click on the label of the answer "No" (value `none`) to "access to a lawyer" chooses that
+/// answer, not "No answer": each label names its own control.
+async fn click_label_of_lawyer_access_none(
+    b: &fantoccini::Client,
+    form: &sanduq::forms::Form,
+    l: sanduq::i18n::Locale,
+) {
+    let field = form
+        .fields
+        .iter()
+        .find(|f| f.name == "lawyer_access")
+        .unwrap();
+    let no = field.choice("none").unwrap().label.get(l);
+    let xpath = format!("//fieldset[@id='f-lawyer_access']//label[normalize-space()='{no}']");
+    b.find(Locator::XPath(&xpath))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let chosen = b
+        .find(Locator::Css("input[name='f.lawyer_access'][value='none']"))
+        .await
+        .unwrap()
+        .is_selected()
+        .await
+        .unwrap();
+    assert!(chosen, "the label {no:?} chose another answer than its own");
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 
+use crate::common::html::{attributes, check_ids, tags};
 use crate::common::*;
 
 /// A CSP header, directive by directive. Panics on a malformed directive name (a stray colon,
@@ -233,50 +234,6 @@ async fn every_response_of_both_listeners_carries_the_security_headers() {
     );
 }
 
-/// Every tag of an HTML page, as written between `<` and `>`.
-fn tags(html: &str) -> Vec<&str> {
-    html.split('<')
-        .skip(1)
-        .filter_map(|t| t.split_once('>').map(|(tag, _)| tag))
-        .collect()
-}
-
-/// Attribute names and values of a tag (`name="value"`, `name='value'` or bare `name`).
-fn attributes(tag: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = tag.split_once(char::is_whitespace).map_or("", |(_, r)| r);
-    loop {
-        rest = rest.trim_start().trim_start_matches('/').trim_start();
-        if rest.is_empty() {
-            return out;
-        }
-        let end = rest
-            .find(|c: char| c == '=' || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let name = rest[..end].to_ascii_lowercase();
-        rest = rest[end..].trim_start();
-        let value = if let Some(r) = rest.strip_prefix('=') {
-            let r = r.trim_start();
-            let (v, after) = match r.chars().next() {
-                Some(q @ ('"' | '\'')) => {
-                    let body = &r[1..];
-                    let close = body.find(q).expect("closed attribute quote");
-                    (&body[..close], &body[close + 1..])
-                }
-                _ => {
-                    let e = r.find(char::is_whitespace).unwrap_or(r.len());
-                    (&r[..e], &r[e..])
-                }
-            };
-            rest = after;
-            v.to_owned()
-        } else {
-            String::new()
-        };
-        out.push((name, value));
-    }
-}
-
 /// Fails on any script, inline handler, `javascript:` URL, inline style, web font, or URL that
 /// leaves the site. Returns the page's own links (href and form actions).
 fn check_page(what: &str, html: &str) -> Vec<String> {
@@ -292,6 +249,7 @@ fn check_page(what: &str, html: &str) -> Vec<String> {
     ] {
         assert!(!lower.contains(bad), "{what}: contains {bad}");
     }
+    check_ids(what, html);
     let mut links = Vec::new();
     for tag in tags(html) {
         for (name, value) in attributes(tag) {
@@ -395,6 +353,25 @@ async fn no_page_has_script_handlers_or_anything_external() {
     pages.push(("thanks".into(), thanks));
     let (_, empty) = v.submit(&server, &[Part::text("message", b"")]).await;
     pages.push(("400".into(), empty));
+    // The detention form sent back with its errors, in every language: errors and hints are
+    // what `aria-describedby` points at.
+    for lang in ["en", "tg", "ru", "uz", "uz-Cyrl", "fa"] {
+        let body = multipart(&[
+            Part::text("csrf_token", v.token.as_bytes()),
+            Part::text("form", b"detention"),
+        ]);
+        let res = v
+            .client
+            .post(server.source_url(&format!("/{lang}/submit")))
+            .header("content-type", content_type())
+            .header("cookie", &v.cookie)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{lang}: the form is sent back");
+        pages.push((format!("{lang} form sent back"), res.text().await.unwrap()));
+    }
     let res = login(&server, &v, "no such codename at all here ok").await;
     pages.push(("403 login".into(), res.text().await.unwrap()));
     let res = login(&server, &v, &codename).await;

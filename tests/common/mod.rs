@@ -1,6 +1,8 @@
 //! A real sanduq server in a temp directory, and the tools to talk to it.
 #![allow(dead_code)]
 
+pub mod html;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
