@@ -43,3 +43,9 @@ mod faults;
 
 // Post-quantum keys: two-way interop with typage (the age author's TypeScript age, via Node).
 mod pq;
+
+// TLS key exchange as clients offering a single group see it.
+mod tls;
+
+// The Host header sent raw: exactly one, and the same host as an absolute-form target.
+mod host_header;

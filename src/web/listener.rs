@@ -7,12 +7,14 @@
 //!   from it, so a flood cannot queue work;
 //! - the request head must arrive within `header_read_timeout` (408-style close beyond it), so
 //!   trickled headers (slowloris) cost a connection for a bounded time only, and fit in
-//!   `max_header_bytes` (431, by [`head_limit`]; hyper itself refuses heads that do not fit
+//!   `max_header_bytes` (431, by [`head_checks`]; hyper itself refuses heads that do not fit
 //!   its read buffer of [`READ_BUFFER_BYTES`]);
 //! - a connection that moves no bytes either way for twice the stall window is closed (idle
 //!   keep-alive, or a client that pipelines requests and never reads the answers);
+//! - every request names exactly one `Host` (400 otherwise, by [`head_checks`]);
 //! - HTTP/1.1 only: no HTTP/2 stream multiplexing to flood;
-//! - optional TLS (rustls; TLS 1.2 and 1.3), its handshake bounded by the same timeout.
+//! - optional TLS (rustls with aws-lc-rs; TLS 1.2 and 1.3, post-quantum hybrid key exchange
+//!   first), its handshake bounded by the same timeout.
 //!
 //! Slow bodies are cut by [`super::progress`], which wraps every request body. Nothing about a
 //! connection (address, error, timing) is logged.
@@ -36,26 +38,53 @@ use crate::config::{NetLimits, TlsFiles};
 /// `recv`, and each read is a round trip between the connection's task and the handler's:
 /// with 16 KiB reads a 1 GiB upload took ~20% longer than with 64 KiB (measured with
 /// `scripts/bench-ingest.sh`). hyper also refuses a head that does not fit, but the
-/// configured `max_header_bytes` (often smaller) is enforced by [`head_limit`]. Worst case
+/// configured `max_header_bytes` (often smaller) is enforced by [`head_checks`]. Worst case
 /// for heads sent slowly: this much per open connection, until `header_read_timeout`.
 pub(crate) const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// Refuses a request whose head (request line and headers, as sent) is over `max` bytes with
-/// 431, and closes the connection after it.
-pub(crate) async fn head_limit(
+/// Checks a request's head before anything else sees it: over `max` bytes is refused with
+/// 431, and a head without exactly one `Host` header, or whose absolute-form target names
+/// another host than its `Host` header, with 400 (RFC 9112 §3.2). A second `Host` must not
+/// decide which host a page thinks it was reached by (the Tor2web warning reads it). Either
+/// answer closes the connection.
+pub(crate) async fn head_checks(
     axum::extract::State(max): axum::extract::State<usize>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
+    use axum::http::StatusCode;
     if head_bytes(&req) > max {
-        return (
-            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            [(axum::http::header::CONNECTION, "close")],
+        return refuse(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request headers too large\n",
-        )
-            .into_response();
+        );
+    }
+    if !host_is_unambiguous(&req) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad request: one Host header is required\n",
+        );
     }
     next.run(req).await
+}
+
+fn refuse(status: axum::http::StatusCode, text: &'static str) -> axum::response::Response {
+    (status, [(axum::http::header::CONNECTION, "close")], text).into_response()
+}
+
+/// Exactly one `Host` header, and an absolute-form target (`GET http://h/ HTTP/1.1`), if
+/// any, names the same host.
+fn host_is_unambiguous<B>(req: &axum::http::Request<B>) -> bool {
+    let mut hosts = req.headers().get_all(axum::http::header::HOST).iter();
+    let (Some(host), None) = (hosts.next(), hosts.next()) else {
+        return false;
+    };
+    match req.uri().authority() {
+        None => true,
+        Some(authority) => host
+            .to_str()
+            .is_ok_and(|h| h.eq_ignore_ascii_case(authority.as_str())),
+    }
 }
 
 /// The size of `req`'s head as it came on the wire: "METHOD TARGET HTTP/1.1\r\n", one
@@ -81,6 +110,23 @@ fn head_bytes<B>(req: &axum::http::Request<B>) -> usize {
 /// How long open connections may take to finish when the server stops.
 const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(10);
 
+/// The TLS primitives: aws-lc-rs, whose key exchanges include the hybrid post-quantum
+/// X25519MLKEM768. It comes first, so that a browser offering it uses it and what it sends
+/// cannot be recorded now and decrypted by a quantum computer later; X25519 and the NIST
+/// curves stay for older clients.
+fn tls_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::aws_lc_rs::{self, kx_group};
+    rustls::crypto::CryptoProvider {
+        kx_groups: vec![
+            kx_group::X25519MLKEM768,
+            kx_group::X25519,
+            kx_group::SECP256R1,
+            kx_group::SECP384R1,
+        ],
+        ..aws_lc_rs::default_provider()
+    }
+}
+
 /// Builds the TLS acceptor for `files`: TLS 1.2 and 1.3, HTTP/1.1 by ALPN.
 pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     use rustls::pki_types::pem::PemObject as _;
@@ -95,7 +141,7 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
         anyhow::bail!("{} holds no PEM certificate", files.cert.display());
     }
     let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| read_err(&files.key, e))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(tls_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
         .map_err(|e| anyhow::anyhow!("TLS: {e}"))?

@@ -120,7 +120,7 @@ pub fn source_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(site, pages::mark_request))
         .layer(middleware::from_fn_with_state(
             state.config.net.max_header_bytes,
-            listener::head_limit,
+            listener::head_checks,
         ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -141,7 +141,7 @@ pub fn api_router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             state.config.net.max_header_bytes,
-            listener::head_limit,
+            listener::head_checks,
         ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -192,6 +192,16 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     res
 }
 
+/// Drops expired sessions, and their reply keys, for as long as the server runs.
+async fn sweep_sessions(sessions: Arc<session::Sessions>) {
+    let mut tick = tokio::time::interval(sessions.sweep_period());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        sessions.sweep();
+    }
+}
+
 /// Runs both listeners until `shutdown` completes. Removes orphans first.
 pub async fn serve(
     state: AppState,
@@ -237,6 +247,7 @@ pub async fn serve(
         api.local_addr()?
     );
     let (tx, rx) = tokio::sync::watch::channel(());
+    let sweeper = tokio::spawn(sweep_sessions(state.sessions.clone()));
     let limits = state.config.net;
     let s1 = listener::run(
         source,
@@ -251,6 +262,7 @@ pub async fn serve(
         let _ = tx.send(());
     };
     tokio::join!(s1, s2, stopper);
+    sweeper.abort();
     drop(lock);
     Ok(())
 }

@@ -75,6 +75,10 @@ pub(crate) struct SessionView {
     pub(crate) reply_keys: Arc<ReplyKeys>,
 }
 
+/// The longest an expired session's reply keys stay in memory: without a periodic sweep, they
+/// stayed until the next login or the next request with that cookie.
+pub(crate) const SWEEP_AT_MOST: Duration = Duration::from_secs(15);
+
 /// Every live session.
 pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
@@ -128,9 +132,8 @@ impl Sessions {
             }),
             last_seen: Instant::now(),
         };
+        self.sweep();
         if let Ok(mut m) = self.map.lock() {
-            let idle = self.idle;
-            m.retain(|_, s| s.last_seen.elapsed() < idle);
             m.insert(id.clone(), s);
         }
         id
@@ -155,6 +158,20 @@ impl Sessions {
         })
     }
 
+    /// Drops every session idle for longer than the timeout, and with it its reply keys.
+    pub(crate) fn sweep(&self) {
+        if let Ok(mut m) = self.map.lock() {
+            let idle = self.idle;
+            m.retain(|_, s| s.last_seen.elapsed() < idle);
+        }
+    }
+
+    /// How often [`Sessions::sweep`] must run so that an expired session's reply keys leave
+    /// memory within [`SWEEP_AT_MOST`] of its expiry, and sooner for short timeouts.
+    pub(crate) fn sweep_period(&self) -> Duration {
+        (self.idle / 4).clamp(Duration::from_millis(250), SWEEP_AT_MOST)
+    }
+
     /// Ends a session; its reply identity is dropped.
     pub(crate) fn remove(&self, id: &str) {
         if let Ok(mut m) = self.map.lock() {
@@ -177,4 +194,33 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An expired session's reply keys are dropped by the periodic sweep, with no other
+    /// login and no request bearing its cookie.
+    #[tokio::test]
+    async fn the_sweep_drops_an_expired_sessions_keys_on_its_own() {
+        let sessions = Arc::new(Sessions::new(false, Duration::from_millis(200)));
+        let id = sessions.create(
+            Id::random(),
+            "desk".into(),
+            age::x25519::Identity::generate(),
+            crate::pq::Identity::from_seed(&[7; 32]),
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, format!("{COOKIE}={id}").parse().unwrap());
+        let keys = Arc::downgrade(&sessions.for_request(&headers).unwrap().reply_keys);
+        assert!(keys.upgrade().is_some());
+        let sweeper = tokio::spawn(super::super::sweep_sessions(sessions.clone()));
+        tokio::time::sleep(Duration::from_millis(200) + 2 * sessions.sweep_period()).await;
+        sweeper.abort();
+        assert!(
+            keys.upgrade().is_none(),
+            "the expired session's keys are still held"
+        );
+    }
 }
