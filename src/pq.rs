@@ -132,6 +132,11 @@ impl FromStr for Recipient {
         if bytes.len() != xwing::PUBLIC_KEY_LEN {
             return Err(Error::BadRecipient("wrong length"));
         }
+        if xwing::has_low_order_x25519(&bytes) {
+            return Err(Error::BadRecipient(
+                "its X25519 key is of low order, which would leave files to ML-KEM alone",
+            ));
+        }
         xwing::PublicKey::from_bytes(&bytes)
             .map(Recipient)
             .map_err(|_| Error::BadRecipient("invalid ML-KEM-768 encapsulation key"))
@@ -165,7 +170,11 @@ impl age::Recipient for Recipient {
             b"",
             &mut rand::rngs::OsRng,
         )
-        .map_err(|_| EncryptError::Io(io::Error::other("mlkem768x25519: HPKE seal failed")))?;
+        .map_err(|e| {
+            EncryptError::Io(io::Error::other(format!(
+                "mlkem768x25519: HPKE seal failed (a low-order X25519 key is refused): {e}"
+            )))
+        })?;
         // `-> mlkem768x25519 <base64(enc)>`, body = ct.
         let stanza = Stanza {
             tag: STANZA_TAG.to_owned(),
@@ -256,17 +265,22 @@ impl age::Identity for Identity {
             return Some(Err(DecryptError::InvalidHeader));
         }
         // pt = OpenBase(enc, skR = identity, info, aad = "", ct = body). ML-KEM rejects
-        // implicitly, so a stanza for someone else and a damaged one both fail here, and
-        // neither is ours: the next stanza or identity is tried, as for X25519.
-        let mut pt = hpke::single_shot_open::<Aead, Kdf, XWing>(
+        // implicitly, so a stanza for someone else and a damaged one both fail the AEAD
+        // open, and neither is ours: the next stanza or identity is tried, as for X25519.
+        // A decapsulation error (an all-zero X25519 share) is a malformed header, as in Go.
+        let opened = hpke::single_shot_open::<Aead, Kdf, XWing>(
             &hpke::OpModeR::Base,
             &self.0,
             &enc,
             HPKE_INFO,
             &stanza.body,
             b"",
-        )
-        .ok()?;
+        );
+        let mut pt = match opened {
+            Ok(pt) => pt,
+            Err(hpke::HpkeError::OpenError) => return None,
+            Err(_) => return Some(Err(DecryptError::InvalidHeader)),
+        };
         let file_key = FileKey::try_init_with_mut(|k| {
             let ok = pt.len() == FILE_KEY_LEN;
             if ok {
