@@ -43,3 +43,6 @@ mod faults;
 
 // Post-quantum keys: two-way interop with typage (the age author's TypeScript age, via Node).
 mod pq;
+
+// The C2SP CCTV age test kit (npm cctv-age): every vector through sanduq's decryption path.
+mod cctv;
