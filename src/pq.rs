@@ -20,7 +20,11 @@
 //!   (0x647a), KDF HKDF-SHA256 (0x0001), AEAD ChaCha20Poly1305 (0x0003);
 //! - an identity ignores stanzas of other types and rejects an `mlkem768x25519` stanza with
 //!   other than one argument after the type, an `enc` that is not canonical base64 of 1120
-//!   bytes, or a body that is not exactly 32 bytes.
+//!   bytes, or a body that is not exactly 32 bytes;
+//! - a non-contributory (all-zero) X25519 result is refused both ways, as Go's age and typage
+//!   refuse it: a recipient with a low-order X25519 half is refused when parsed, and a stanza
+//!   whose X25519 share gives zeros is an invalid header (only a failed AEAD open is "not
+//!   ours").
 //!
 //! The KEM is in [`xwing`] (composed from `ml-kem`, `x25519-dalek` and `sha3`); the HPKE key
 //! schedule and AEAD are the `hpke` crate's; Bech32 is `age-core`'s long-string variant. What
