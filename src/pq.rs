@@ -20,7 +20,11 @@
 //!   (0x647a), KDF HKDF-SHA256 (0x0001), AEAD ChaCha20Poly1305 (0x0003);
 //! - an identity ignores stanzas of other types and rejects an `mlkem768x25519` stanza with
 //!   other than one argument after the type, an `enc` that is not canonical base64 of 1120
-//!   bytes, or a body that is not exactly 32 bytes.
+//!   bytes, or a body that is not exactly 32 bytes;
+//! - a non-contributory (all-zero) X25519 result is refused both ways, as Go's age and typage
+//!   refuse it: a recipient with a low-order X25519 half is refused when parsed, and a stanza
+//!   whose X25519 share gives zeros is an invalid header (only a failed AEAD open is "not
+//!   ours").
 //!
 //! The KEM is in [`xwing`] (composed from `ml-kem`, `x25519-dalek` and `sha3`); the HPKE key
 //! schedule and AEAD are the `hpke` crate's; Bech32 is `age-core`'s long-string variant. What
@@ -132,6 +136,11 @@ impl FromStr for Recipient {
         if bytes.len() != xwing::PUBLIC_KEY_LEN {
             return Err(Error::BadRecipient("wrong length"));
         }
+        if xwing::has_low_order_x25519(&bytes) {
+            return Err(Error::BadRecipient(
+                "its X25519 key is of low order, which would leave files to ML-KEM alone",
+            ));
+        }
         xwing::PublicKey::from_bytes(&bytes)
             .map(Recipient)
             .map_err(|_| Error::BadRecipient("invalid ML-KEM-768 encapsulation key"))
@@ -165,7 +174,11 @@ impl age::Recipient for Recipient {
             b"",
             &mut rand::rngs::OsRng,
         )
-        .map_err(|_| EncryptError::Io(io::Error::other("mlkem768x25519: HPKE seal failed")))?;
+        .map_err(|e| {
+            EncryptError::Io(io::Error::other(format!(
+                "mlkem768x25519: HPKE seal failed (a low-order X25519 key is refused): {e}"
+            )))
+        })?;
         // `-> mlkem768x25519 <base64(enc)>`, body = ct.
         let stanza = Stanza {
             tag: STANZA_TAG.to_owned(),
@@ -256,17 +269,22 @@ impl age::Identity for Identity {
             return Some(Err(DecryptError::InvalidHeader));
         }
         // pt = OpenBase(enc, skR = identity, info, aad = "", ct = body). ML-KEM rejects
-        // implicitly, so a stanza for someone else and a damaged one both fail here, and
-        // neither is ours: the next stanza or identity is tried, as for X25519.
-        let mut pt = hpke::single_shot_open::<Aead, Kdf, XWing>(
+        // implicitly, so a stanza for someone else and a damaged one both fail the AEAD
+        // open, and neither is ours: the next stanza or identity is tried, as for X25519.
+        // A decapsulation error (an all-zero X25519 share) is a malformed header, as in Go.
+        let opened = hpke::single_shot_open::<Aead, Kdf, XWing>(
             &hpke::OpModeR::Base,
             &self.0,
             &enc,
             HPKE_INFO,
             &stanza.body,
             b"",
-        )
-        .ok()?;
+        );
+        let mut pt = match opened {
+            Ok(pt) => pt,
+            Err(hpke::HpkeError::OpenError) => return None,
+            Err(_) => return Some(Err(DecryptError::InvalidHeader)),
+        };
         let file_key = FileKey::try_init_with_mut(|k| {
             let ok = pt.len() == FILE_KEY_LEN;
             if ok {

@@ -325,3 +325,60 @@ async fn a_passphrase_protected_post_quantum_identity_opens_the_desk() {
     assert!(said.contains("wrong passphrase"), "{said}");
     assert!(files_under(&out2).is_empty(), "nothing written");
 }
+
+/// `recipient` (`age1pq1…`) with its X25519 half replaced by `point`.
+fn with_x25519_half(recipient: &str, point: &[u8; 32]) -> String {
+    use age_core::primitives::{bech32_decode, bech32_encode};
+    let mut bytes: Vec<u8> =
+        bech32_decode(recipient, |_| (), |_| Ok(()), |_, data| Ok(data.collect())).unwrap();
+    let n = bytes.len();
+    bytes[n - 32..].copy_from_slice(point);
+    bech32_encode(bech32::Hrp::parse("age1pq").unwrap(), &bytes)
+}
+
+#[test]
+fn a_recipient_with_a_low_order_x25519_key_cannot_join_a_desk() {
+    let server = Server::init(|t| t);
+    let good = pq_keygen(&server.dir.path().join("pq.key"));
+    // The all-zero point and a point of order 8: X25519 with either gives all zeros, so a
+    // file to such a key would rest on ML-KEM alone.
+    let mut order8 = [0u8; 32];
+    hex::decode_to_slice(
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        &mut order8,
+    )
+    .unwrap();
+    for point in [[0u8; 32], order8] {
+        let bad = with_x25519_half(&good, &point);
+        let out = sanduq(&[
+            "admin",
+            "editor",
+            "add",
+            "--config",
+            server.config.to_str().unwrap(),
+            "--name",
+            "mallory",
+            "--recipient",
+            &bad,
+        ]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("low order") && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(out.stdout.is_empty(), "no token for a refused key");
+    }
+    // The real key still joins.
+    sanduq_ok(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        server.config.to_str().unwrap(),
+        "--name",
+        "ana",
+        "--recipient",
+        &good,
+    ]);
+}

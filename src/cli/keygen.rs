@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 use age::secrecy::ExposeSecret;
+use zeroize::Zeroizing;
 
 use super::{write_private, CliError, Result};
 
@@ -46,7 +47,8 @@ pub(super) fn write_identity(path: &Path, passphrase: bool, pq: bool) -> Result<
     Ok(recipient)
 }
 
-fn identity_text(passphrase: bool, pq: bool) -> Result<(String, String)> {
+/// The identity file's text (wiped from memory when dropped) and its recipient.
+fn identity_text(passphrase: bool, pq: bool) -> Result<(Zeroizing<String>, String)> {
     let (recipient, secret) = if pq {
         let id = crate::pq::Identity::generate().map_err(CliError::new)?;
         (id.to_public().to_string(), id.to_string())
@@ -54,7 +56,12 @@ fn identity_text(passphrase: bool, pq: bool) -> Result<(String, String)> {
         let id = age::x25519::Identity::generate();
         (id.to_public().to_string(), id.to_string())
     };
-    let plain = format!("# public key: {recipient}\n{}\n", secret.expose_secret());
+    // The recipient must be one sanduq takes: `admin editor add` parses it the same way.
+    crate::crypto::check_recipient(&recipient).map_err(CliError::new)?;
+    let plain = Zeroizing::new(format!(
+        "# public key: {recipient}\n{}\n",
+        secret.expose_secret()
+    ));
     if !passphrase {
         return Ok((plain, recipient));
     }
@@ -76,6 +83,22 @@ fn identity_text(passphrase: bool, pq: bool) -> Result<(String, String)> {
     let mut w = enc.wrap_output(armor).map_err(CliError::new)?;
     w.write_all(plain.as_bytes()).map_err(CliError::new)?;
     w.finish().and_then(|a| a.finish()).map_err(CliError::new)?;
-    let text = String::from_utf8(out).map_err(CliError::new)?;
+    let text = Zeroizing::new(String::from_utf8(out).map_err(CliError::new)?);
     Ok((text, recipient))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_identity_text_is_wiped_when_dropped() {
+        for pq in [false, true] {
+            let (text, recipient) = identity_text(false, pq).map_err(|e| e.to_string()).unwrap();
+            // The type is the test: the text with the secret key is a `Zeroizing<String>`.
+            let text: &Zeroizing<String> = &text;
+            assert!(text.starts_with(&format!("# public key: {recipient}\n")));
+            assert!(text.contains("AGE-SECRET-KEY-"));
+        }
+    }
 }

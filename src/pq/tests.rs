@@ -339,3 +339,77 @@ fn identity_files_with_pq_lines() {
     assert!(e.starts_with("line 2: "), "{e}");
     assert!(!e.contains(&pq.to_string().expose_secret()[19..40]));
 }
+
+/// Two X25519 points of small order: each makes X25519 output all zeros.
+const LOW_ORDER: [[u8; 32]; 2] = [
+    [0; 32],
+    [
+        0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+        0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+        0xb8, 0x00,
+    ],
+];
+
+/// `recipient` with its X25519 half replaced by `point`, as a string.
+fn with_x25519(recipient: &Recipient, point: &[u8; 32]) -> String {
+    let mut bytes = recipient.0.to_bytes().to_vec();
+    bytes[xwing::PUBLIC_KEY_LEN - 32..].copy_from_slice(point);
+    bech32_encode(bech32::Hrp::parse_unchecked(RECIPIENT_HRP), &bytes)
+}
+
+#[test]
+fn a_recipient_with_a_low_order_x25519_key_is_refused() {
+    let r = Identity::generate().unwrap().to_public();
+    for point in &LOW_ORDER {
+        let s = with_x25519(&r, point);
+        let e = s.parse::<Recipient>().unwrap_err().to_string();
+        assert!(e.contains("low order"), "{e}");
+        // And so nothing can be encrypted to it through sanduq's recipient parser.
+        let e = crate::crypto::encryptor(&[s]).err().unwrap().to_string();
+        assert!(e.contains("low order") && !e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
+fn an_all_zero_x25519_share_is_a_header_failure() {
+    let id = Identity::generate().unwrap();
+    let (_, good) = stanza_for(&id.to_public());
+    let enc = BASE64_STANDARD_NO_PAD.decode(&good.args[0]).unwrap();
+    let file = encrypt(&[&id.to_public()], b"testimony");
+    let header_end = file.windows(4).position(|w| w == b"\n---").unwrap();
+    let header = String::from_utf8(file[..header_end].to_vec()).unwrap();
+    let arg = header
+        .lines()
+        .find_map(|l| l.strip_prefix("-> mlkem768x25519 "))
+        .unwrap()
+        .to_owned();
+    for point in &LOW_ORDER {
+        // The stanza alone: refused as malformed, not passed over as someone else's.
+        let mut e = enc.clone();
+        e[xwing::CIPHERTEXT_LEN - 32..].copy_from_slice(point);
+        let s = Stanza {
+            tag: good.tag.clone(),
+            args: vec![BASE64_STANDARD_NO_PAD.encode(&e)],
+            body: good.body.clone(),
+        };
+        assert!(matches!(
+            id.unwrap_stanza(&s),
+            Some(Err(DecryptError::InvalidHeader))
+        ));
+        // A whole file whose share is replaced: a header failure, not "no match".
+        let mut share = BASE64_STANDARD_NO_PAD.decode(&arg).unwrap();
+        share[xwing::CIPHERTEXT_LEN - 32..].copy_from_slice(point);
+        let new_arg = BASE64_STANDARD_NO_PAD.encode(&share);
+        assert_eq!(new_arg.len(), arg.len());
+        let at = file
+            .windows(arg.len())
+            .position(|w| w == arg.as_bytes())
+            .unwrap();
+        let mut bytes = file.clone();
+        bytes[at..at + arg.len()].copy_from_slice(new_arg.as_bytes());
+        assert!(matches!(
+            decrypt(&id, &bytes),
+            Err(DecryptError::InvalidHeader)
+        ));
+    }
+}

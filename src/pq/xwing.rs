@@ -131,11 +131,34 @@ impl Deserializable for PublicKey {
             return Err(HpkeError::ValidationError);
         }
         let x: [u8; 32] = x.try_into().map_err(|_| HpkeError::ValidationError)?;
-        Ok(PublicKey {
-            ek_m,
-            pk_x: X25519Public::from(x),
-        })
+        let pk_x = X25519Public::from(x);
+        // A low-order X25519 key gives every sender the all-zero secret: a file to it would
+        // rest on ML-KEM alone. Refused here, so no such recipient is ever taken in.
+        if is_low_order(&pk_x) {
+            return Err(HpkeError::ValidationError);
+        }
+        Ok(PublicKey { ek_m, pk_x })
     }
+}
+
+/// Whether X25519 with `point` is non-contributory (an all-zero secret) for every scalar:
+/// a point of small order on the curve or its twist. Every X25519 scalar is clamped to a
+/// multiple of the cofactor 8, so one fixed scalar decides it; the one used here is not a
+/// multiple of either large prime order, so only small-order points give zero.
+fn is_low_order(point: &X25519Public) -> bool {
+    let probe = StaticSecret::from([0x55u8; 32]);
+    !probe.diffie_hellman(point).was_contributory()
+}
+
+/// Whether the X25519 half of an encoded X-Wing public key (`pk_M || pk_X`) is of low order.
+pub(crate) fn has_low_order_x25519(encoded: &[u8]) -> bool {
+    let Some(x) = encoded
+        .get(MLKEM_EK_LEN..)
+        .and_then(|x| <[u8; 32]>::try_from(x).ok())
+    else {
+        return false;
+    };
+    is_low_order(&X25519Public::from(x))
 }
 
 /// An X-Wing ciphertext, HPKE's `enc`: `ct_M || ct_X`.
@@ -173,13 +196,22 @@ impl hpke::Kem for XWing {
         sk.public.clone()
     }
 
-    /// Not used by age, whose identities are 32 random bytes (`Identity::generate`), and not
-    /// HPKE's `DeriveKeyPair` for this KEM (a SHAKE256 labelled derivation with the suite
-    /// id): the trait requires the method, so `ikm` is hashed with SHAKE256 to a seed.
-    /// Nothing in sanduq calls it.
+    /// HPKE `DeriveKeyPair(ikm)` for this KEM (draft-ietf-hpke-pq): the seed is
+    /// `SHAKE256.LabeledDerive(ikm, "DeriveKeyPair", "", 32)` with the KEM's suite id. age
+    /// does not use it (its identities are 32 random bytes, [`crate::pq::Identity::generate`]),
+    /// and nothing in sanduq calls it; it is checked against the draft's known answer.
     fn derive_keypair(ikm: &[u8]) -> (PrivateKey, PublicKey) {
+        const LABEL: &[u8] = b"DeriveKeyPair";
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
-        let mut xof = Shake256::default().chain(ikm).finalize_xof();
+        let mut xof = Shake256::default()
+            .chain(ikm)
+            .chain(b"HPKE-v1")
+            .chain(b"KEM")
+            .chain(KEM_ID.to_be_bytes())
+            .chain((LABEL.len() as u16).to_be_bytes())
+            .chain(LABEL)
+            .chain((SEED_LEN as u16).to_be_bytes())
+            .finalize_xof();
         xof.read(&mut *seed);
         let sk = PrivateKey::from_seed(&seed);
         let pk = sk.public.clone();
@@ -298,6 +330,12 @@ fn encapsulate_derand(
     e.zeroize();
     let ct_x = X25519Public::from(&ek_x);
     let ss_x = ek_x.diffie_hellman(&pk.pk_x);
+    // An all-zero X25519 secret (a low-order recipient key) would leave the file to ML-KEM
+    // alone: refused, as Go's age and typage refuse it.
+    if !ss_x.was_contributory() {
+        ss_m.as_mut_slice().zeroize();
+        return Err(HpkeError::EncapError);
+    }
 
     let ss = combiner(&ss_m, ss_x.as_bytes(), ct_x.as_bytes(), pk.pk_x.as_bytes());
     ss_m.as_mut_slice().zeroize();
@@ -318,9 +356,10 @@ fn encapsulate_derand(
 /// ```
 ///
 /// ML-KEM rejects implicitly: a wrong key or a damaged `ct_M` yields an unrelated secret,
-/// so the HPKE AEAD open that follows is what fails. Like the X-Wing draft (and RustCrypto's
-/// `x-wing` default), an all-zero X25519 output is not refused here: the secret still
-/// depends on the ML-KEM share.
+/// so the HPKE AEAD open that follows is what fails. An all-zero X25519 output (a
+/// low-order `ct_X`) is refused with a decapsulation error, as Go's age and typage refuse
+/// it: such a share is never made by an honest sender, and the age stanza it came in is
+/// malformed (a header failure), not merely for someone else.
 fn decapsulate(
     seed: &[u8; SEED_LEN],
     ct: &[u8; CIPHERTEXT_LEN],
@@ -334,6 +373,10 @@ fn decapsulate(
         .decapsulate(&ct_m.into())
         .map_err(|()| HpkeError::DecapError)?;
     let ss_x = k.sk_x.diffie_hellman(&X25519Public::from(ct_x));
+    if !ss_x.was_contributory() {
+        ss_m.as_mut_slice().zeroize();
+        return Err(HpkeError::DecapError);
+    }
     let ss = combiner(&ss_m, ss_x.as_bytes(), &ct_x, k.pk_x.as_bytes());
     ss_m.as_mut_slice().zeroize();
     Ok(ss)
@@ -382,6 +425,193 @@ mod tests {
             assert_eq!(ct, unhex::<CIPHERTEXT_LEN>(&v.ct));
             let ss2 = decapsulate(&seed, &ct).expect("decap");
             assert_eq!(*ss2, unhex::<32>(&v.ss));
+        }
+    }
+
+    /// The HPKE known-answer vector for KEM 0x647a with HKDF-SHA256 and ChaCha20Poly1305
+    /// (draft-ietf-hpke-pq; provenance in the file).
+    #[derive(serde::Deserialize)]
+    struct HpkeKat {
+        provenance: String,
+        vector: HpkeVector,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct HpkeVector {
+        mode: u8,
+        kem_id: u16,
+        kdf_id: u16,
+        aead_id: u16,
+        info: String,
+        #[serde(rename = "ikmE")]
+        ikm_e: String,
+        #[serde(rename = "ikmR")]
+        ikm_r: String,
+        #[serde(rename = "skRm")]
+        sk_rm: String,
+        #[serde(rename = "pkRm")]
+        pk_rm: String,
+        enc: String,
+        shared_secret: String,
+        encryptions: Vec<KatEncryption>,
+        exports: Vec<KatExport>,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct KatEncryption {
+        aad: String,
+        ct: String,
+        pt: String,
+    }
+
+    #[derive(serde::Deserialize)]
+    struct KatExport {
+        exporter_context: String,
+        #[serde(rename = "L")]
+        len: usize,
+        exported_value: String,
+    }
+
+    /// Hands out the vector's `ikmE` as the encapsulation randomness, then nothing.
+    struct FixedRandomness(Vec<u8>);
+
+    impl RngCore for FixedRandomness {
+        fn next_u32(&mut self) -> u32 {
+            unreachable!("X-Wing asks only for bytes")
+        }
+        fn next_u64(&mut self) -> u64 {
+            unreachable!("X-Wing asks only for bytes")
+        }
+        fn fill_bytes(&mut self, dest: &mut [u8]) {
+            self.try_fill_bytes(dest).expect("enough fixed randomness");
+        }
+        fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand::Error> {
+            assert!(dest.len() <= self.0.len(), "asked for more than ikmE");
+            let rest = self.0.split_off(dest.len());
+            dest.copy_from_slice(&self.0);
+            self.0 = rest;
+            Ok(())
+        }
+    }
+    impl CryptoRng for FixedRandomness {}
+
+    type KatAead = hpke::aead::ChaCha20Poly1305;
+    type KatKdf = hpke::kdf::HkdfSha256;
+
+    #[test]
+    fn hpke_known_answer_for_kem_0x647a() {
+        let kat: HpkeKat =
+            serde_json::from_str(include_str!("../../tests/data/hpke_xwing_kat.json"))
+                .expect("vector parses");
+        assert!(kat.provenance.contains("draft-ietf-hpke-pq"));
+        let v = kat.vector;
+        assert_eq!((v.mode, v.kem_id, v.kdf_id, v.aead_id), (0, KEM_ID, 1, 3));
+        let hex = |s: &str| hex::decode(s).expect("hex");
+
+        // DeriveKeyPair(ikmR) = (skRm, pkRm).
+        let (sk, pk) = <XWing as hpke::Kem>::derive_keypair(&hex(&v.ikm_r));
+        assert_eq!(sk.to_bytes().as_slice(), hex(&v.sk_rm));
+        assert_eq!(pk.to_bytes().as_slice(), hex(&v.pk_rm));
+        let pk = PublicKey::from_bytes(&hex(&v.pk_rm)).expect("pkRm");
+
+        // Encap with ikmE gives enc and the shared secret; Decap gives the secret back.
+        let eseed: [u8; ENCAP_RANDOMNESS_LEN] = hex(&v.ikm_e).try_into().expect("ikmE length");
+        let (ss, enc) = encapsulate_derand(&pk, &eseed).expect("encap");
+        assert_eq!(enc.as_slice(), hex(&v.enc));
+        assert_eq!(ss.as_slice(), hex(&v.shared_secret));
+        let seed: [u8; SEED_LEN] = hex(&v.sk_rm).try_into().expect("skRm length");
+        let enc_arr: [u8; CIPHERTEXT_LEN] = hex(&v.enc).try_into().expect("enc length");
+        assert_eq!(
+            decapsulate(&seed, &enc_arr).expect("decap").as_slice(),
+            hex(&v.shared_secret)
+        );
+
+        // The whole HPKE schedule through the hpke crate, as age's stanza uses it: the
+        // sender's context seals each message in sequence, the receiver's opens it, and
+        // both export the same values.
+        let info = hex(&v.info);
+        let mut rng = FixedRandomness(eseed.to_vec());
+        let (enc_s, mut sender) = hpke::setup_sender::<KatAead, KatKdf, XWing, _>(
+            &hpke::OpModeS::Base,
+            &pk,
+            &info,
+            &mut rng,
+        )
+        .expect("setup sender");
+        assert_eq!(enc_s.to_bytes().as_slice(), hex(&v.enc));
+        let mut receiver = hpke::setup_receiver::<KatAead, KatKdf, XWing>(
+            &hpke::OpModeR::Base,
+            &sk,
+            &EncappedKey::from_bytes(&hex(&v.enc)).expect("enc"),
+            &info,
+        )
+        .expect("setup receiver");
+        assert_eq!(v.encryptions.len(), 10);
+        for (seq, e) in v.encryptions.iter().enumerate() {
+            let ct = sender.seal(&hex(&e.pt), &hex(&e.aad)).expect("seal");
+            assert_eq!(ct, hex(&e.ct), "encryption {seq}");
+            let pt = receiver.open(&ct, &hex(&e.aad)).expect("open");
+            assert_eq!(pt, hex(&e.pt), "decryption {seq}");
+        }
+        assert_eq!(v.exports.len(), 5);
+        for x in &v.exports {
+            let (mut a, mut b) = (vec![0u8; x.len], vec![0u8; x.len]);
+            sender
+                .export(&hex(&x.exporter_context), &mut a)
+                .expect("export");
+            receiver
+                .export(&hex(&x.exporter_context), &mut b)
+                .expect("export");
+            assert_eq!(a, hex(&x.exported_value));
+            assert_eq!(b, a);
+        }
+    }
+
+    /// X25519 points of small order (on the curve or its twist), in canonical and
+    /// non-canonical encodings: each makes X25519 output all zeros.
+    pub(crate) const LOW_ORDER_POINTS: [&str; 7] = [
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+        "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    ];
+
+    #[test]
+    fn low_order_x25519_is_refused_both_ways() {
+        let sk = PrivateKey::from_seed(&[9u8; 32]);
+        let good = sk.public().to_bytes();
+        assert!(!has_low_order_x25519(&good));
+        let eseed = [3u8; ENCAP_RANDOMNESS_LEN];
+        let (_, ct) = encapsulate_derand(sk.public(), &eseed).expect("encap");
+        for p in LOW_ORDER_POINTS {
+            let point: [u8; 32] = unhex(p);
+            // A recipient whose X25519 half is of low order: refused when parsed, and
+            // refused on encapsulation even when built without the parser.
+            let mut bytes = good.to_vec();
+            bytes[MLKEM_EK_LEN..].copy_from_slice(&point);
+            assert!(has_low_order_x25519(&bytes), "{p}");
+            assert!(PublicKey::from_bytes(&bytes).is_err(), "{p}");
+            let forged = PublicKey {
+                ek_m: sk.public().ek_m.clone(),
+                pk_x: X25519Public::from(point),
+            };
+            assert!(
+                matches!(
+                    encapsulate_derand(&forged, &eseed),
+                    Err(HpkeError::EncapError)
+                ),
+                "{p}"
+            );
+            // A ciphertext whose X25519 share is of low order: a decapsulation error.
+            let mut bad = ct;
+            bad[MLKEM_CT_LEN..].copy_from_slice(&point);
+            assert!(
+                matches!(decapsulate(&[9u8; 32], &bad), Err(HpkeError::DecapError)),
+                "{p}"
+            );
         }
     }
 
