@@ -49,5 +49,6 @@ mod tls;
 
 // The Host header sent raw: exactly one, and the same host as an absolute-form target.
 mod host_header;
+
 // The C2SP CCTV age test kit (npm cctv-age): every vector through sanduq's decryption path.
 mod cctv;
