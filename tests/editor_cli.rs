@@ -648,3 +648,77 @@ async fn a_source_whose_items_were_deleted_is_no_longer_listed_but_can_be_answer
     let cookie = session_cookie(&res).unwrap();
     assert!(page_with(&server, &cookie).await.contains("We read it."));
 }
+
+/// Encrypts `plain` to `recipient` with the reference age CLI.
+fn age_encrypt(recipient: &str, plain: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = Command::new("age")
+        .args(["-r", recipient])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("age installed");
+    enc.stdin.take().unwrap().write_all(plain).unwrap();
+    enc.wait_with_output().unwrap().stdout
+}
+
+#[test]
+fn sources_whose_ids_share_a_long_prefix_get_folders_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.txt");
+    let recipient = sanduq_ok(&["keygen", "-o", key.to_str().unwrap()]);
+    let bundle = dir.path().join("b");
+    std::fs::create_dir_all(bundle.join("items")).unwrap();
+    // Two sources that differ only in their last digit: same designation, same first 31 digits.
+    let sources = [
+        "3f2a91c0ffee0123456789abcdef0001",
+        "3f2a91c0ffee0123456789abcdef0002",
+    ];
+    let mut rows = Vec::new();
+    for (n, source) in sources.iter().enumerate() {
+        let item = format!("{:032x}", n + 1);
+        let text = format!("testimony of source {n}");
+        let meta = serde_json::json!({
+            "id": item, "kind": "message", "filename": null, "content_type": "text/plain",
+            "size": text.len(), "received_at": "2026-11-28T10:00:00Z", "source": source,
+            "submission": format!("{:032x}", n + 100), "items": [item],
+        });
+        let content = age_encrypt(recipient.trim(), text.as_bytes());
+        let meta = age_encrypt(recipient.trim(), meta.to_string().as_bytes());
+        std::fs::write(bundle.join(format!("items/{item}.age")), &content).unwrap();
+        std::fs::write(bundle.join(format!("items/{item}.meta.age")), &meta).unwrap();
+        rows.push(serde_json::json!({
+            "id": item, "source": source, "desk": "default", "day": "2026-11-28",
+            "size": content.len(), "meta_size": meta.len(),
+        }));
+    }
+    let manifest = serde_json::json!({"format": "sanduq-bundle/1", "items": rows});
+    std::fs::write(bundle.join("manifest.json"), manifest.to_string()).unwrap();
+    let out = dir.path().join("out");
+    let o = decrypt(&key, &bundle, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut folders: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.path())
+        .collect();
+    folders.sort();
+    assert_eq!(folders.len(), 2, "one folder per source: {folders:?}");
+    for (n, (folder, source)) in folders.iter().zip(sources).enumerate() {
+        assert!(
+            folder.to_string_lossy().ends_with(source),
+            "{}",
+            folder.display()
+        );
+        assert_eq!(
+            std::fs::read_to_string(folder.join("message.txt")).unwrap(),
+            format!("testimony of source {n}")
+        );
+        let index = std::fs::read_to_string(folder.join("index.jsonl")).unwrap();
+        for line in index.lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(v["source"], source, "the whole id in every line");
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! `sanduq decrypt`: the offline half. Every item of a bundle, decrypted into `--out`.
 //!
-//! Items are grouped in one folder per source. A file gets the name its source gave it,
-//! sanitised; a message becomes `message.txt`. Nothing is written outside `--out`, nothing is
-//! overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to a hidden
-//! partial file that is linked to its final name only after age has authenticated the whole
-//! stream, and is removed on any error. Items already decrypted into `--out` are skipped.
+//! Items are grouped in one folder per source, named with the source's designation and its
+//! whole id (`amber-heron-<32 digits>`), so that two sources never share one; each line of a
+//! folder's `index.jsonl` names the item's source in full too. A file gets the name its source
+//! gave it, sanitised; a message becomes `message.txt`. Nothing is written outside `--out`,
+//! nothing is overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to
+//! a hidden partial file that is linked to its final name only after age has authenticated the
+//! whole stream, and is removed on any error. Items already decrypted into `--out` are skipped.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -307,6 +309,8 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::
     let line = serde_json::json!({
         "file": name,
         "item": item.id,
+        // The whole id: the folder's name alone is for people.
+        "source": item.source,
         "kind": meta.kind,
         "form": meta.form,
         "form_field": meta.form_field,
