@@ -82,7 +82,7 @@ pub(super) struct ItemMeta {
 pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
-    let ids = Identities::from_files(identity).map_err(CliError::new)?;
+    let ids = open_identities(identity)?;
     private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
     let done_path = out.join(DONE_FILE);
     let mut done: HashSet<String> = fs::read_to_string(&done_path)
@@ -131,6 +131,20 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         )));
     }
     Ok(())
+}
+
+/// Reads the `--identity` files. One that does not exist is refused before age sees it, with
+/// a message that does not show it: age's would echo a key pasted where its path belongs.
+pub(super) fn open_identities(files: &[String]) -> Result<Identities> {
+    for (n, f) in files.iter().enumerate() {
+        if f != "-" && fs::metadata(f).is_err() {
+            return Err(CliError::new(format!(
+                "--identity number {}: no such file (it takes the path of an identity file, not the key itself)",
+                n + 1
+            )));
+        }
+    }
+    Identities::from_files(files).map_err(CliError::new)
 }
 
 /// The folder name of a source inside `--out`.
