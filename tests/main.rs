@@ -14,6 +14,9 @@ mod editor_api;
 // The editor CLI: keygen, fetch, decrypt (hostile names, tampering), delete, age interop.
 mod editor_cli;
 
+// Decrypt's folders: one per source, never shared, older folders carried over.
+mod editor_cli_folders;
+
 // A hostile editor API: fetch against a server that sends anything, its memory measured.
 mod editor_cli_hostile;
 

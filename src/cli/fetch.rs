@@ -61,6 +61,10 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         desk_pq,
     ));
     bundle.save(&manifest)?;
+    // Said before the downloads, so that a fetch that fails later still says it.
+    for note in &notes {
+        eprintln!("sanduq: {note}");
+    }
     let listed = listing.items.len();
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
@@ -143,9 +147,6 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         human(total_bytes),
         listed - fresh
     );
-    for note in &notes {
-        eprintln!("sanduq: {note}");
-    }
     Ok(())
 }
 
