@@ -14,6 +14,7 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks deploy/s
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser tests, JavaScript off
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # typage, the post-quantum interop tests
+[ -x /usr/bin/time ] || need+=(time)  # GNU time: fetch's peak memory against a hostile API
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=""

@@ -3,7 +3,8 @@
 //! Editors talk about sources; a 32-digit id is easy to mistype and hard to remember. The
 //! designation is an adjective and a noun picked by the id's first bytes: stable, needing no
 //! storage, and revealing nothing that the id does not. With 128 × 128 pairs two sources can
-//! share one, so where names must be unique (folders) the id's first six digits follow.
+//! share one, so where names must be unique (folders) the whole id follows: a shorter part of
+//! it would let two sources share a folder (six digits did, for one pair in 4,800 sources).
 
 use crate::ids::Id;
 
@@ -165,9 +166,10 @@ pub fn of(id: Id) -> String {
     )
 }
 
-/// "amber-heron-3f2a91": a unique, filesystem-safe name for `id`.
+/// "amber-heron-3f2a91…" (the designation, then all 32 digits of the id): a unique,
+/// filesystem-safe name for `id`.
 pub fn folder(id: Id) -> String {
-    format!("{}-{}", of(id).replace(' ', "-"), &id.to_string()[..6])
+    format!("{}-{id}", of(id).replace(' ', "-"))
 }
 
 #[cfg(test)]
@@ -186,7 +188,9 @@ mod tests {
         assert_eq!(n.len(), 128, "no repeated noun");
         let id: Id = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
         assert_eq!(of(id), "amber anchor");
-        assert_eq!(folder(id), "amber-anchor-000102");
+        assert_eq!(folder(id), "amber-anchor-000102030405060708090a0b0c0d0e0f");
+        let twin: Id = "000102030405060708090a0b0c0d0e0e".parse().unwrap();
+        assert_ne!(folder(id), folder(twin), "ids that differ only at the end");
         assert!(of(id).chars().all(|c| c.is_ascii_lowercase() || c == ' '));
     }
 }

@@ -14,6 +14,18 @@ mod editor_api;
 // The editor CLI: keygen, fetch, decrypt (hostile names, tampering), delete, age interop.
 mod editor_cli;
 
+// Decrypt's folders: one per source, never shared, older folders carried over.
+mod editor_cli_folders;
+
+// A hostile editor API: fetch against a server that sends anything, its memory measured.
+mod editor_cli_hostile;
+
+// Who reads replies: pinned editors and reply keys, changes held until an editor accepts.
+mod editor_cli_trust;
+
+// What the CLI never gives away: onion names to the local DNS, secrets echoed in errors.
+mod editor_cli_privacy;
+
 // Operator commands and configuration errors.
 mod admin;
 

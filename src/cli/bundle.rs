@@ -1,6 +1,7 @@
 //! The bundle: the folder an editor carries between the online and the offline machine.
 //!
-//! `manifest.json` (plaintext server metadata: ids, sources, desks, sizes, days),
+//! `manifest.json` (plaintext server metadata: ids, sources, desks, sizes, days, and the
+//! recipients replies go to, pinned as `trust` says),
 //! `items/<id>.age` and `items/<id>.meta.age` (ciphertext, as stored on the server), and
 //! `outbox/` for replies going back. An item is in the manifest only once both its files are
 //! complete; the manifest is replaced atomically, so an interrupted fetch never leaves a
@@ -29,9 +30,14 @@ pub struct Manifest {
     /// go to; kept after the server stops listing it.
     #[serde(default)]
     pub sources: Vec<SourceInfo>,
-    /// The desk's editors' recipients: every reply is encrypted to them too.
+    /// The desk's editors' recipients this bundle trusts: every reply is encrypted to them
+    /// too. Pinned by the first fetch, changed only by `sanduq accept` (see `trust`).
     #[serde(default)]
     pub editors: Vec<String>,
+    /// The editors the server listed last, when they differ from `editors`: not used until an
+    /// editor accepts them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_editors: Option<Vec<String>>,
 }
 
 impl Manifest {

@@ -1,10 +1,12 @@
 //! `sanduq decrypt`: the offline half. Every item of a bundle, decrypted into `--out`.
 //!
-//! Items are grouped in one folder per source. A file gets the name its source gave it,
-//! sanitised; a message becomes `message.txt`. Nothing is written outside `--out`, nothing is
-//! overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to a hidden
-//! partial file that is linked to its final name only after age has authenticated the whole
-//! stream, and is removed on any error. Items already decrypted into `--out` are skipped.
+//! Items are grouped in one folder per source, named with the source's designation and its
+//! whole id (`amber-heron-<32 digits>`), so that two sources never share one; each line of a
+//! folder's `index.jsonl` names the item's source in full too. A file gets the name its source
+//! gave it, sanitised; a message becomes `message.txt`. Nothing is written outside `--out`,
+//! nothing is overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to
+//! a hidden partial file that is linked to its final name only after age has authenticated the
+//! whole stream, and is removed on any error. Items already decrypted into `--out` are skipped.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -80,7 +82,7 @@ pub(super) struct ItemMeta {
 pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
-    let ids = Identities::from_files(identity).map_err(CliError::new)?;
+    let ids = open_identities(identity)?;
     private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
     let done_path = out.join(DONE_FILE);
     let mut done: HashSet<String> = fs::read_to_string(&done_path)
@@ -90,6 +92,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         .collect();
     let mut done_log = private_append(&done_path)
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
+    rename_old_folders(out, &manifest.items);
 
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     for item in &manifest.items {
@@ -131,9 +134,70 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
     Ok(())
 }
 
+/// Reads the `--identity` files. One that does not exist is refused before age sees it, with
+/// a message that does not show it: age's would echo a key pasted where its path belongs.
+pub(super) fn open_identities(files: &[String]) -> Result<Identities> {
+    for (n, f) in files.iter().enumerate() {
+        if f != "-" && fs::metadata(f).is_err() {
+            return Err(CliError::new(format!(
+                "--identity number {}: no such file (it takes the path of an identity file, not the key itself)",
+                n + 1
+            )));
+        }
+    }
+    Identities::from_files(files).map_err(CliError::new)
+}
+
 /// The folder name of a source inside `--out`.
 fn source_folder(source: Id) -> String {
     crate::designation::folder(source)
+}
+
+/// Gives the folders an older sanduq named with six digits of the source id
+/// (`amber-heron-3f2a91`) today's name, so that a source's new items join its old ones. A
+/// folder is renamed only when every item its `index.jsonl` names belongs, by the manifest,
+/// to that one source; one that holds items of two sources (the names clashed) is left as it
+/// is, and said.
+fn rename_old_folders(out: &Path, items: &[ItemRow]) {
+    let source_of: std::collections::HashMap<Id, Id> =
+        items.iter().map(|i| (i.id, i.source)).collect();
+    let sources: HashSet<Id> = items.iter().map(|i| i.source).collect();
+    let mut mixed = HashSet::new();
+    for source in sources {
+        let new = out.join(source_folder(source));
+        let old_name = format!(
+            "{}-{}",
+            crate::designation::of(source).replace(' ', "-"),
+            &source.to_string()[..6]
+        );
+        let old = out.join(&old_name);
+        if new.exists() || !old.is_dir() {
+            continue;
+        }
+        // The sources of the items it holds, by the manifest; `None` for an item it lacks.
+        let owners: HashSet<Option<Id>> = fs::read_to_string(old.join(INDEX_FILE))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_default();
+                let item = v.get("item").and_then(|i| i.as_str())?.parse::<Id>().ok()?;
+                source_of.get(&item).copied()
+            })
+            .collect();
+        let known = owners.iter().flatten().count();
+        if known == 1 && owners.len() == 1 && owners.contains(&Some(source)) {
+            if fs::rename(&old, &new).is_ok() {
+                eprintln!(
+                    "sanduq: renamed {old_name}/ to {}/ (folders now hold the whole source id)",
+                    source_folder(source)
+                );
+            }
+        } else if known > 1 && mixed.insert(old_name.clone()) {
+            eprintln!(
+                "sanduq: {old_name}/ holds items of more than one source (an older sanduq gave them one name); left as it is: its index.jsonl names each item, and new items go to folders with the whole source id"
+            );
+        }
+    }
 }
 
 /// Decrypts and checks the metadata of `item`.
@@ -307,6 +371,8 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::
     let line = serde_json::json!({
         "file": name,
         "item": item.id,
+        // The whole id: the folder's name alone is for people.
+        "source": item.source,
         "kind": meta.kind,
         "form": meta.form,
         "form_field": meta.form_field,

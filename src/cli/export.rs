@@ -81,7 +81,7 @@ pub(super) fn export(
 ) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
-    let ids = Identities::from_files(identity).map_err(CliError::new)?;
+    let ids = super::decrypt::open_identities(identity)?;
     let items = bundle.items_dir();
 
     // File names first: a file question's answer is the names of the files sent with it.

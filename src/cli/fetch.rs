@@ -7,7 +7,7 @@
 //! and entered in the manifest in batches (every 2 s or 1,000 items).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -17,11 +17,11 @@ use reqwest::header::{AUTHORIZATION, RANGE};
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
+use super::api::{root_cause, Api};
 use super::bundle::Bundle;
-use super::{CliError, Result, ServerArgs};
+use super::{trust, CliError, Result, ServerArgs};
 use crate::ids::Id;
-use crate::store::{BlobKey, ItemRow, SourceInfo};
-use crate::web::Listing;
+use crate::store::{BlobKey, ItemRow};
 
 /// Objects downloaded at once: enough to hide each request's round trip (long over Tor).
 const CONCURRENT_DOWNLOADS: usize = 8;
@@ -29,93 +29,6 @@ const CONCURRENT_DOWNLOADS: usize = 8;
 const MANIFEST_INTERVAL: Duration = Duration::from_secs(2);
 /// ...or after this many, whichever comes first.
 const MANIFEST_BATCH: usize = 1000;
-
-struct Api {
-    client: reqwest::Client,
-    base: String,
-    auth: String,
-}
-
-impl Api {
-    fn new(args: &ServerArgs) -> Result<Api> {
-        let token = std::fs::read_to_string(&args.token_file).map_err(|e| {
-            CliError::new(format!("cannot read {}: {e}", args.token_file.display()))
-        })?;
-        let token = token.trim();
-        if token.is_empty() {
-            return Err(CliError::new(format!(
-                "{} is empty; it must hold the editor's API token",
-                args.token_file.display()
-            )));
-        }
-        let base = args.server.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(CliError::new(
-                "--server must start with http:// or https://",
-            ));
-        }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(120))
-            .read_timeout(Duration::from_secs(300))
-            .no_proxy()
-            .user_agent("sanduq");
-        if let Some(p) = &args.proxy {
-            if !p.starts_with("socks5h://") && !p.starts_with("socks5://") {
-                return Err(CliError::new(
-                    "--proxy must be socks5h://HOST:PORT (socks5h resolves .onion names through Tor)",
-                ));
-            }
-            let proxy =
-                reqwest::Proxy::all(p).map_err(|e| CliError::new(format!("--proxy: {e}")))?;
-            builder = builder.proxy(proxy);
-        }
-        let client = builder.build().map_err(CliError::new)?;
-        Ok(Api {
-            client,
-            base,
-            auth: format!("Bearer {token}"),
-        })
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn check(&self, status: StatusCode, what: &str) -> Result<()> {
-        match status {
-            s if s.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED => Err(CliError::new(
-                "the server refused the token (wrong, rotated, or the editor was removed)",
-            )),
-            StatusCode::NOT_FOUND => Err(CliError::new(format!("{what}: not found on the server"))),
-            s => Err(CliError::new(format!("{what}: the server answered {s}"))),
-        }
-    }
-
-    async fn listing(&self) -> Result<Listing> {
-        let res = self
-            .client
-            .get(self.url("/api/v1/items"))
-            .header(AUTHORIZATION, &self.auth)
-            .send()
-            .await
-            .map_err(|e| {
-                CliError::new(format!("cannot reach {}: {}", self.base, root_cause(&e)))
-            })?;
-        self.check(res.status(), "listing")?;
-        res.json().await.map_err(|e| {
-            CliError::new(format!("the server sent a listing sanduq cannot read: {e}"))
-        })
-    }
-}
-
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
 
 /// `sanduq fetch`.
 pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
@@ -139,22 +52,39 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         })
     };
     manifest.items.retain(|i| intact(i));
-    merge_sources(&mut manifest.sources, &listing.sources);
-    manifest.editors = listing.editors.clone();
+    // What the server says about recipients is held to what this bundle trusts.
+    let mut notes = trust::merge_editors(&mut manifest, &listing.editors, bundle_dir);
+    let desk_pq = trust::desk_is_post_quantum(&manifest.editors);
+    notes.extend(trust::merge_sources(
+        &mut manifest.sources,
+        listing.sources,
+        desk_pq,
+    ));
     bundle.save(&manifest)?;
-    let have: std::collections::HashSet<_> = manifest.items.iter().map(|i| i.id).collect();
-    let new: Vec<&ItemRow> = listing
+    // Said before the downloads, so that a fetch that fails later still says it.
+    for note in &notes {
+        eprintln!("sanduq: {note}");
+    }
+    let listed = listing.items.len();
+    let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
+    let new: Vec<ItemRow> = listing
         .items
-        .iter()
+        .into_iter()
         .filter(|i| !have.contains(&i.id))
         .collect();
-    let total_bytes: u64 = new.iter().map(|i| i.size + i.meta_size).sum();
+    drop(have);
+    // Saturating: the sizes are the server's word, and checked only by the downloads.
+    let total_bytes = new.iter().fold(0u64, |n, i| {
+        n.saturating_add(i.size).saturating_add(i.meta_size)
+    });
     // Shared by the downloads in flight; they run on this task, one at a time between awaits.
-    let progress = RefCell::new(Progress::new(new.len(), total_bytes));
+    let fresh = new.len();
+    let progress = RefCell::new(Progress::new(fresh, total_bytes));
     let api = &api;
     let items_dir = &items_dir;
     let progress_ref = &progress;
-    let mut downloads = futures_util::stream::iter(new.iter().map(|item| async move {
+    // Each row moves from the queue into the manifest: a large listing is held once.
+    let mut downloads = futures_util::stream::iter(new.into_iter().map(|item| async move {
         let mut staged = Vec::with_capacity(2);
         for (key, size) in [
             (BlobKey::meta(item.id), item.meta_size),
@@ -162,7 +92,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         ] {
             staged.extend(download(api, items_dir, key, size, progress_ref).await?);
         }
-        Ok::<_, CliError>((*item, staged))
+        Ok::<_, CliError>((item, staged))
     }))
     .buffer_unordered(CONCURRENT_DOWNLOADS);
     // Finished items enter the manifest in batches. A batch's `.part` files are made durable
@@ -189,7 +119,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     while let Some(done) = downloads.next().await {
         match done {
             Ok((item, files)) => {
-                batch.push(item.clone());
+                batch.push(item);
                 staged.extend(files);
                 progress.borrow_mut().item_done();
                 if batch.len() >= MANIFEST_BATCH || saved.elapsed() >= MANIFEST_INTERVAL {
@@ -212,30 +142,12 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     progress.finish();
     eprintln!(
         "fetched {} new item{} ({}); {} already in the bundle",
-        new.len(),
-        if new.len() == 1 { "" } else { "s" },
+        fresh,
+        if fresh == 1 { "" } else { "s" },
         human(total_bytes),
-        listing.items.len() - new.len()
+        listed - fresh
     );
     Ok(())
-}
-
-/// Brings the manifest's sources up to date with the server's listing. The server lists only
-/// sources that still have items there, so a source already in the manifest stays, and can
-/// still be answered, after the editor deleted its items from the server.
-fn merge_sources(known: &mut Vec<SourceInfo>, listed: &[SourceInfo]) {
-    let mut at: HashMap<Id, usize> = known.iter().enumerate().map(|(i, s)| (s.id, i)).collect();
-    for s in listed {
-        match at.get(&s.id) {
-            Some(&i) => known[i] = s.clone(),
-            None => {
-                at.insert(s.id, known.len());
-                known.push(s.clone());
-            }
-        }
-    }
-    // The server's order: by day, then id (lowercase hex, so byte order is text order).
-    known.sort_by(|a, b| (&a.day, a.id).cmp(&(&b.day, b.id)));
 }
 
 /// Makes the files of a batch durable before they are renamed into place.
@@ -291,7 +203,7 @@ async fn download(
         let mut req = api
             .client
             .get(api.url(&format!("/api/v1/items/{}/{path}", key.id)))
-            .header(AUTHORIZATION, &api.auth);
+            .header(AUTHORIZATION, api.auth.as_str());
         if have > 0 {
             req = req.header(RANGE, format!("bytes={have}-"));
         }
@@ -345,16 +257,20 @@ async fn download(
 pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
     let api = Api::new(args)?;
     let mut failed = 0;
-    for id in ids {
+    for (n, id) in ids.iter().enumerate() {
+        // Not echoed: a token or a codename pasted here by mistake must not be shown.
         if id.parse::<crate::ids::Id>().is_err() {
-            eprintln!("sanduq: {id:?} is not an item id");
+            eprintln!(
+                "sanduq: argument {} is not an item id (32 hex digits)",
+                n + 1
+            );
             failed += 1;
             continue;
         }
         let res = api
             .client
             .delete(api.url(&format!("/api/v1/items/{id}")))
-            .header(AUTHORIZATION, &api.auth)
+            .header(AUTHORIZATION, api.auth.as_str())
             .send()
             .await
             .map_err(|e| CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e))))?;
@@ -400,7 +316,7 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         let res = api
             .client
             .post(api.url(&format!("/api/v1/sources/{source}/replies")))
-            .header(AUTHORIZATION, &api.auth)
+            .header(AUTHORIZATION, api.auth.as_str())
             .body(body)
             .send()
             .await
@@ -492,33 +408,5 @@ fn human(n: u64) -> String {
         n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
         n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
         n => format!("{n} bytes"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn source(day: &str, recipient: &str) -> SourceInfo {
-        SourceInfo {
-            id: Id::random(),
-            desk: "default".to_owned(),
-            day: day.to_owned(),
-            reply_recipient: Some(recipient.to_owned()),
-        }
-    }
-
-    #[test]
-    fn sources_no_longer_listed_stay_and_listed_ones_are_updated_or_added() {
-        let gone = source("2026-11-01", "old");
-        let kept = source("2026-11-02", "before");
-        let mut known = vec![kept.clone(), gone.clone()];
-        let updated = SourceInfo {
-            reply_recipient: Some("after".to_owned()),
-            ..kept.clone()
-        };
-        let new = source("2026-11-03", "new");
-        merge_sources(&mut known, &[new.clone(), updated.clone()]);
-        assert_eq!(known, vec![gone, updated, new]);
     }
 }

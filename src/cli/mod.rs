@@ -4,6 +4,7 @@
 //! do; `main` prints it on stderr and exits 1. Usage errors exit 2 (clap).
 
 mod admin;
+mod api;
 pub(crate) mod bundle;
 mod decrypt;
 mod export;
@@ -11,6 +12,7 @@ mod fetch;
 pub mod filename;
 mod keygen;
 mod reply;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -132,6 +134,16 @@ pub enum Command {
         /// A UTF-8 text file with the reply.
         #[arg(long)]
         message_file: PathBuf,
+    },
+    /// Show how the desk's editors listed by the server differ from the ones this bundle trusts,
+    /// and accept that change: replies are encrypted only to editors accepted here.
+    Accept {
+        /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The code `sanduq accept --bundle DIR` showed: accepts exactly that change.
+        #[arg(long)]
+        change: Option<String>,
     },
     /// Upload the replies waiting in a bundle's outbox.
     Push {
@@ -285,6 +297,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             message_file,
         } => reply::reply(&bundle, &source, &message_file),
         Command::Push { server, bundle } => fetch::push(&server, &bundle).await,
+        Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
 }
 

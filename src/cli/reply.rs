@@ -2,10 +2,13 @@
 //!
 //! The reply is encrypted to the source's reply recipient (derived from its codename; the
 //! server keeps only that public key) and to every editor of the desk, so the desk can read
-//! its own replies later. `sanduq push` uploads the outbox from the online machine.
+//! its own replies later: the editors this bundle trusts, never a list the server changed
+//! without an editor accepting it (see `trust`). `sanduq push` uploads the outbox from the
+//! online machine.
 
 use std::path::Path;
 
+use super::api::io_reason;
 use super::bundle::Bundle;
 use super::{CliError, Result};
 use crate::store::SourceInfo;
@@ -29,9 +32,9 @@ pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result
         [one] => return Ok(one),
         [] => {}
         _ => {
-            return Err(CliError::new(format!(
-            "--source: several sources are called {spaced:?}; use the folder name with its digits"
-        )))
+            return Err(CliError::new(
+                "--source: several sources have that name; use the folder name with its digits",
+            ))
         }
     }
     let wanted = wanted.trim().to_lowercase();
@@ -46,10 +49,13 @@ pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => Err(CliError::new(format!(
-            "--source: no source {wanted} in this bundle; run sanduq fetch on the online machine first"
-        ))),
-        _ => Err(CliError::new(format!("--source: {wanted} matches several sources; give more characters"))),
+        // The value is not echoed: whatever was pasted there may be a secret.
+        [] => Err(CliError::new(
+            "--source: no such source in this bundle; run sanduq fetch on the online machine first",
+        )),
+        _ => Err(CliError::new(
+            "--source: that matches several sources; give more characters",
+        )),
     }
 }
 
@@ -68,15 +74,23 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
             "the bundle lists no editors of the desk; run sanduq fetch first",
         ));
     }
-    let meta = std::fs::metadata(message_file)
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", message_file.display())))?;
+    if manifest.pending_editors.is_some() {
+        eprintln!(
+            "sanduq: the server lists other editors than this bundle trusts; this reply goes to the trusted ones only (sanduq accept --bundle {} shows the change)",
+            bundle_dir.display()
+        );
+    }
+    // The path is not shown: a reply pasted where its file's name belongs must not be echoed.
+    let unreadable = |e: std::io::Error| {
+        CliError::new(format!("cannot read the --message-file: {}", io_reason(&e)))
+    };
+    let meta = std::fs::metadata(message_file).map_err(unreadable)?;
     if meta.len() > MAX_REPLY_TEXT {
         return Err(CliError::new(format!(
             "the reply is over {MAX_REPLY_TEXT} bytes; shorten it"
         )));
     }
-    let mut text = std::fs::read(message_file)
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", message_file.display())))?;
+    let mut text = std::fs::read(message_file).map_err(unreadable)?;
     if std::str::from_utf8(&text).is_err() || text.iter().all(u8::is_ascii_whitespace) {
         zeroize::Zeroize::zeroize(&mut text);
         return Err(CliError::new("the reply must be non-empty UTF-8 text"));

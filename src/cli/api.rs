@@ -1,0 +1,296 @@
+//! The editor API as the CLI sees it: a hostile peer until proven otherwise.
+//!
+//! A seized or impersonated server may send anything, so the listing is read with a cap
+//! ([`MAX_LISTING_BYTES`], far above any real desk) and refused whole when it passes it, when
+//! it lists more than [`MAX_LISTED_ITEMS`] items, names an item twice, lists an item with no
+//! content, or lists a recipient that cannot be one. An onion server is reached only through a
+//! proxy that resolves names itself (`socks5h://`), so that the editor's network never sees
+//! the onion address. The token is read from its file and never appears in a message.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use reqwest::header::AUTHORIZATION;
+use reqwest::StatusCode;
+use zeroize::Zeroizing;
+
+use super::{CliError, Result, ServerArgs};
+use crate::web::Listing;
+
+/// The largest listing `fetch` reads, in bytes: about 100,000 items of a classical desk, or
+/// 7,000 sources of a post-quantum one (whose reply keys are 2 KB each), with their items.
+pub(super) const MAX_LISTING_BYTES: usize = 16 << 20;
+/// The most items a listing may name.
+pub(super) const MAX_LISTED_ITEMS: usize = 100_000;
+/// The most editors a desk's listing may name.
+const MAX_LISTED_EDITORS: usize = 1_000;
+/// The longest recipient sanduq takes from a listing (a post-quantum one is about 1,960).
+const MAX_RECIPIENT_LEN: usize = 8_192;
+
+/// A client of one editor API, with the editor's token.
+pub(super) struct Api {
+    pub(super) client: reqwest::Client,
+    pub(super) base: String,
+    pub(super) auth: Zeroizing<String>,
+}
+
+impl Api {
+    pub(super) fn new(args: &ServerArgs) -> Result<Api> {
+        let token = read_token(&args.token_file)?;
+        let base = args.server.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(CliError::new(
+                "--server must start with http:// or https://",
+            ));
+        }
+        refuse_local_names_for_onions(&base, args.proxy.as_deref())?;
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(120))
+            .read_timeout(Duration::from_secs(300))
+            .no_proxy()
+            .user_agent("sanduq");
+        if let Some(p) = &args.proxy {
+            let scheme = p.split("://").next().unwrap_or_default();
+            if !scheme.eq_ignore_ascii_case("socks5h") && !scheme.eq_ignore_ascii_case("socks5") {
+                return Err(CliError::new(
+                    "--proxy must be socks5h://HOST:PORT (socks5h resolves .onion names through Tor)",
+                ));
+            }
+            // The proxy address may carry a user name and password (Tor stream isolation):
+            // the reason is not shown.
+            let proxy = reqwest::Proxy::all(p)
+                .map_err(|_| CliError::new("--proxy is not a valid socks5h://HOST:PORT"))?;
+            builder = builder.proxy(proxy);
+        }
+        let client = builder.build().map_err(CliError::new)?;
+        Ok(Api {
+            client,
+            base,
+            auth: Zeroizing::new(format!("Bearer {}", token.as_str())),
+        })
+    }
+
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub(super) fn check(&self, status: StatusCode, what: &str) -> Result<()> {
+        match status {
+            s if s.is_success() => Ok(()),
+            StatusCode::UNAUTHORIZED => Err(CliError::new(
+                "the server refused the token (wrong, rotated, or the editor was removed)",
+            )),
+            StatusCode::NOT_FOUND => Err(CliError::new(format!("{what}: not found on the server"))),
+            s => Err(CliError::new(format!("{what}: the server answered {s}"))),
+        }
+    }
+
+    /// The desk's listing, read with a cap and checked (see the module header).
+    pub(super) async fn listing(&self) -> Result<Listing> {
+        let res = self
+            .client
+            .get(self.url("/api/v1/items"))
+            .header(AUTHORIZATION, self.auth.as_str())
+            .send()
+            .await
+            .map_err(|e| {
+                CliError::new(format!("cannot reach {}: {}", self.base, root_cause(&e)))
+            })?;
+        self.check(res.status(), "listing")?;
+        let body = read_capped(res, MAX_LISTING_BYTES).await?;
+        // serde's message may quote what the server sent: only the place is shown.
+        let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
+            CliError::new(format!(
+                "the server sent a listing sanduq cannot read (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        drop(body);
+        check_listing(&listing).map_err(|e| {
+            CliError::new(format!(
+                "the server sent a listing sanduq refuses: {e}; nothing was fetched (a damaged or hostile server: tell the desk's operator)"
+            ))
+        })?;
+        Ok(listing)
+    }
+}
+
+/// Reads the token from `path`. Neither the path nor the file's text is ever shown: an editor
+/// who pastes the token itself where the path belongs must not see it echoed.
+fn read_token(path: &Path) -> Result<Zeroizing<String>> {
+    let text = std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| {
+            let hint = if e.kind() == std::io::ErrorKind::NotFound {
+                " (it takes the path of the file that holds the token, not the token itself)"
+            } else {
+                ""
+            };
+            CliError::new(format!(
+                "cannot read the --token-file: {}{hint}",
+                io_reason(&e)
+            ))
+        })?;
+    let token = text.trim();
+    if token.is_empty() {
+        return Err(CliError::new(
+            "the --token-file is empty; it must hold the editor's API token",
+        ));
+    }
+    // Anything else (an identity file given by mistake, say) is not sent to the server.
+    let well_formed = token
+        .strip_prefix(crate::tokens::PREFIX)
+        .is_some_and(|rest| {
+            !rest.is_empty()
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if !well_formed {
+        return Err(CliError::new(format!(
+            "the --token-file does not hold a sanduq API token (one line starting {}); nothing was sent",
+            crate::tokens::PREFIX
+        )));
+    }
+    Ok(Zeroizing::new(token.to_owned()))
+}
+
+/// The reason of an I/O error without the path or value it may name.
+pub(super) fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => crate::crypto::one_line(&e.to_string()),
+    }
+}
+
+/// Refuses an onion `server` unless `proxy` resolves names itself: with no proxy, or with
+/// `socks5://`, the onion name would be looked up in the local DNS, telling the editor's
+/// network which editor API it talks to.
+fn refuse_local_names_for_onions(server: &str, proxy: Option<&str>) -> Result<()> {
+    let url =
+        reqwest::Url::parse(server).map_err(|_| CliError::new("--server is not a valid URL"))?;
+    let onion = url.host_str().is_some_and(|h| {
+        h.trim_end_matches('.')
+            .to_ascii_lowercase()
+            .ends_with(".onion")
+    });
+    let remote_names = proxy.is_some_and(|p| {
+        p.get(..10)
+            .is_some_and(|s| s.eq_ignore_ascii_case("socks5h://"))
+    });
+    if onion && !remote_names {
+        return Err(CliError::new(
+            "--server is an onion address: give --proxy socks5h://127.0.0.1:9050 (Tor's SOCKS port; socks5h, so that Tor resolves the name), or the local DNS would be asked for it",
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a response body, refusing it as soon as it passes `cap` bytes.
+async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+    let too_big = || {
+        CliError::new(format!(
+            "the server sent a listing over {} MiB, more than any real desk; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
+            cap >> 20
+        ))
+    };
+    if res.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(too_big());
+    }
+    let mut body = Vec::new();
+    let mut stream = res.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            CliError::new(format!(
+                "the listing was cut off ({}); run fetch again",
+                root_cause(&e)
+            ))
+        })?;
+        if body.len() + chunk.len() > cap {
+            return Err(too_big());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// What a listing must be before anything in it is used.
+fn check_listing(l: &Listing) -> std::result::Result<(), String> {
+    if l.items.len() > MAX_LISTED_ITEMS {
+        return Err(format!(
+            "it lists {} items, more than the {MAX_LISTED_ITEMS} sanduq takes",
+            l.items.len()
+        ));
+    }
+    if l.editors.len() > MAX_LISTED_EDITORS {
+        return Err(format!("it lists {} editors", l.editors.len()));
+    }
+    let mut seen = HashSet::with_capacity(l.items.len());
+    for i in &l.items {
+        if !seen.insert(i.id) {
+            return Err(format!("it lists item {} twice", i.id));
+        }
+        if i.size == 0 || i.meta_size == 0 {
+            return Err(format!(
+                "it lists item {} with no content (0 bytes; every item is an age file)",
+                i.id
+            ));
+        }
+    }
+    let recipients = l
+        .editors
+        .iter()
+        .chain(l.sources.iter().filter_map(|s| s.reply_recipient.as_ref()));
+    for r in recipients {
+        if !plausible_recipient(r) {
+            return Err("it lists a recipient that is not an age recipient".into());
+        }
+    }
+    Ok(())
+}
+
+/// A recipient sanduq may keep and show: bounded, printable ASCII, with no control character.
+fn plausible_recipient(r: &str) -> bool {
+    !r.is_empty() && r.len() <= MAX_RECIPIENT_LEN && r.bytes().all(|b| (b' '..=b'~').contains(&b))
+}
+
+/// The innermost cause of an error, which says what went wrong on the network.
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onion_servers_need_a_proxy_that_resolves_names() {
+        let onion = "http://sanduqxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion";
+        for proxy in [None, Some("socks5://127.0.0.1:9050")] {
+            let e = refuse_local_names_for_onions(onion, proxy).unwrap_err();
+            assert!(e.0.contains("socks5h"), "{e}");
+        }
+        assert!(refuse_local_names_for_onions(&format!("{onion}.:80"), None).is_err());
+        assert!(refuse_local_names_for_onions("http://X.ONION", None).is_err());
+        assert!(refuse_local_names_for_onions(onion, Some("socks5h://127.0.0.1:9050")).is_ok());
+        assert!(refuse_local_names_for_onions(onion, Some("SOCKS5H://127.0.0.1:9050")).is_ok());
+        assert!(refuse_local_names_for_onions("http://127.0.0.1:8081", None).is_ok());
+        assert!(refuse_local_names_for_onions("http://onion.example", None).is_ok());
+    }
+
+    #[test]
+    fn recipients_from_a_listing_are_printable_and_bounded() {
+        assert!(plausible_recipient("ssh-ed25519 AAAAC3Nza comment"));
+        assert!(!plausible_recipient("age1\x1b[2J"));
+        assert!(!plausible_recipient(""));
+        assert!(!plausible_recipient(&"a".repeat(MAX_RECIPIENT_LEN + 1)));
+    }
+}
