@@ -53,7 +53,7 @@ codename-heading = Your codename
 codename-intro = With this codename you can come back, add to your testimony and read the editors' answer. This is the only time it is shown: nobody, not even the editors, can recover it.
 codename-keep = Write it on paper and keep it hidden, or learn it by heart. Do not keep it on your phone or computer, and do not send it to anyone. Anyone who has it can read the answers meant for you.
 codename-words = The seven words are English words. Copy each one letter by letter, in order, with a space between them.
-thanks-close = For your safety, close this browser window when you are done.
+thanks-close = For your safety, close Tor Browser completely when you are done. On a phone, closing this page is not enough: quit the Tor Browser app itself.
 send-more = Send something else
 
 ## Coming back

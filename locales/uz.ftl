@@ -39,11 +39,11 @@ files-label = Fayllar
 files-more-label = Qoʻshimcha fayllar
 submit-button = Xavfsiz yuborish
 
-## Hajmlar, masalan «umumiy hajmi koʻpi bilan 2 GiB»
+## Hajmlar, masalan «umumiy hajmi koʻpi bilan 2 GB» (1 KB = 1024 bayt)
 size-bytes = { $n } bayt
-size-kib = { $n } KiB
-size-mib = { $n } MiB
-size-gib = { $n } GiB
+size-kib = { $n } KB
+size-mib = { $n } MB
+size-gib = { $n } GB
 
 ## Yuborilgandan keyin
 thanks-title = Qabul qilindi
@@ -54,12 +54,12 @@ codename-intro = Bu maxfiy kod bilan qaytib kelib, guvohligingizni toʻldirishin
 # codename-words va codename-keep sahifada ketma-ket turadi.
 codename-words = Bu yettita soʻz ingliz tilidagi soʻzlardir. Har birini lotin harflari bilan, harfma-harf, xuddi shu tartibda, oralarida boʻsh joy qoldirib qogʻozga koʻchirib yozing. Qogʻozni yashirin joyda saqlang yoki soʻzlarni yod oling.
 codename-keep = Maxfiy kodni telefon yoki kompyuterda saqlamang va uni hech kimga yubormang. Kimda bu kod boʻlsa, u sizga moʻljallangan javoblarni oʻqiy oladi.
-thanks-close = Xavfsizligingiz uchun, ishingiz tugagach, brauzer oynasini yoping.
+thanks-close = Xavfsizligingiz uchun, ishingiz tugagach, Tor Browser dasturini butunlay yoping. Telefonda shu sahifani yopishning oʻzi yetarli emas: Tor Browser ilovasidan butunlay chiqing.
 send-more = Yana nimadir yuborish
 
 ## Qaytish
 login-title = Maxfiy kodingiz bilan qayting
-login-intro = Sizga berilgan yettita soʻzni xuddi shu tartibda yozing. Katta yoki kichik harf va ortiqcha boʻsh joylar ahamiyatga ega emas.
+login-intro = Sizga berilgan yettita soʻzni qogʻozga qanday tartibda yozib olgan boʻlsangiz, oʻsha tartibda yozing. Katta yoki kichik harf va ortiqcha boʻsh joylar ahamiyatga ega emas.
 codename-label = Maxfiy kodingiz
 login-button = Kirish
 login-new-instead = Buning oʻrniga yangi guvohlik yuborish

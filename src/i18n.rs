@@ -11,6 +11,8 @@ use std::sync::LazyLock;
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 
+mod numbers;
+
 /// One language of the source site.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Locale(usize);
@@ -38,6 +40,8 @@ static BUNDLES: LazyLock<Vec<FluentBundle<FluentResource>>> = LazyLock::new(|| {
             // No bidi isolation marks around placeables: pages set `dir` themselves, and the
             // marks would sit invisibly inside numbers and codenames.
             bundle.set_use_isolating(false);
+            // Numbers as the language writes them (`1,5`, `۱٫۵`), not as Rust prints them.
+            bundle.set_formatter(Some(numbers::fluent_number));
             // A syntax error keeps the messages that did parse (and fails `tests` below).
             let resource = FluentResource::try_new((*source).to_owned()).unwrap_or_else(|(r, _)| r);
             let _ = bundle.add_resource(resource);
@@ -75,6 +79,18 @@ impl Locale {
     /// The Fluent source of this locale.
     pub fn source(self) -> &'static str {
         LOCALES[self.0].2
+    }
+
+    /// The digits of `text` (a date, say) in this language's digits: Persian in Farsi.
+    pub fn digits(self, text: &str) -> String {
+        numbers::digits(&self.icu(), text)
+    }
+
+    /// This locale as ICU4X names it.
+    fn icu(self) -> icu_locale_core::Locale {
+        self.code()
+            .parse()
+            .unwrap_or(icu_locale_core::Locale::UNKNOWN)
     }
 
     /// The message `key` with `args`, or its English text if this locale lacks it, or the key
@@ -155,7 +171,7 @@ mod tests {
             args.set("size", "1.5 GiB");
             let hint = l.message("files-hint", Some(&args));
             assert!(
-                hint.contains("17") && hint.contains("1.5 GiB"),
+                hint.contains(&l.digits("17")) && hint.contains("1.5 GiB"),
                 "{}: {hint}",
                 l.code()
             );
@@ -171,6 +187,24 @@ mod tests {
         assert!(ENGLISH
             .message("thanks-body", Some(&args))
             .contains("1 item."));
+    }
+
+    #[test]
+    fn numbers_in_messages_are_written_as_the_language_writes_them() {
+        let fa = Locale::from_code("fa").unwrap();
+        let ru = Locale::from_code("ru").unwrap();
+        let mut args = FluentArgs::new();
+        args.set("max", 20000);
+        let text = fa.message("form-error-too-long", Some(&args));
+        assert!(text.contains("۲۰٬۰۰۰") && !text.contains("20000"), "{text}");
+        let text = ru.message("form-error-too-long", Some(&args));
+        assert!(text.contains("20\u{a0}000"), "{text}");
+        let mut args = FluentArgs::new();
+        args.set("count", 3);
+        let text = fa.message("thanks-body", Some(&args));
+        assert!(text.contains("۳ مورد"), "{text}");
+        assert_eq!(fa.digits("2024-03-05"), "۲۰۲۴-۰۳-۰۵");
+        assert_eq!(ru.digits("2024-03-05"), "2024-03-05");
     }
 
     #[test]

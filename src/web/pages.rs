@@ -17,7 +17,8 @@ use minijinja::{context, Environment};
 
 use super::{AppError, AppState};
 use crate::i18n::Locale;
-use fluent_bundle::FluentArgs;
+use fluent_bundle::types::{FluentNumber, FluentNumberOptions};
+use fluent_bundle::{FluentArgs, FluentValue};
 
 /// Name of the form-token cookie.
 pub(crate) const CSRF_COOKIE: &str = "sanduq_csrf";
@@ -298,8 +299,13 @@ pub(crate) fn csrf_cookie(st: &AppState, headers: &HeaderMap) -> Option<String> 
     super::session::cookie(headers, &name)
 }
 
-/// `2147483648` → `2 GiB`, in the request's language.
+/// `2147483648` → `2 GiB`, `1572864` → `1.5 MiB`, in the request's language: `1,5 МБ` in
+/// Russian, `۱٫۵ مگابایت` in Farsi (the number is written by the language's formatter).
 pub(crate) fn human_size(n: u64) -> String {
+    size_in(current_locale(), n)
+}
+
+fn size_in(locale: Locale, n: u64) -> String {
     const UNITS: [&str; 4] = ["size-bytes", "size-kib", "size-mib", "size-gib"];
     let mut v = n as f64;
     let mut u = 0;
@@ -307,14 +313,13 @@ pub(crate) fn human_size(n: u64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    let number = if v.fract() == 0.0 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.1}")
+    let one_decimal = FluentNumberOptions {
+        maximum_fraction_digits: Some(1),
+        ..Default::default()
     };
     let mut args = FluentArgs::new();
-    args.set("n", number);
-    current_locale().message(UNITS[u], Some(&args))
+    args.set("n", FluentValue::Number(FluentNumber::new(v, one_decimal)));
+    locale.message(UNITS[u], Some(&args))
 }
 
 #[cfg(test)]
@@ -325,6 +330,14 @@ mod tests {
     fn sizes_and_cookies() {
         assert_eq!(human_size(2 * 1024 * 1024 * 1024), "2 GiB");
         assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(1000), "1,000 bytes");
+        let in_ = |code, n| size_in(Locale::from_code(code).unwrap(), n);
+        assert_eq!(in_("ru", 3 * 512 * 1024), "1,5 МБ");
+        assert_eq!(in_("tg", 3 * 512 * 1024), "1,5 МБ");
+        assert_eq!(in_("uz", 3 * 512 * 1024), "1,5 MB");
+        assert_eq!(in_("uz-Cyrl", 3 * 512 * 1024), "1,5 МБ");
+        assert_eq!(in_("fa", 3 * 512 * 1024), "۱٫۵ مگابایت");
+        assert_eq!(in_("fa", 2 << 30), "۲ گیگابایت");
         let t = new_token();
         let mut h = HeaderMap::new();
         h.insert(

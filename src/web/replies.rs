@@ -53,8 +53,10 @@ pub(crate) async fn read_all(
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
-        // None is shown as "could not be opened", in the source's language.
-        out.push(context! { id => r.id.to_string(), day => r.day, text });
+        // None is shown as "could not be opened", in the source's language; the day in its
+        // digits (Persian in Farsi).
+        let day = super::pages::current_locale().digits(&r.day);
+        out.push(context! { id => r.id.to_string(), day, text });
     }
     Ok(out)
 }
