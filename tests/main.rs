@@ -43,3 +43,9 @@ mod faults;
 
 // Post-quantum keys: two-way interop with typage (the age author's TypeScript age, via Node).
 mod pq;
+
+// Login floods: the bounded login queue, its calm 503, new sources ahead of logins.
+mod login_flood;
+
+// Argon2 costs and the pepper across restarts and upgrades.
+mod argon2_costs;
