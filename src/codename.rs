@@ -211,11 +211,13 @@ pub fn derive_with_memory(
 /// An age X25519 identity from 32 secret bytes (through its standard Bech32 encoding).
 fn x25519_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
     let hrp = bech32::Hrp::parse("age-secret-key-").map_err(|e| Error::Params(e.to_string()))?;
-    // Both spellings of the secret key are wiped when dropped.
-    let lower = Zeroizing::new(
-        bech32::encode::<bech32::Bech32>(hrp, secret).map_err(|e| Error::Params(e.to_string()))?,
-    );
-    let text = Zeroizing::new(lower.to_uppercase());
+    // Written in upper case (the form age parses) straight into a buffer of more than its
+    // final size (74 bytes), wiped when dropped: no lowercase copy (`bech32::encode` leaves
+    // one in freed memory even when its result is wiped), and no reallocation leaves a
+    // partial one behind.
+    let mut text = Zeroizing::new(String::with_capacity(128));
+    bech32::encode_upper_to_fmt::<bech32::Bech32, String>(&mut text, hrp, secret)
+        .map_err(|e| Error::Params(e.to_string()))?;
     text.parse::<age::x25519::Identity>()
         .map_err(|e| Error::Params(e.to_string()))
 }
@@ -318,5 +320,77 @@ mod tests {
                 v["pq_reply_identity"].as_str().unwrap()
             );
         }
+    }
+
+    /// Whether this process's writable memory holds `tail` in lower case (compared byte by
+    /// byte with the upper-case `tail`, so that the needle itself is no lowercase copy). Reads
+    /// /proc/self/mem, no unsafe code; the maps and the buffer are taken before `run`, so that
+    /// the scan allocates nothing that could reuse what `run` freed.
+    #[cfg(target_os = "linux")]
+    fn leaves_lowercase(tail: &[u8], run: impl FnOnce()) -> bool {
+        use std::os::unix::fs::FileExt;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let regions: Vec<(u64, u64)> = maps
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("rw"))
+            })
+            .filter_map(|l| {
+                let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+                Some((
+                    u64::from_str_radix(a, 16).ok()?,
+                    u64::from_str_radix(b, 16).ok()?,
+                ))
+            })
+            .collect();
+        let mem = std::fs::File::open("/proc/self/mem").unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        run();
+        let lower = |i: usize, b: u8| b == tail[i].to_ascii_lowercase();
+        for (start, end) in regions {
+            let mut at = start;
+            while at < end {
+                let n = buf.len().min((end - at) as usize);
+                let Ok(got) = mem.read_at(&mut buf[..n], at) else {
+                    break;
+                };
+                if buf[..got]
+                    .windows(tail.len())
+                    .any(|w| w.iter().enumerate().all(|(i, b)| lower(i, *b)))
+                {
+                    return true;
+                }
+                // Overlap chunks by the needle's length.
+                at += (got.max(tail.len()) - tail.len() + 1) as u64;
+            }
+        }
+        false
+    }
+
+    /// No lowercase Bech32 text of the reply secret (what `bech32::encode` returns) is left
+    /// in memory once its identity is made and dropped.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_lowercase_bech32_text_of_a_reply_secret_is_wiped() {
+        let secret = [0xa7u8; 32];
+        let hrp = bech32::Hrp::parse("age-secret-key-").unwrap();
+        let upper = {
+            let lower = Zeroizing::new(bech32::encode::<bech32::Bech32>(hrp, &secret).unwrap());
+            Zeroizing::new(lower.to_uppercase().into_bytes())
+        };
+        // The end of the text: the first bytes of a freed allocation are overwritten by the
+        // allocator's own pointers.
+        let tail = &upper[upper.len() - 24..];
+        assert!(tail.iter().any(u8::is_ascii_alphabetic));
+        assert!(!leaves_lowercase(tail, || {}), "no copy before");
+        let leaked = leaves_lowercase(tail, || {
+            drop(x25519_identity(&secret).unwrap());
+        });
+        assert!(
+            !leaked,
+            "the lowercase Bech32 secret key is left in freed memory"
+        );
     }
 }
