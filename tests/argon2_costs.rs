@@ -75,7 +75,7 @@ fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("serve started with a pepper that is not the install's");
+            panic!("serve kept running: it should have refused to start");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -227,4 +227,38 @@ async fn an_install_from_before_costs_and_fingerprints_upgrades() {
     // And it recorded the pepper's fingerprint.
     change_pepper(&server);
     assert_wrong_pepper_refused(&server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fourth_cost_in_use_stops_serve_and_names_the_costs() {
+    let mut server = Server::start_default();
+    server.add_editor("ana", None);
+    // A source at each of three costs, raising the cost after each.
+    let mut codenames = Vec::new();
+    for (cost, next) in [(1024, 2048), (2048, 3072), (3072, 4096)] {
+        if cost != 1024 {
+            server.start();
+        }
+        let v = Visitor::new(&server).await;
+        let (s, page) = v.submit(&server, &[Part::text("message", b"x")]).await;
+        assert_eq!(s, 200);
+        codenames.push(codename_in(&page));
+        server.kill();
+        set_memory(&server, cost, next);
+    }
+    // A fourth cost would make every login derive four times: serve refuses and says why.
+    let (code, stderr) = serve_must_exit(&server);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("4 argon2 costs") && stderr.contains("memory_kib = 3072"),
+        "{stderr}"
+    );
+    // Back at a cost in use, all three sources log in.
+    set_memory(&server, 4096, 3072);
+    server.start();
+    let v = Visitor::new(&server).await;
+    for c in &codenames {
+        assert_eq!(login(&server, &v, c).await.status(), 303);
+    }
 }
