@@ -86,6 +86,10 @@ error-storage = The server could not store what you sent, so nothing was kept. P
 error-internal-title = Something went wrong
 error-internal = Nothing was stored. Please try again later.
 
+## A login when too many wait (503); calm: the reader may be frightened
+error-busy-title = Please wait a minute
+error-busy = Many people are using this site right now, so your codename could not be checked yet. Nothing is lost and nothing is wrong on your side. Please try again in a minute.
+
 ## Forms (a page per form, linked from the front page)
 forms-heading = Or answer the questions of a form
 forms-intro = A form asks, one by one, what the editors need to document a case.

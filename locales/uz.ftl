@@ -87,6 +87,10 @@ error-storage = Server siz yuborgan narsani saqlay olmadi, shuning uchun hech na
 error-internal-title = Xatolik yuz berdi
 error-internal = Hech narsa saqlanmadi. Iltimos, keyinroq qayta urinib koʻring.
 
+## Koʻpchilik kutayotganda kirish (503); xotirjam ohangda: oʻquvchi qoʻrqqan boʻlishi mumkin
+error-busy-title = Iltimos, bir daqiqa kuting
+error-busy = Hozir bu saytdan koʻp odam foydalanmoqda, shuning uchun maxfiy kodingiz hali tekshirilmadi. Hech narsa yoʻqolmadi va siz hech qanday xato qilmadingiz. Iltimos, bir daqiqadan keyin qayta urinib koʻring.
+
 ## Anketalar (har biri uchun alohida sahifa, bosh sahifadan havola bor)
 forms-heading = Yoki anketa savollariga javob bering
 forms-intro = Anketa muharrirlarga voqeani hujjatlashtirish uchun nima kerakligini birma-bir soʻraydi.

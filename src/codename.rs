@@ -6,6 +6,17 @@
 //! X25519 secret and a post-quantum (X-Wing) seed. The server stores the age recipient of one
 //! of the two, the kind its desk's editors use, so editors can reply. Nothing derived from a
 //! codename is written anywhere but the login hash and that recipient.
+//!
+//! Each source's row records the argon2 cost its codename was derived with, so that an
+//! operator can raise the cost for new sources without locking out the old ones, and the
+//! install records a fingerprint of its pepper, so that a wrong pepper stops the server
+//! instead of silently failing every login (see [`install`]).
+
+mod deriver;
+mod gate;
+pub mod install;
+
+pub use deriver::{Deriver, LOGIN_QUEUE_PER_PERMIT, MAX_COSTS};
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -45,6 +56,9 @@ pub enum Error {
     /// Argon2 parameters out of range.
     #[error("bad argon2 parameters: {0}")]
     Params(String),
+    /// Too many logins wait for a derivation already; this one was not queued.
+    #[error("too many logins are waiting")]
+    Busy,
 }
 
 /// A codename, wiped from memory when dropped; `Debug` never shows it.
@@ -124,6 +138,8 @@ pub struct Derived {
     /// Its post-quantum reply identity, for a desk whose editors have post-quantum keys
     /// (age does not let a reply mix the two kinds).
     pub pq_reply_identity: crate::pq::Identity,
+    /// The argon2 cost it was derived with, which its source's row records.
+    pub cost: Cost,
 }
 
 impl Derived {
@@ -188,191 +204,22 @@ pub fn derive_with_memory(
         login_id,
         reply_identity,
         pq_reply_identity: crate::pq::Identity::from_seed(&pq_seed),
+        cost,
     })
 }
 
 /// An age X25519 identity from 32 secret bytes (through its standard Bech32 encoding).
 fn x25519_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
     let hrp = bech32::Hrp::parse("age-secret-key-").map_err(|e| Error::Params(e.to_string()))?;
-    let mut text = bech32::encode::<bech32::Bech32>(hrp, secret)
-        .map_err(|e| Error::Params(e.to_string()))?
-        .to_uppercase();
-    let id = text.parse::<age::x25519::Identity>();
-    text.zeroize();
-    id.map_err(|e| Error::Params(e.to_string()))
-}
-
-/// Runs derivations for a server: on blocking threads, at most `max_concurrent` at once (a
-/// login flood queues instead of exhausting memory). Argon2 buffers are reused while
-/// derivations follow one another (no new 64 MiB per login in a flood), wiped after each use,
-/// and given back to the operating system as soon as no derivation is running or waiting, so
-/// an idle server does not keep `max_concurrent × memory_kib` of RSS.
-pub struct Deriver {
-    pepper: std::sync::Arc<crate::config::Secret>,
-    cost: Cost,
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
-    shared: std::sync::Arc<Shared>,
-}
-
-/// What the deriver and its blocking closures share.
-#[derive(Default)]
-struct Shared {
-    /// Wiped buffers waiting for the next derivation.
-    pool: std::sync::Mutex<Vec<Buffer>>,
-    /// Requests deriving or waiting for a permit.
-    busy: std::sync::atomic::AtomicUsize,
-    counts: std::sync::Arc<BufferCounts>,
-}
-
-impl Shared {
-    /// Keeps a wiped buffer for the next derivation, or frees it when no request is deriving
-    /// or waiting any more (checked under the pool's lock, so the last request's
-    /// [`Busy`] cannot miss it).
-    fn give_back(&self, buffer: Buffer) {
-        if let Ok(mut pool) = self.pool.lock() {
-            if self.busy.load(std::sync::atomic::Ordering::Acquire) > 0 {
-                pool.push(buffer);
-                return;
-            }
-        }
-        drop(buffer);
-    }
-}
-
-/// How many argon2 buffers exist now, and the most that ever existed at once.
-#[derive(Default)]
-struct BufferCounts {
-    live: std::sync::atomic::AtomicUsize,
-    peak: std::sync::atomic::AtomicUsize,
-}
-
-/// One argon2 buffer, counted while it exists.
-struct Buffer {
-    blocks: Vec<Block>,
-    counts: std::sync::Arc<BufferCounts>,
-}
-
-/// Address space reserved for every argon2 buffer, whatever its cost: glibc's malloc serves
-/// requests below its dynamic mmap threshold (at most 32 MiB) from per-thread arenas that
-/// keep freed memory, so buffers of a smaller cost were never given back (measured at
-/// `memory_kib = 19456`: 600 logins left the server at 280 MiB of RSS). A request of this
-/// size is above that threshold, so glibc maps it on its own and unmaps it when freed (short
-/// of finding a free chunk that large in an arena, which the server's other allocations do
-/// not leave). Only the cost's blocks are ever written, so only they become resident.
-const RESERVED_KIB: usize = 33 * 1024;
-
-impl Buffer {
-    fn new(kib: u32, counts: &std::sync::Arc<BufferCounts>) -> Buffer {
-        use std::sync::atomic::Ordering::Relaxed;
-        let now = counts.live.fetch_add(1, Relaxed) + 1;
-        counts.peak.fetch_max(now, Relaxed);
-        let mut blocks = Vec::with_capacity((kib as usize).max(RESERVED_KIB));
-        blocks.resize(kib as usize, Block::default());
-        Buffer {
-            blocks,
-            counts: counts.clone(),
-        }
-    }
-}
-
-impl Drop for Buffer {
-    fn drop(&mut self) {
-        self.counts
-            .live
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-/// Marks a request as deriving or waiting; the last one to leave empties the pool.
-struct Busy<'a>(&'a Shared);
-
-impl<'a> Busy<'a> {
-    fn enter(shared: &'a Shared) -> Busy<'a> {
-        shared
-            .busy
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Busy(shared)
-    }
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        let idle = self.0.pool.lock().map(|mut pool| {
-            let last = self
-                .0
-                .busy
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
-                == 1;
-            // Nobody else is deriving: give the (already wiped) buffers back.
-            if last {
-                std::mem::take(&mut *pool)
-            } else {
-                Vec::new()
-            }
-        });
-        drop(idle);
-    }
-}
-
-impl Deriver {
-    /// A deriver for an install's pepper and cost.
-    pub fn new(pepper: crate::config::Secret, cost: Cost, max_concurrent: usize) -> Deriver {
-        Deriver {
-            pepper: std::sync::Arc::new(pepper),
-            cost,
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(max_concurrent.max(1))),
-            shared: Default::default(),
-        }
-    }
-
-    /// Derives `codename`'s login id and reply identity.
-    pub async fn derive(&self, codename: Codename) -> Result<Derived, Error> {
-        let _busy = Busy::enter(&self.shared);
-        // The permit goes into the blocking closure with the buffer, and is released only
-        // once the buffer is wiped and pooled or freed: if this future is dropped (the client
-        // hung up), the derivation still runs to its end and still counts against the cap,
-        // or hang-ups could start any number of 64 MiB derivations.
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| Error::Params(e.to_string()))?;
-        let reused = self.shared.pool.lock().ok().and_then(|mut p| p.pop());
-        let mut memory = match reused {
-            Some(m) => m,
-            None => Buffer::new(self.cost.memory_kib, &self.shared.counts),
-        };
-        let pepper = self.pepper.clone();
-        let cost = self.cost;
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || {
-            let d = derive_with_memory(&codename, pepper.expose(), cost, &mut memory.blocks);
-            // Wipe in place: `Vec::zeroize` would also empty the buffer we keep.
-            memory.blocks.iter_mut().for_each(Zeroize::zeroize);
-            shared.give_back(memory);
-            drop(permit);
-            d
-        })
-        .await
-        .map_err(|e| Error::Params(e.to_string()))?
-    }
-
-    /// How many argon2 buffers exist now (0 when no derivation runs or waits).
-    pub fn buffers_live(&self) -> usize {
-        self.shared
-            .counts
-            .live
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// The most argon2 buffers that ever existed at once (never more than the concurrency cap).
-    pub fn buffers_peak(&self) -> usize {
-        self.shared
-            .counts
-            .peak
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
+    // Written in upper case (the form age parses) straight into a buffer of more than its
+    // final size (74 bytes), wiped when dropped: no lowercase copy (`bech32::encode` leaves
+    // one in freed memory even when its result is wiped), and no reallocation leaves a
+    // partial one behind.
+    let mut text = Zeroizing::new(String::with_capacity(128));
+    bech32::encode_upper_to_fmt::<bech32::Bech32, String>(&mut text, hrp, secret)
+        .map_err(|e| Error::Params(e.to_string()))?;
+    text.parse::<age::x25519::Identity>()
+        .map_err(|e| Error::Params(e.to_string()))
 }
 
 #[cfg(test)]
@@ -475,87 +322,75 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_deriver_caps_concurrency_and_gives_memory_back_when_idle() {
-        let cost = Cost {
-            memory_kib: 256,
-            time: 1,
-            lanes: 1,
-        };
-        let pepper = [9u8; 32];
-        let d = std::sync::Arc::new(Deriver::new(
-            crate::config::Secret::new(pepper.to_vec()),
-            cost,
-            2,
-        ));
-        let c = "abacus zoom drop-down yo-yo t-shirt felt-tip abdomen";
-        let want = derive(&Codename::parse(c).unwrap(), &pepper, cost)
-            .unwrap()
-            .login_hash();
-        let tasks: Vec<_> = (0..20)
-            .map(|_| {
-                let d = d.clone();
-                tokio::spawn(async move {
-                    d.derive(Codename::parse(c).unwrap())
-                        .await
-                        .unwrap()
-                        .login_hash()
-                })
+    /// Whether this process's writable memory holds `tail` in lower case (compared byte by
+    /// byte with the upper-case `tail`, so that the needle itself is no lowercase copy). Reads
+    /// /proc/self/mem, no unsafe code; the maps and the buffer are taken before `run`, so that
+    /// the scan allocates nothing that could reuse what `run` freed.
+    #[cfg(target_os = "linux")]
+    fn leaves_lowercase(tail: &[u8], run: impl FnOnce()) -> bool {
+        use std::os::unix::fs::FileExt;
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        let regions: Vec<(u64, u64)> = maps
+            .lines()
+            .filter(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.starts_with("rw"))
+            })
+            .filter_map(|l| {
+                let (a, b) = l.split_whitespace().next()?.split_once('-')?;
+                Some((
+                    u64::from_str_radix(a, 16).ok()?,
+                    u64::from_str_radix(b, 16).ok()?,
+                ))
             })
             .collect();
-        for t in tasks {
-            assert_eq!(
-                t.await.unwrap(),
-                want,
-                "reused memory gives the same answer"
-            );
+        let mem = std::fs::File::open("/proc/self/mem").unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        run();
+        let lower = |i: usize, b: u8| b == tail[i].to_ascii_lowercase();
+        for (start, end) in regions {
+            let mut at = start;
+            while at < end {
+                let n = buf.len().min((end - at) as usize);
+                let Ok(got) = mem.read_at(&mut buf[..n], at) else {
+                    break;
+                };
+                if buf[..got]
+                    .windows(tail.len())
+                    .any(|w| w.iter().enumerate().all(|(i, b)| lower(i, *b)))
+                {
+                    return true;
+                }
+                // Overlap chunks by the needle's length.
+                at += (got.max(tail.len()) - tail.len() + 1) as u64;
+            }
         }
-        assert!(
-            d.buffers_peak() <= 2,
-            "{} buffers at once for a cap of 2",
-            d.buffers_peak()
-        );
-        assert!(d.buffers_peak() >= 1);
-        assert_eq!(
-            d.buffers_live(),
-            0,
-            "an idle deriver gives its buffers back"
-        );
+        false
     }
 
-    /// A request that goes away mid-derivation (a client hanging up on its login) must not
-    /// free its place while its derivation still runs: hang-ups would otherwise start any
-    /// number of derivations, each with its own buffer.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn abandoned_derivations_still_count_against_the_cap() {
-        let cost = Cost {
-            memory_kib: 16 * 1024,
-            time: 3,
-            lanes: 1,
+    /// No lowercase Bech32 text of the reply secret (what `bech32::encode` returns) is left
+    /// in memory once its identity is made and dropped.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_lowercase_bech32_text_of_a_reply_secret_is_wiped() {
+        let secret = [0xa7u8; 32];
+        let hrp = bech32::Hrp::parse("age-secret-key-").unwrap();
+        let upper = {
+            let lower = Zeroizing::new(bech32::encode::<bech32::Bech32>(hrp, &secret).unwrap());
+            Zeroizing::new(lower.to_uppercase().into_bytes())
         };
-        let d = std::sync::Arc::new(Deriver::new(
-            crate::config::Secret::new(vec![9u8; 32]),
-            cost,
-            2,
-        ));
-        let c = "abacus zoom drop-down yo-yo t-shirt felt-tip abdomen";
-        for _ in 0..12 {
-            let d2 = d.clone();
-            let task = tokio::spawn(async move { d2.derive(Codename::parse(c).unwrap()).await });
-            // Long enough to start deriving, far shorter than a derivation.
-            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
-            task.abort();
-        }
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while d.buffers_live() > 0 && std::time::Instant::now() < deadline {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        // The end of the text: the first bytes of a freed allocation are overwritten by the
+        // allocator's own pointers.
+        let tail = &upper[upper.len() - 24..];
+        assert!(tail.iter().any(u8::is_ascii_alphabetic));
+        assert!(!leaves_lowercase(tail, || {}), "no copy before");
+        let leaked = leaves_lowercase(tail, || {
+            drop(x25519_identity(&secret).unwrap());
+        });
         assert!(
-            d.buffers_peak() <= 2,
-            "{} buffers at once after hang-ups, for a cap of 2",
-            d.buffers_peak()
+            !leaked,
+            "the lowercase Bech32 secret key is left in freed memory"
         );
-        assert!(d.buffers_peak() >= 1, "some derivation started");
-        assert_eq!(d.buffers_live(), 0, "every abandoned buffer is given back");
     }
 }

@@ -130,6 +130,8 @@ pub struct RawCodename {
     pub lanes: Option<u32>,
     /// Derivations running at once.
     pub max_concurrent: Option<usize>,
+    /// Logins waiting for a derivation; more are answered 503 at once.
+    pub login_queue: Option<usize>,
     /// Allows a memory cost under the floor. For test suites only.
     pub weak_cost_for_tests: Option<bool>,
 }
@@ -138,8 +140,8 @@ pub struct RawCodename {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSecrets {
-    /// The install pepper, base64.
-    pub pepper: String,
+    /// The install pepper, base64; wiped when dropped.
+    pub pepper: zeroize::Zeroizing<String>,
 }
 
 impl fmt::Debug for RawSecrets {
@@ -288,15 +290,21 @@ pub struct Config {
     pub codename_cost: crate::codename::Cost,
     /// Codename derivations running at once.
     pub codename_concurrency: usize,
+    /// Logins waiting for a derivation (unset: a default from the permits and the costs in
+    /// use, see [`crate::codename::install::deriver`]).
+    pub codename_login_queue: Option<usize>,
 }
 
 impl Config {
     /// Reads and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // The file holds the pepper: wiped when dropped, as the parsed pepper is.
+        let text = std::fs::read_to_string(path)
+            .map(zeroize::Zeroizing::new)
+            .map_err(|source| Error::Read {
+                path: path.to_owned(),
+                source,
+            })?;
         Self::parse(path, &text)
     }
 
@@ -457,8 +465,9 @@ impl Config {
             }
         };
 
-        let pepper = base64::engine::general_purpose::STANDARD
+        let mut pepper = base64::engine::general_purpose::STANDARD
             .decode(raw.secrets.pepper.trim())
+            .map(zeroize::Zeroizing::new)
             .map_err(|_| {
                 invalid(
                     "secrets.pepper",
@@ -572,6 +581,13 @@ impl Config {
                 "must be between 1 and 64".into(),
             ));
         }
+        let codename_login_queue = raw.codename.login_queue;
+        if codename_login_queue.is_some_and(|q| !(1..=4096).contains(&q)) {
+            return Err(invalid(
+                "codename.login_queue",
+                "must be between 1 and 4096".into(),
+            ));
+        }
 
         let idle = raw.listen.session_idle_seconds.unwrap_or(30 * 60);
         if !(1..=24 * 3600).contains(&idle) {
@@ -596,11 +612,12 @@ impl Config {
             default_locale,
             onion_address,
             tls,
-            pepper: Secret::new(pepper),
+            pepper: Secret::new(std::mem::take(&mut *pepper)),
             desks,
             forms,
             codename_cost,
             codename_concurrency,
+            codename_login_queue,
         })
     }
 

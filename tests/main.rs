@@ -64,3 +64,9 @@ mod host_header;
 
 // The C2SP CCTV age test kit (npm cctv-age): every vector through sanduq's decryption path.
 mod cctv;
+
+// Login floods: the bounded login queue, its calm 503, new sources ahead of logins.
+mod login_flood;
+
+// Argon2 costs and the pepper across restarts and upgrades.
+mod argon2_costs;

@@ -47,7 +47,11 @@ pub(super) async fn init(dir: &Path) -> Result<PathBuf> {
     let cfg = load(&path)?;
     crate::store::fs::FsBlobStore::open(&cfg.data_dir.join("blobs"))
         .map_err(|e| CliError::new(format!("cannot create the blob store: {e}")))?;
-    meta_store(&cfg).await?;
+    let meta = meta_store(&cfg).await?;
+    // `serve` refuses another pepper than this one.
+    crate::codename::install::check_pepper(&meta, &cfg.pepper)
+        .await
+        .map_err(CliError::new)?;
     eprintln!("Initialised {}.", dir.display());
     eprintln!(
         "Next: make an editor key offline (sanduq keygen -o key.txt), then register it:\n  sanduq admin editor add --config {} --name NAME --recipient age1…",
@@ -76,7 +80,7 @@ async fn run_server(cfg: Config) -> Result<()> {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = crate::web::AppState::open(cfg)
         .await
-        .map_err(|e| CliError::new(format!("cannot open the stores: {e}")))?;
+        .map_err(CliError::new)?;
     // A desk's editors are all post-quantum or all classical: age cannot mix them in a file.
     for d in &state.config.desks {
         let recipients = state

@@ -178,6 +178,8 @@ pub struct SourceLogin {
     pub login_hash: [u8; 32],
     /// The age recipient of the reply key derived from the codename.
     pub reply_recipient: String,
+    /// The argon2 cost the codename was derived with: its logins derive at this cost.
+    pub cost: crate::codename::Cost,
 }
 
 /// A source as editors see it: ids, desk, day, and where replies go.
@@ -257,6 +259,14 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn replies_for_source(&self, source: Id) -> Result<Vec<ReplyRow>>;
     /// Deletes a reply of `source`; `false` if it has none of that id.
     async fn delete_reply(&self, source: Id, id: Id) -> Result<bool>;
+    /// Records `fingerprint` as the fingerprint of the install's pepper if none is recorded
+    /// yet, and returns the one on record (`fingerprint` itself if it was just recorded).
+    async fn pepper_fingerprint(&self, fingerprint: &[u8; 32]) -> Result<[u8; 32]>;
+    /// Records `cost` for every source that has a login but no recorded cost (written before
+    /// costs were recorded, when every derivation used the configured cost); returns how many.
+    async fn assume_cost(&self, cost: crate::codename::Cost) -> Result<u64>;
+    /// Every distinct cost of sources' codenames, the most recently given to a source first.
+    async fn source_costs(&self) -> Result<Vec<crate::codename::Cost>>;
 }
 
 /// Removes temporary objects and objects that no committed item owns. Run at start-up,

@@ -15,6 +15,7 @@ use sqlx::{Row, SqlitePool};
 use super::{
     Editor, Error, ItemRow, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin, SourceRow,
 };
+use crate::codename::Cost;
 use crate::ids::Id;
 
 const SCHEMA: &str = "
@@ -57,7 +58,22 @@ CREATE TABLE replies (
 );
 CREATE INDEX replies_source ON replies(source);
 ",
+    // The argon2 cost of each source's codename (NULL for sources written before: serve
+    // records the configured cost for them at its first start), and the pepper's
+    // fingerprint.
+    "
+ALTER TABLE sources ADD COLUMN argon2_memory_kib INTEGER;
+ALTER TABLE sources ADD COLUMN argon2_time INTEGER;
+ALTER TABLE sources ADD COLUMN argon2_lanes INTEGER;
+CREATE TABLE install (
+    key TEXT PRIMARY KEY NOT NULL,
+    value BLOB NOT NULL
+);
+",
 ];
+
+/// The `install` row of the pepper's fingerprint.
+const PEPPER_FINGERPRINT: &str = "pepper_fingerprint";
 
 /// A [`MetaStore`] in a SQLite file.
 #[derive(Debug, Clone)]
@@ -224,13 +240,17 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT OR IGNORE INTO sources (id, desk, day, login_hash, reply_recipient) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO sources (id, desk, day, login_hash, reply_recipient, \
+             argon2_memory_kib, argon2_time, argon2_lanes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(source.id.to_string())
         .bind(&source.desk)
         .bind(&source.day)
         .bind(login.map(|l| l.login_hash.to_vec()))
         .bind(login.map(|l| l.reply_recipient.clone()))
+        .bind(login.map(|l| i64::from(l.cost.memory_kib)))
+        .bind(login.map(|l| i64::from(l.cost.time)))
+        .bind(login.map(|l| i64::from(l.cost.lanes)))
         .execute(&mut *tx)
         .await?;
         for it in items {
@@ -402,6 +422,56 @@ impl MetaStore for SqliteMetaStore {
             .await?;
         self.forget().await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn pepper_fingerprint(&self, fingerprint: &[u8; 32]) -> Result<[u8; 32]> {
+        sqlx::query("INSERT OR IGNORE INTO install (key, value) VALUES (?, ?)")
+            .bind(PEPPER_FINGERPRINT)
+            .bind(&fingerprint[..])
+            .execute(&self.pool)
+            .await?;
+        let v: Vec<u8> = sqlx::query_scalar("SELECT value FROM install WHERE key = ?")
+            .bind(PEPPER_FINGERPRINT)
+            .fetch_one(&self.pool)
+            .await?;
+        v.try_into()
+            .map_err(|_| Error::Corrupt("pepper fingerprint length".into()))
+    }
+
+    async fn assume_cost(&self, cost: Cost) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE sources SET argon2_memory_kib = ?, argon2_time = ?, argon2_lanes = ? \
+             WHERE login_hash IS NOT NULL AND argon2_memory_kib IS NULL",
+        )
+        .bind(i64::from(cost.memory_kib))
+        .bind(i64::from(cost.time))
+        .bind(i64::from(cost.lanes))
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn source_costs(&self) -> Result<Vec<Cost>> {
+        let rows = sqlx::query(
+            "SELECT argon2_memory_kib, argon2_time, argon2_lanes, MAX(rowid) AS newest \
+             FROM sources WHERE login_hash IS NOT NULL AND argon2_memory_kib IS NOT NULL \
+             GROUP BY argon2_memory_kib, argon2_time, argon2_lanes ORDER BY newest DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let field = |r: &sqlx::sqlite::SqliteRow, name: &str| -> Result<u32> {
+            let v: i64 = r.try_get(name)?;
+            u32::try_from(v).map_err(|_| Error::Corrupt(format!("{name} out of range")))
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(Cost {
+                    memory_kib: field(r, "argon2_memory_kib")?,
+                    time: field(r, "argon2_time")?,
+                    lanes: field(r, "argon2_lanes")?,
+                })
+            })
+            .collect()
     }
 }
 

@@ -6,6 +6,9 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+/// `Retry-After` of a 503 [`AppError::Busy`], in seconds.
+const RETRY_AFTER_SECONDS: &str = "60";
+
 /// Everything a handler can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -33,6 +36,9 @@ pub enum AppError {
     /// The codename is not one of this site's (or not a codename at all).
     #[error("unknown codename")]
     UnknownCodename,
+    /// Too many logins wait for a codename check: try again in a minute (503).
+    #[error("too many logins waiting")]
+    Busy,
     /// Storing failed (full disk, I/O error); nothing was kept.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -72,7 +78,7 @@ impl AppError {
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Stalled => StatusCode::REQUEST_TIMEOUT,
-            AppError::DeskClosed => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::DeskClosed | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -89,6 +95,7 @@ impl AppError {
             AppError::Stalled => ("error-stalled-title", "error-stalled"),
             AppError::NotFound => ("error-not-found-title", "error-not-found"),
             AppError::UnknownCodename => ("error-unknown-codename-title", "error-unknown-codename"),
+            AppError::Busy => ("error-busy-title", "error-busy"),
             AppError::Storage(_) => ("error-storage-title", "error-storage"),
             AppError::Internal(_) => ("error-internal-title", "error-internal"),
         }
@@ -105,6 +112,14 @@ impl IntoResponse for AppError {
             _ => {}
         }
         let (title, sentence) = self.text();
-        (self.status(), super::pages::error_page(title, sentence)).into_response()
+        let mut res = (self.status(), super::pages::error_page(title, sentence)).into_response();
+        if matches!(self, AppError::Busy) {
+            // What the page says: a minute.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        res
     }
 }

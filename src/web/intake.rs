@@ -122,7 +122,7 @@ impl PendingCodename {
         let deriver = st.deriver.clone();
         PendingCodename {
             shown,
-            task: tokio::spawn(async move { deriver.derive(codename).await }),
+            task: tokio::spawn(async move { deriver.derive_new(codename).await }),
         }
     }
 
@@ -501,6 +501,7 @@ async fn receive(
                 // not let one file mix the two kinds.
                 reply_recipient: derived
                     .reply_recipient_for(recips.iter().all(|r| crate::crypto::is_post_quantum(r))),
+                cost: derived.cost,
             };
             (
                 SourceRow {

@@ -1,8 +1,9 @@
 //! Returning sources: log in with a codename, log out.
 //!
-//! A codename is checked only by deriving from it (argon2id behind the deriver's cap) and
-//! looking the result's hash up; a known and an unknown well-formed codename cost the same
-//! work and the same one query. A login always starts a new session id.
+//! A codename is checked only by deriving from it (argon2id behind the deriver's cap, at each
+//! cost in use) and looking each result's hash up; a known and an unknown well-formed
+//! codename cost the same work and the same queries. When too many logins wait already, the
+//! answer is at once a calm 503 with `Retry-After`. A login always starts a new session id.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -53,14 +54,7 @@ pub(crate) async fn login(
         return Err(AppError::Forbidden);
     }
     let codename = Codename::parse(&form.codename).map_err(|_| AppError::UnknownCodename)?;
-    let derived = st
-        .deriver
-        .derive(codename)
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
-    let source = st
-        .meta
-        .source_by_login(&derived.login_hash())
+    let (source, derived) = find_source(&st, codename)
         .await?
         .ok_or(AppError::UnknownCodename)?;
     if let Some(old) = st.sessions.for_request(&headers) {
@@ -90,6 +84,30 @@ pub(crate) async fn login(
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
+}
+
+/// The source `codename` opens, and what it derives for it. It is derived at each argon2 cost
+/// sources' codenames use (usually one) and every result is looked up, so that a known and an
+/// unknown codename cost the same work; too many logins waiting already is a 503.
+async fn find_source(
+    st: &AppState,
+    codename: Codename,
+) -> Result<Option<(crate::store::SourceRow, crate::codename::Derived)>, AppError> {
+    let derived = st
+        .deriver
+        .derive_login(codename)
+        .await
+        .map_err(|e| match e {
+            crate::codename::Error::Busy => AppError::Busy,
+            other => AppError::Internal(other.to_string()),
+        })?;
+    let mut found = None;
+    for d in derived {
+        if let Some(source) = st.meta.source_by_login(&d.login_hash()).await? {
+            found = Some((source, d));
+        }
+    }
+    Ok(found)
 }
 
 /// Stores the reply recipient of the desk's current kind for `source`, if it differs.

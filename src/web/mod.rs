@@ -50,15 +50,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Opens the embedded stores under the configured data directory.
-    pub async fn open(config: Config) -> Result<AppState, crate::store::Error> {
+    /// Opens the embedded stores under the configured data directory, and checks the
+    /// install's pepper and codename costs against the configuration.
+    pub async fn open(config: Config) -> Result<AppState, crate::codename::install::Error> {
         let blobs = FsBlobStore::open(&config.data_dir.join("blobs"))?;
         let meta = SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?;
-        let deriver = crate::codename::Deriver::new(
-            config.pepper.clone(),
-            config.codename_cost,
-            config.codename_concurrency,
-        );
+        let deriver = crate::codename::install::deriver(&meta, &config).await?;
         Ok(AppState {
             sessions: Arc::new(session::Sessions::new(
                 config.secure_cookies,
