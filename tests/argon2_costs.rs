@@ -2,8 +2,6 @@
 //! sources only, a wrong pepper stops `serve`, and an install from before both were recorded
 //! upgrades in place.
 
-use std::time::{Duration, Instant};
-
 use base64::Engine as _;
 use sanduq::codename::{derive, Codename, Cost};
 
@@ -59,28 +57,6 @@ fn recipient(server: &Server, codename: &str, cost: Cost) -> String {
     derive(&Codename::parse(codename).unwrap(), &pepper(server), cost)
         .unwrap()
         .reply_recipient()
-}
-
-/// Runs `sanduq serve` and requires it to exit by itself; its exit code and stderr.
-fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--config", server.config.to_str().unwrap()])
-        .env("SANDUQ_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve kept running: it should have refused to start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
 fn assert_wrong_pepper_refused(server: &Server) {

@@ -382,3 +382,41 @@ fn a_recipient_with_a_low_order_x25519_key_cannot_join_a_desk() {
         &good,
     ]);
 }
+
+/// A key stored before today's checks existed (here a low-order X25519 half, written into the
+/// database behind the server's back) stops `serve` at start, in one line, instead of failing
+/// the first source who sends.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_refuses_to_start_with_a_stored_key_todays_checks_refuse() {
+    let server = Server::init(|t| t);
+    let good = pq_keygen(&server.dir.path().join("pq.key"));
+    let config = server.config.to_str().unwrap().to_owned();
+    sanduq_ok(&[
+        "admin",
+        "editor",
+        "add",
+        "--config",
+        &config,
+        "--name",
+        "ana",
+        "--recipient",
+        &good,
+    ]);
+    let bad = with_x25519_half(&good, &[0u8; 32]);
+    let db = server.data().join("meta.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE editors SET recipient = ?")
+        .bind(&bad)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let (code, stderr) = serve_must_exit(&server);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no longer accepts") && stderr.trim().lines().count() == 1,
+        "{stderr}"
+    );
+}

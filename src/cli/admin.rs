@@ -82,12 +82,23 @@ async fn run_server(cfg: Config) -> Result<()> {
         .await
         .map_err(CliError::new)?;
     // A desk's editors are all post-quantum or all classical: age cannot mix them in a file.
+    // Each key must still pass today's checks: one stored before a check existed (a low-order
+    // X25519 half in an age1pq1 key, say) would otherwise fail only when a source sends.
     for d in &state.config.desks {
         let recipients = state
             .meta
             .desk_recipients(&d.name)
             .await
             .map_err(|e| CliError::new(format!("cannot read the editors: {e}")))?;
+        for r in &recipients {
+            crate::crypto::check_recipient(r).map_err(|e| {
+                CliError::new(format!(
+                    "desk {:?} has an editor key sanduq no longer accepts ({e}); remove that \
+                     editor with `sanduq admin editor remove` and add a new key",
+                    d.name
+                ))
+            })?;
+        }
         crate::crypto::check_one_kind(&d.name, &recipients).map_err(CliError::new)?;
     }
     crate::web::serve(state, shutdown_signal())

@@ -582,3 +582,25 @@ pub fn with_terminal(cmd: String, input: &str) -> Output {
     });
     child.wait_with_output().unwrap()
 }
+
+/// Runs `sanduq serve` and requires it to exit by itself; its exit code and stderr.
+pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
+    let mut child = std::process::Command::new(BIN)
+        .args(["serve", "--config", server.config.to_str().unwrap()])
+        .env("SANDUQ_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve kept running: it should have refused to start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8(out.stderr).unwrap())
+}
