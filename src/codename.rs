@@ -129,15 +129,20 @@ impl Default for Cost {
     }
 }
 
-/// What a codename opens.
+/// What a codename opens. Made on a blocking thread whose stack is then scrubbed, and handed
+/// on boxed, so that its secrets are never moved (copied) again: they are wiped where they
+/// lie when it is dropped.
 pub struct Derived {
     /// Identifies the source at login; the server stores only [`Derived::login_hash`].
     login_id: Zeroizing<[u8; 32]>,
     /// The source's reply identity, held in memory for a session only.
     pub reply_identity: age::x25519::Identity,
-    /// Its post-quantum reply identity, for a desk whose editors have post-quantum keys
-    /// (age does not let a reply mix the two kinds).
-    pub pq_reply_identity: crate::pq::Identity,
+    /// The seed of its post-quantum reply identity, for a desk whose editors have
+    /// post-quantum keys (age does not let a reply mix the two kinds). Kept as its seed: the
+    /// expanded identity takes 2 KiB a session.
+    pq_seed: Zeroizing<[u8; 32]>,
+    /// The public halves of both, computed with the secrets.
+    recipients: (String, String),
     /// The argon2 cost it was derived with, which its source's row records.
     pub cost: Cost,
 }
@@ -148,18 +153,31 @@ impl Derived {
         Sha256::digest(self.login_id.as_slice()).into()
     }
 
+    /// Keeps the reply keys only, for a session: the login id is wiped in place, and the
+    /// recipients (the post-quantum one is 2 KB) are let go.
+    pub fn keep_only_reply_keys(&mut self) {
+        self.login_id.zeroize();
+        self.recipients = (String::new(), String::new());
+    }
+
     /// The public reply recipient the server stores.
     pub fn reply_recipient(&self) -> String {
-        self.reply_identity.to_public().to_string()
+        self.recipients.0.clone()
     }
 
     /// The reply recipient to store for a desk whose editors are post-quantum or not.
     pub fn reply_recipient_for(&self, post_quantum: bool) -> String {
         if post_quantum {
-            self.pq_reply_identity.to_public().to_string()
+            self.recipients.1.clone()
         } else {
             self.reply_recipient()
         }
+    }
+
+    /// The post-quantum reply identity, expanded from its seed (wiped when dropped). Expand
+    /// it on a blocking thread that scrubs its stack after use.
+    pub fn pq_reply_identity(&self) -> crate::pq::Identity {
+        crate::pq::Identity::from_seed(&self.pq_seed)
     }
 }
 
@@ -200,10 +218,17 @@ pub fn derive_with_memory(
         .and_then(|()| hk.expand(b"sanduq v1 pq reply key", pq_seed.as_mut_slice()))
         .map_err(|e| Error::Params(e.to_string()))?;
     let reply_identity = x25519_identity(&secret)?;
+    let recipients = (
+        reply_identity.to_public().to_string(),
+        crate::pq::Identity::from_seed(&pq_seed)
+            .to_public()
+            .to_string(),
+    );
     Ok(Derived {
         login_id,
         reply_identity,
-        pq_reply_identity: crate::pq::Identity::from_seed(&pq_seed),
+        pq_seed,
+        recipients,
         cost,
     })
 }
@@ -316,7 +341,7 @@ mod tests {
             // post-quantum desk off from its replies. (Seed to recipient is pinned by the
             // age spec's and typage's vectors in pq.rs.)
             assert_eq!(
-                age::secrecy::ExposeSecret::expose_secret(&d.pq_reply_identity.to_string()),
+                age::secrecy::ExposeSecret::expose_secret(&d.pq_reply_identity().to_string()),
                 v["pq_reply_identity"].as_str().unwrap()
             );
         }

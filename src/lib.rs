@@ -20,3 +20,4 @@ pub mod pq;
 pub mod store;
 pub mod tokens;
 pub mod web;
+mod wipe;

@@ -70,3 +70,6 @@ mod login_flood;
 
 // Argon2 costs and the pepper across restarts and upgrades.
 mod argon2_costs;
+
+// Secrets in the running server's memory, read through /proc: what leaves it, and when.
+mod memory;

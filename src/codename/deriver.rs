@@ -167,7 +167,7 @@ impl Deriver {
     }
 
     /// A new source's codename, at the configured cost, ahead of any login.
-    pub async fn derive_new(&self, codename: Codename) -> Result<Derived, Error> {
+    pub async fn derive_new(&self, codename: Codename) -> Result<Box<Derived>, Error> {
         self.derive(Arc::new(codename), self.cost, Priority::NewSource)
             .await
     }
@@ -175,7 +175,7 @@ impl Deriver {
     /// What `codename` derives at every cost a login tries, in that order. Every cost is
     /// always derived, so that a known and an unknown codename cost the same work.
     /// [`Error::Busy`] at once if too many logins wait already.
-    pub async fn derive_login(&self, codename: Codename) -> Result<Vec<Derived>, Error> {
+    pub async fn derive_login(&self, codename: Codename) -> Result<Vec<Box<Derived>>, Error> {
         let codename = Arc::new(codename);
         let mut out = Vec::with_capacity(self.login_costs.len());
         for (i, cost) in self.login_costs.iter().enumerate() {
@@ -194,7 +194,7 @@ impl Deriver {
         codename: Arc<Codename>,
         cost: Cost,
         priority: Priority,
-    ) -> Result<Derived, Error> {
+    ) -> Result<Box<Derived>, Error> {
         let _active = Active::enter(&self.shared);
         // The permit goes into the blocking closure with the buffer, and is released only
         // once the buffer is wiped and pooled or freed: if this future is dropped (the client
@@ -209,15 +209,12 @@ impl Deriver {
         let pepper = self.pepper.clone();
         let shared = self.shared.clone();
         tokio::task::spawn_blocking(move || {
-            let blocks = memory.blocks.get_mut(..cost.memory_kib as usize);
-            let d = match blocks {
-                Some(b) => derive_with_memory(&codename, pepper.expose(), cost, b),
-                None => Err(Error::Params("argon2 buffer too small".into())),
-            };
+            let d = derive_boxed(&codename, pepper.expose(), cost, &mut memory.blocks);
             // Wipe in place: `Vec::zeroize` would also empty the buffer we keep.
             memory.blocks.iter_mut().for_each(Zeroize::zeroize);
             shared.give_back(memory);
             drop(permit);
+            crate::wipe::scrub_stack();
             d
         })
         .await
@@ -232,6 +229,22 @@ impl Deriver {
     /// The most argon2 buffers that ever existed at once (never more than the concurrency cap).
     pub fn buffers_peak(&self) -> usize {
         self.shared.counts.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// Derives on the heap: whatever the derivation leaves on the stack, the derived value
+/// included, lies in this call's frame or below it, which the caller then scrubs. Not inlined,
+/// or its frame would be the caller's.
+#[inline(never)]
+fn derive_boxed(
+    codename: &Codename,
+    pepper: &[u8],
+    cost: Cost,
+    blocks: &mut [argon2::Block],
+) -> Result<Box<Derived>, Error> {
+    match blocks.get_mut(..cost.memory_kib as usize) {
+        Some(b) => derive_with_memory(codename, pepper, cost, b).map(Box::new),
+        None => Err(Error::Params("argon2 buffer too small".into())),
     }
 }
 

@@ -112,7 +112,7 @@ struct Part {
 /// of no use to anyone, and both are wiped when dropped.
 struct PendingCodename {
     shown: Zeroizing<String>,
-    task: tokio::task::JoinHandle<Result<crate::codename::Derived, crate::codename::Error>>,
+    task: tokio::task::JoinHandle<Result<Box<crate::codename::Derived>, crate::codename::Error>>,
 }
 
 impl PendingCodename {
@@ -127,7 +127,9 @@ impl PendingCodename {
     }
 
     /// The codename to show once, and what is derived from it.
-    async fn finish(mut self) -> Result<(Zeroizing<String>, crate::codename::Derived), AppError> {
+    async fn finish(
+        mut self,
+    ) -> Result<(Zeroizing<String>, Box<crate::codename::Derived>), AppError> {
         let derived = (&mut self.task)
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?

@@ -73,12 +73,7 @@ pub(crate) async fn login(
             tracing::warn!("a reply key could not be updated: {e}");
         }
     });
-    let id = st.sessions.create(
-        source.id,
-        source.desk,
-        derived.reply_identity,
-        derived.pq_reply_identity,
-    );
+    let id = st.sessions.create(source.id, source.desk, derived);
     let mut res = Redirect::to(&super::pages::home()).into_response();
     if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&id)) {
         res.headers_mut().insert(header::SET_COOKIE, v);
@@ -92,7 +87,7 @@ pub(crate) async fn login(
 async fn find_source(
     st: &AppState,
     codename: Codename,
-) -> Result<Option<(crate::store::SourceRow, crate::codename::Derived)>, AppError> {
+) -> Result<Option<(crate::store::SourceRow, Box<crate::codename::Derived>)>, AppError> {
     let derived = st
         .deriver
         .derive_login(codename)

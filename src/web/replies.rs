@@ -6,7 +6,6 @@
 //! (with `secure_delete`) and the file.
 
 use std::io::Read;
-use std::sync::Arc;
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -31,8 +30,6 @@ pub(crate) async fn read_all(
     s: &SessionView,
 ) -> Result<Vec<minijinja::Value>, AppError> {
     let mut out = Vec::new();
-    // Expanded once for the page, not once a reply.
-    let pq_identity = Arc::new(s.reply_keys.post_quantum());
     for r in st.meta.replies_for_source(s.source).await? {
         let Some((_, mut reader)) = st.blobs.open(BlobKey::reply(r.id), 0).await? else {
             continue;
@@ -40,16 +37,11 @@ pub(crate) async fn read_all(
         let mut ct = Vec::new();
         (&mut reader).take(MAX_REPLY).read_to_end(&mut ct).await?;
         let keys = s.reply_keys.clone();
-        let pq_identity = pq_identity.clone();
         let text = tokio::task::spawn_blocking(move || -> Option<String> {
-            let d = age::Decryptor::new(&ct[..]).ok()?;
-            let mut plain = Vec::new();
-            let ids: [&dyn age::Identity; 2] = [keys.classical(), pq_identity.as_ref()];
-            d.decrypt(ids.into_iter())
-                .ok()?
-                .read_to_end(&mut plain)
-                .ok()?;
-            Some(String::from_utf8_lossy(&plain).into_owned())
+            let text = decrypt_reply(&keys, &ct);
+            // The key set-up and the decryption left copies of the keys in their frames.
+            crate::wipe::scrub_stack();
+            text
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -59,6 +51,20 @@ pub(crate) async fn read_all(
         out.push(context! { id => r.id.to_string(), day, text });
     }
     Ok(out)
+}
+
+/// A reply's text, if the session's keys open it. The post-quantum identity is expanded
+/// here, on the blocking thread, for each reply (a fraction of a millisecond).
+fn decrypt_reply(keys: &super::session::ReplyKeys, ct: &[u8]) -> Option<String> {
+    let d = age::Decryptor::new(ct).ok()?;
+    let pq_identity = keys.post_quantum();
+    let mut plain = Vec::new();
+    let ids: [&dyn age::Identity; 2] = [keys.classical(), &pq_identity];
+    d.decrypt(ids.into_iter())
+        .ok()?
+        .read_to_end(&mut plain)
+        .ok()?;
+    Some(String::from_utf8_lossy(&plain).into_owned())
 }
 
 /// The delete form's fields.

@@ -35,24 +35,21 @@ pub(crate) fn set_cookie_header(name: &str, value: &str, secure: bool, clear: bo
     )
 }
 
-/// A logged-in source's reply keys, kept small: the post-quantum identity is held as its
-/// 32-byte seed and expanded only when replies are read. Expanded (with its 1,184-byte
-/// ML-KEM public key) a session took about 2.2 KiB, and 30 minutes of 100 logins a minute
-/// kept 6.6 MiB of them.
-pub(crate) struct ReplyKeys {
-    classical: age::x25519::Identity,
-    pq_seed: zeroize::Zeroizing<[u8; 32]>,
-}
+/// A logged-in source's reply keys, as the deriver boxed them: never moved, so wiped where
+/// they lie when the session ends. The post-quantum identity is held as its 32-byte seed and
+/// expanded only when replies are read (expanded, a session took about 2.2 KiB).
+pub(crate) struct ReplyKeys(Box<crate::codename::Derived>);
 
 impl ReplyKeys {
     /// The classical identity.
     pub(crate) fn classical(&self) -> &age::x25519::Identity {
-        &self.classical
+        &self.0.reply_identity
     }
 
-    /// The post-quantum identity, expanded from its seed (wiped when dropped).
+    /// The post-quantum identity, expanded from its seed (wiped when dropped). Expand it on a
+    /// blocking thread that scrubs its stack after use.
     pub(crate) fn post_quantum(&self) -> crate::pq::Identity {
-        crate::pq::Identity::from_seed(&self.pq_seed)
+        self.0.pq_reply_identity()
     }
 }
 
@@ -113,23 +110,20 @@ impl Sessions {
         set_cookie_header(COOKIE, "", self.secure, true)
     }
 
-    /// Starts a session for `source`; returns its id.
+    /// Starts a session for `source` with the keys its codename derived; returns its id.
     pub(crate) fn create(
         &self,
         source: Id,
         desk: String,
-        reply: age::x25519::Identity,
-        pq_reply: crate::pq::Identity,
+        mut derived: Box<crate::codename::Derived>,
     ) -> String {
+        derived.keep_only_reply_keys();
         let id = random_token();
         let s = Session {
             source,
             desk,
             csrf: random_token(),
-            reply_keys: Arc::new(ReplyKeys {
-                classical: reply,
-                pq_seed: pq_reply.seed(),
-            }),
+            reply_keys: Arc::new(ReplyKeys(derived)),
             last_seen: Instant::now(),
         };
         self.sweep();
@@ -205,12 +199,14 @@ mod tests {
     #[tokio::test]
     async fn the_sweep_drops_an_expired_sessions_keys_on_its_own() {
         let sessions = Arc::new(Sessions::new(false, Duration::from_millis(200)));
-        let id = sessions.create(
-            Id::random(),
-            "desk".into(),
-            age::x25519::Identity::generate(),
-            crate::pq::Identity::from_seed(&[7; 32]),
-        );
+        let cost = crate::codename::Cost {
+            memory_kib: 8,
+            time: 1,
+            lanes: 1,
+        };
+        let derived =
+            crate::codename::derive(&crate::codename::Codename::generate(), &[7; 32], cost);
+        let id = sessions.create(Id::random(), "desk".into(), Box::new(derived.unwrap()));
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, format!("{COOKIE}={id}").parse().unwrap());
         let keys = Arc::downgrade(&sessions.for_request(&headers).unwrap().reply_keys);
