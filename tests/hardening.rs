@@ -356,21 +356,11 @@ async fn no_page_has_script_handlers_or_anything_external() {
     // The detention form sent back with its errors, in every language: errors and hints are
     // what `aria-describedby` points at.
     for lang in ["en", "tg", "ru", "uz", "uz-Cyrl", "fa"] {
-        let body = multipart(&[
-            Part::text("csrf_token", v.token.as_bytes()),
-            Part::text("form", b"detention"),
-        ]);
-        let res = v
-            .client
-            .post(server.source_url(&format!("/{lang}/submit")))
-            .header("content-type", content_type())
-            .header("cookie", &v.cookie)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 422, "{lang}: the form is sent back");
-        pages.push((format!("{lang} form sent back"), res.text().await.unwrap()));
+        let (status, page) = v
+            .submit_in(&server, lang, &[Part::text("form", b"detention")])
+            .await;
+        assert_eq!(status, 422, "{lang}: the form is sent back");
+        pages.push((format!("{lang} form sent back"), page));
     }
     let res = login(&server, &v, "no such codename at all here ok").await;
     pages.push(("403 login".into(), res.text().await.unwrap()));
@@ -847,17 +837,7 @@ async fn a_client_that_never_reads_its_answers_loses_its_connection() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_serves_both_listeners_with_tls_1_2_and_1_3_only() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            "[listen]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-        )
-    });
-    let data = server.data();
-    std::fs::write(data.join("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(data.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
-    server.start();
+    let (server, cert) = Server::start_with_tls();
     let root = reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap();
     let build = |b: reqwest::ClientBuilder| {
         b.use_rustls_tls()

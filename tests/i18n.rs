@@ -327,20 +327,9 @@ async fn sizes_and_counts_are_written_as_each_language_writes_numbers() {
         "fa: the number of files is not in Persian digits: {files:.40}"
     );
     let v = Visitor::new(&server).await;
-    let thanks = no_redirect()
-        .post(server.source_url("/fa/submit"))
-        .header("content-type", content_type())
-        .header("cookie", &v.cookie)
-        .body(multipart(&[
-            Part::text("csrf_token", v.token.as_bytes()),
-            Part::text("message", b"salom"),
-        ]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, thanks) = v
+        .submit_in(&server, "fa", &[Part::text("message", b"salom")])
+        .await;
     assert!(
         thanks.contains("۱ مورد"),
         "fa: the count is not in Persian digits"
@@ -410,20 +399,9 @@ async fn the_confirmation_says_to_close_tor_browser_in_every_language() {
     for l in Locale::all() {
         let code = l.code();
         let v = Visitor::new(&server).await;
-        let thanks = no_redirect()
-            .post(server.source_url(&format!("/{code}/submit")))
-            .header("content-type", content_type())
-            .header("cookie", &v.cookie)
-            .body(multipart(&[
-                Part::text("csrf_token", v.token.as_bytes()),
-                Part::text("message", b"salom"),
-            ]))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let (_, thanks) = v
+            .submit_in(&server, code, &[Part::text("message", b"salom")])
+            .await;
         let close = l.message("thanks-close", None);
         assert!(thanks.contains(&close), "{code}: no thanks-close");
         // Nothing else on this page names Tor Browser.

@@ -56,17 +56,7 @@ async fn handshake(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_agrees_on_the_post_quantum_hybrid_and_still_on_x25519() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            "[listen]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-        )
-    });
-    let data = server.data();
-    std::fs::write(data.join("cert.pem"), cert.cert.pem()).unwrap();
-    std::fs::write(data.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
-    server.start();
+    let (server, cert) = Server::start_with_tls();
     let root = cert.cert.der().clone();
 
     for (group, name) in [

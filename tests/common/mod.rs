@@ -95,6 +95,23 @@ impl Server {
         }
     }
 
+    /// A started server whose two listeners speak TLS, with a fresh self-signed certificate
+    /// for `localhost` (returned, to trust it).
+    pub fn start_with_tls() -> (Server, rcgen::CertifiedKey) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let mut server = Server::init(|t| {
+            t.replace(
+                "[listen]\n",
+                "[listen]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
+            )
+        });
+        let data = server.data();
+        std::fs::write(data.join("cert.pem"), cert.cert.pem()).unwrap();
+        std::fs::write(data.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
+        server.start();
+        (server, cert)
+    }
+
     /// A started server with the default config.
     pub fn start_default() -> Server {
         let mut s = Server::init(|t| t);
@@ -347,6 +364,16 @@ impl Visitor {
 
     /// Posts the parts (the form token is put first) and returns status and page.
     pub async fn submit(&self, server: &Server, parts: &[Part<'_>]) -> (u16, String) {
+        self.submit_in(server, "", parts).await
+    }
+
+    /// As [`Visitor::submit`], to `/<lang>/submit` (the default language for "").
+    pub async fn submit_in(
+        &self,
+        server: &Server,
+        lang: &str,
+        parts: &[Part<'_>],
+    ) -> (u16, String) {
         let mut all = vec![Part::text("csrf_token", self.token.as_bytes())];
         all.extend(parts.iter().map(|p| Part {
             name: p.name,
@@ -354,13 +381,22 @@ impl Visitor {
             content_type: p.content_type,
             data: p.data,
         }));
-        self.post_raw(server, multipart(&all)).await
+        let path = if lang.is_empty() {
+            "/submit".to_owned()
+        } else {
+            format!("/{lang}/submit")
+        };
+        self.post_raw_to(server, &path, multipart(&all)).await
     }
 
     pub async fn post_raw(&self, server: &Server, body: Vec<u8>) -> (u16, String) {
+        self.post_raw_to(server, "/submit", body).await
+    }
+
+    async fn post_raw_to(&self, server: &Server, path: &str, body: Vec<u8>) -> (u16, String) {
         let res = self
             .client
-            .post(server.source_url("/submit"))
+            .post(server.source_url(path))
             .header("content-type", content_type())
             .header("cookie", &self.cookie)
             .body(body)
