@@ -231,3 +231,50 @@ fn a_second_quickstart_on_a_running_folder_changes_nothing() {
         "the running server's token is untouched"
     );
 }
+
+/// `sanduq --version` names the version and the commit the binary was built from; no page
+/// and no API answer, body or header, reveals either.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_version_names_its_commit_and_no_answer_reveals_it() {
+    let out = sanduq_ok(&["--version"]);
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git, which the checkout came with");
+    let commit = String::from_utf8(git.stdout).unwrap().trim().to_owned();
+    assert_eq!(commit.len(), 40, "tests run in a git checkout");
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(out.trim(), format!("sanduq {version} (commit {commit})"));
+
+    let server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    let token = std::fs::read_to_string(&ed.token_file).unwrap();
+    let c = no_redirect();
+    let mut answers = Vec::new();
+    for path in ["/", "/en/", "/tg/login", "/static/style.css", "/nope"] {
+        answers.push((
+            path.to_owned(),
+            c.get(server.source_url(path)).send().await.unwrap(),
+        ));
+    }
+    for auth in [None, Some(token.trim())] {
+        let mut req = c.get(format!("{}/api/v1/items", server.api_url()));
+        if let Some(t) = auth {
+            req = req.bearer_auth(t);
+        }
+        answers.push((
+            format!("API, token {}", auth.is_some()),
+            req.send().await.unwrap(),
+        ));
+    }
+    let short = &commit[..7];
+    for (what, res) in answers {
+        let headers = format!("{:?}", res.headers());
+        let body = res.text().await.unwrap();
+        for text in [&headers, &body] {
+            assert!(!text.contains(short), "{what}: the commit is revealed");
+            assert!(!text.contains(version), "{what}: the version is revealed");
+        }
+    }
+}

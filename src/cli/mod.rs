@@ -35,9 +35,19 @@ impl CliError {
 /// Result alias for commands.
 pub type Result<T> = std::result::Result<T, CliError>;
 
+/// What `sanduq --version` prints: the version and the commit the binary was built from
+/// (build.rs), so that an operator can rebuild exactly what runs. Only the CLI says it; no
+/// page and no API answer does.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SANDUQ_COMMIT"),
+    ")"
+);
+
 /// sanduq: a hardened drop box for testimonies.
 #[derive(Debug, Parser)]
-#[command(name = "sanduq", version, about, max_term_width = 100)]
+#[command(name = "sanduq", version = VERSION, about, max_term_width = 100)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
