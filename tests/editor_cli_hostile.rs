@@ -230,7 +230,28 @@ fn the_largest_listings_sanduq_parses_stay_in_little_memory() {
         w.write_all(&vec![b'a'; CAP - 100])?;
         w.write_all(br#""]}"#)
     });
-    for (body, expected) in [(many, "items"), (long, "not an age recipient")] {
+    // Lists whose entries are far smaller as JSON than as values: empty editors' keys
+    // (3 bytes each), and sources with empty fields.
+    let empty_editors: Body = Box::new(|w| {
+        w.write_all(br#"{"desk":"default","items":[],"sources":[],"editors":["#)?;
+        w.write_all(&br#"","#.repeat((CAP - 100) / 3))?;
+        w.write_all(br#""]}"#)
+    });
+    let bare_sources: Body = Box::new(|w| {
+        w.write_all(br#"{"desk":"default","items":[],"editors":[],"sources":["#)?;
+        let one = |n: usize| format!(r#"{{"id":"{n:032x}","desk":"","day":""}}"#);
+        for n in 0..(CAP - 100) / (one(0).len() + 1) {
+            w.write_all(format!("{},", one(n)).as_bytes())?;
+        }
+        w.write_all(one(0).as_bytes())?;
+        w.write_all(b"]}")
+    });
+    for (body, expected) in [
+        (many, "items"),
+        (long, "not an age recipient"),
+        (empty_editors, "lists more than"),
+        (bare_sources, "lists more than"),
+    ] {
         let body = std::sync::Mutex::new(Some(body));
         let api = hostile_api(move |path| {
             (path == "/api/v1/items")

@@ -23,9 +23,9 @@ use crate::web::Listing;
 /// 7,000 sources of a post-quantum one (whose reply keys are 2 KB each), with their items.
 pub(super) const MAX_LISTING_BYTES: usize = 16 << 20;
 /// The most items a listing may name.
-pub(super) const MAX_LISTED_ITEMS: usize = 100_000;
+pub(super) const MAX_LISTED_ITEMS: usize = Listing::MAX_ITEMS;
 /// The most editors a desk's listing may name.
-const MAX_LISTED_EDITORS: usize = 1_000;
+const MAX_LISTED_EDITORS: usize = Listing::MAX_EDITORS;
 /// The longest recipient sanduq takes from a listing (a post-quantum one is about 1,960).
 const MAX_RECIPIENT_LEN: usize = 8_192;
 
@@ -102,6 +102,12 @@ impl Api {
         let body = read_capped(res, MAX_LISTING_BYTES).await?;
         // serde's message may quote what the server sent: only the place is shown.
         let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
+            if e.to_string().starts_with(Listing::OVER_CAP) {
+                return CliError::new(format!(
+                    "the server sent a listing sanduq refuses: it lists more than {} items, {} sources or {} editors; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
+                    Listing::MAX_ITEMS, Listing::MAX_SOURCES, Listing::MAX_EDITORS
+                ));
+            }
             CliError::new(format!(
                 "the server sent a listing sanduq cannot read (line {}, column {})",
                 e.line(),

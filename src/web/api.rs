@@ -17,19 +17,69 @@ use super::AppState;
 use crate::ids::Id;
 use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
 
-/// The listing `GET /api/v1/items` returns.
+/// The listing `GET /api/v1/items` returns. `sanduq fetch` reads it from a server it cannot
+/// trust, so each list is refused while it is parsed once it passes its cap: counted after
+/// parsing, a 16 MiB body of `"",` took hundreds of MiB as Rust values first.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Listing {
     /// The editor's desk.
     pub desk: String,
     /// Every item of that desk.
+    #[serde(deserialize_with = "at_most::<_, _, { Listing::MAX_ITEMS }>")]
     pub items: Vec<ItemRow>,
     /// Every source of that desk, with its reply recipient.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "at_most::<_, _, { Listing::MAX_SOURCES }>"
+    )]
     pub sources: Vec<SourceInfo>,
     /// The recipients of the desk's editors, to whom replies are also encrypted.
-    #[serde(default)]
+    #[serde(
+        default,
+        deserialize_with = "at_most::<_, _, { Listing::MAX_EDITORS }>"
+    )]
     pub editors: Vec<String>,
+}
+
+impl Listing {
+    /// Most items a listing may name (far above any real desk).
+    pub const MAX_ITEMS: usize = 100_000;
+    /// Most sources a listing may name.
+    pub const MAX_SOURCES: usize = 100_000;
+    /// Most editors a listing may name.
+    pub const MAX_EDITORS: usize = 1_000;
+    /// How the parse error of a list over its cap starts, so that the CLI can tell it from
+    /// a malformed listing (whose message may quote the server and is never shown).
+    pub const OVER_CAP: &'static str = "lists more than";
+}
+
+/// A JSON list of at most `N` entries, refused at its `N + 1`-th.
+fn at_most<'de, D, T, const N: usize>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct Capped<T, const N: usize>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>, const N: usize> serde::de::Visitor<'de> for Capped<T, N> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "a list of at most {N} entries")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(x) = seq.next_element()? {
+                if out.len() == N {
+                    return Err(serde::de::Error::custom(format!(
+                        "{} {N} entries in one of its lists",
+                        Listing::OVER_CAP
+                    )));
+                }
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(Capped::<T, N>(std::marker::PhantomData))
 }
 
 /// Failures of the editor API, as JSON with a fixed message.
