@@ -266,3 +266,37 @@ fn the_largest_listings_sanduq_parses_stay_in_little_memory() {
         eprintln!("a listing just under the cap ({expected}): refused, peak RSS {kib} KiB");
     }
 }
+
+/// A redirect from the editor API is not followed: the token and the client stay with the
+/// server the editor named, and fetch says what it got.
+#[test]
+fn a_redirect_from_the_api_is_not_followed() {
+    let elsewhere = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = elsewhere.local_addr().unwrap();
+    elsewhere.set_nonblocking(true).unwrap();
+    let api = TcpListener::bind("127.0.0.1:0").unwrap();
+    let api_addr = api.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in api.incoming().flatten() {
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let _ = (&conn).write_all(
+                format!(
+                    "HTTP/1.1 302 Found\r\nLocation: http://{target}/api/v1/items\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (o, _) = fetch_measured(api_addr, dir.path());
+    let err = one_line_error(&o);
+    assert!(err.contains("302"), "{err}");
+    assert!(
+        elsewhere.accept().is_err(),
+        "fetch followed the redirect to another address"
+    );
+}

@@ -50,6 +50,10 @@ impl Api {
             .connect_timeout(Duration::from_secs(120))
             .read_timeout(Duration::from_secs(300))
             .no_proxy()
+            // The editor API never redirects. A redirect from a hostile server would carry the
+            // token to another scheme (reqwest keeps Authorization for the same host and
+            // port), or send the client to an address the onion checks never saw.
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent("sanduq");
         if let Some(p) = &args.proxy {
             let scheme = p.split("://").next().unwrap_or_default();

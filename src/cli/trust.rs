@@ -53,6 +53,14 @@ pub(super) fn merge_editors(m: &mut Manifest, listed: &[String], bundle: &Path) 
         m.pending_editors = None;
         return Vec::new();
     }
+    // Accepting "no editors" would empty the pinned list, and the next fetch would pin
+    // whatever the server lists then, unseen: it is never a change to accept.
+    if listed.is_empty() {
+        return vec![
+            "the server lists no editors for this desk; this bundle keeps the editors it trusts"
+                .to_owned(),
+        ];
+    }
     let notes = describe_change(&m.editors, &listed, bundle);
     m.pending_editors = Some(listed);
     notes
@@ -135,6 +143,11 @@ pub(super) fn merge_sources(
 fn take_reply_key(k: &mut SourceInfo, listed: Option<String>, desk_pq: bool) -> Option<String> {
     let kind = |pq: bool| if pq { "post-quantum" } else { "classical" };
     let new = listed?;
+    if !derivable_from_a_codename(&new) {
+        return Some(
+            "the server lists a reply key that no codename derives (only age1 X25519 and age1pq1 keys are): refused, replies keep the trusted key".into(),
+        );
+    }
     let Some(old) = &k.reply_recipient else {
         k.reply_recipient = Some(new);
         return Some("it has a reply key now (trusted from this fetch on)".into());
@@ -162,6 +175,12 @@ fn take_reply_key(k: &mut SourceInfo, listed: Option<String>, desk_pq: bool) -> 
     ))
 }
 
+/// Whether `r` is of a kind a codename derives: an age X25519 recipient or a post-quantum
+/// one. An ssh or plugin key in a source's place can only come from the server.
+fn derivable_from_a_codename(r: &str) -> bool {
+    r.parse::<age::x25519::Recipient>().is_ok() || r.parse::<crate::pq::Recipient>().is_ok()
+}
+
 /// The code that names one change: from the accepted list to the pending one.
 fn change_code(accepted: &[String], pending: &[String]) -> String {
     let mut h = Sha256::new();
@@ -182,7 +201,7 @@ fn change_code(accepted: &[String], pending: &[String]) -> String {
 pub(super) fn accept(bundle_dir: &Path, change: Option<&str>) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let mut m = bundle.manifest()?;
-    let Some(pending) = m.pending_editors.clone() else {
+    let Some(pending) = m.pending_editors.clone().filter(|p| !p.is_empty()) else {
         println!("Nothing to accept. This bundle trusts these editors, as the server listed last:");
         for r in &m.editors {
             println!("trusted: {r}");
@@ -226,6 +245,19 @@ pub(super) fn accept(bundle_dir: &Path, change: Option<&str>) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A classical reply key, as a codename derives one.
+    fn x25519() -> String {
+        age::x25519::Identity::generate().to_public().to_string()
+    }
+
+    /// A post-quantum reply key, as a codename derives one.
+    fn pq() -> String {
+        crate::pq::Identity::generate()
+            .unwrap()
+            .to_public()
+            .to_string()
+    }
+
     fn source(day: &str, recipient: &str) -> SourceInfo {
         SourceInfo {
             id: Id::random(),
@@ -237,10 +269,10 @@ mod tests {
 
     #[test]
     fn sources_no_longer_listed_stay_and_new_ones_are_added() {
-        let gone = source("2026-11-01", "age1old");
-        let kept = source("2026-11-02", "age1before");
+        let gone = source("2026-11-01", &x25519());
+        let kept = source("2026-11-02", &x25519());
         let mut known = vec![kept.clone(), gone.clone()];
-        let new = source("2026-11-03", "age1new");
+        let new = source("2026-11-03", &x25519());
         let notes = merge_sources(&mut known, vec![new.clone(), kept.clone()], false);
         assert_eq!(known, vec![gone, kept, new]);
         assert!(notes.is_empty(), "{notes:?}");
@@ -248,23 +280,24 @@ mod tests {
 
     #[test]
     fn a_reply_key_changes_only_to_the_other_kind_of_the_accepted_desk() {
-        let first = source("2026-11-02", "age1before");
+        let first = source("2026-11-02", &x25519());
+        let (mallory, after) = (x25519(), pq());
         let listed = |r: &str| SourceInfo {
             reply_recipient: Some(r.to_owned()),
             ..first.clone()
         };
         // Another classical key: refused.
         let mut known = vec![first.clone()];
-        let notes = merge_sources(&mut known, vec![listed("age1mallory")], false);
+        let notes = merge_sources(&mut known, vec![listed(&mallory)], false);
         assert_eq!(known, vec![first.clone()]);
         assert!(notes[0].contains("refused"), "{notes:?}");
         // A post-quantum key while the accepted desk is classical: held.
-        let notes = merge_sources(&mut known, vec![listed("age1pq1after")], false);
+        let notes = merge_sources(&mut known, vec![listed(&after)], false);
         assert_eq!(known, vec![first.clone()]);
         assert!(notes[0].contains("accept its new editors"), "{notes:?}");
         // The same once the desk is post-quantum: taken, and said.
-        let notes = merge_sources(&mut known, vec![listed("age1pq1after")], true);
-        assert_eq!(known, vec![listed("age1pq1after")]);
+        let notes = merge_sources(&mut known, vec![listed(&after)], true);
+        assert_eq!(known, vec![listed(&after)]);
         assert!(notes[0].contains("now post-quantum"), "{notes:?}");
         // A listing without the key keeps it.
         let notes = merge_sources(
@@ -275,7 +308,7 @@ mod tests {
             }],
             true,
         );
-        assert_eq!(known, vec![listed("age1pq1after")]);
+        assert_eq!(known, vec![listed(&after)]);
         assert!(notes.is_empty());
     }
 
@@ -303,5 +336,41 @@ mod tests {
             change_code(std::slice::from_ref(&ana), std::slice::from_ref(&eve)),
             change_code(std::slice::from_ref(&ana), &[eve, ana.clone()])
         );
+    }
+
+    #[test]
+    fn a_listing_without_editors_is_never_a_change_to_accept() {
+        let dir = Path::new("b");
+        let mut m = Manifest::default();
+        let ana = "age1ana".to_owned();
+        assert!(merge_editors(&mut m, std::slice::from_ref(&ana), dir).is_empty());
+        let notes = merge_editors(&mut m, &[], dir);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(m.pending_editors, None, "nothing to accept");
+        assert_eq!(m.editors, vec![ana.clone()], "still pinned");
+        // The next listing is compared with the pinned editors, not pinned unseen.
+        let eve = "age1eve".to_owned();
+        assert!(!merge_editors(&mut m, std::slice::from_ref(&eve), dir).is_empty());
+        assert_eq!(m.editors, vec![ana]);
+    }
+
+    #[test]
+    fn a_reply_key_no_codename_derives_is_never_taken() {
+        let classical = age::x25519::Identity::generate().to_public().to_string();
+        let mut k = source(
+            "2026-11-01",
+            &crate::pq::Identity::generate()
+                .unwrap()
+                .to_public()
+                .to_string(),
+        );
+        let ssh =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN";
+        let note = take_reply_key(&mut k, Some(ssh.to_owned()), false).unwrap();
+        assert!(note.contains("no codename derives"), "{note}");
+        assert_ne!(k.reply_recipient.as_deref(), Some(ssh));
+        // The same move to a key a codename derives is taken.
+        assert!(take_reply_key(&mut k, Some(classical.clone()), false).is_some());
+        assert_eq!(k.reply_recipient, Some(classical));
     }
 }

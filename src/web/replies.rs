@@ -54,11 +54,13 @@ pub(crate) async fn read_all(
 }
 
 /// A reply's text, if the session's keys open it. The post-quantum identity is expanded
-/// here, on the blocking thread, for each reply (a fraction of a millisecond).
+/// here, on the blocking thread, for each reply (a fraction of a millisecond). Not inlined,
+/// so that its frame lies below the caller's, where the caller's scrub reaches.
+#[inline(never)]
 fn decrypt_reply(keys: &super::session::ReplyKeys, ct: &[u8]) -> Option<String> {
     let d = age::Decryptor::new(ct).ok()?;
     let pq_identity = keys.post_quantum();
-    let mut plain = Vec::new();
+    let mut plain = zeroize::Zeroizing::new(Vec::new());
     let ids: [&dyn age::Identity; 2] = [keys.classical(), &pq_identity];
     d.decrypt(ids.into_iter())
         .ok()?
