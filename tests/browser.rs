@@ -131,6 +131,20 @@ async fn body(b: &Client) -> String {
     text_of(b, "body").await
 }
 
+/// The page's text once it contains `want`, or as it is after 20 s. A refused upload's page
+/// can arrive after the click returns (the server answers before the browser has sent it
+/// all), most of all on a busy machine.
+async fn body_once_it_says(b: &Client, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = body(b).await;
+        if page.contains(want) || Instant::now() > deadline {
+            return page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A page whose script, if it runs, changes the text of `#state`.
 const SCRIPT_PROBE: &str = "data:text/html,<p id=state>script did not run</p>\
 <script>document.getElementById('state').textContent='script ran'</script>";
@@ -255,7 +269,7 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
         .click()
         .await
         .unwrap();
-    let page = body(&b).await;
+    let page = body_once_it_says(&b, "Too much to send at once").await;
     assert!(page.contains("Too much to send at once"), "{page}");
     shot(&b, "5-too-large").await;
     assert_eq!(server.blob_files().len(), before);
