@@ -30,7 +30,8 @@ cargo fmt --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
-cargo test
+# A failing test's message, not a backtrace that hides it, ends the log.
+RUST_BACKTRACE=0 cargo test
 echo "== cargo deny (licences, sources, bans, advisories from the RustSec snapshot)"
 bash scripts/deny.sh
 echo "== fuzz targets build (cargo-fuzz; run them with: bash scripts/fuzz.sh run)"

@@ -126,6 +126,24 @@ async fn text_of(b: &Client, css: &str) -> String {
     panic!("no text for {css}: {last:?}");
 }
 
+/// Waits until the element's text is `expected`: a click that sends a form returns before the
+/// next page is shown, so the old page's heading may still be there for a moment.
+async fn wait_for_text(b: &Client, css: &str, expected: &str) {
+    let mut last = String::new();
+    for _ in 0..150 {
+        if let Ok(e) = b.find(Locator::Css(css)).await {
+            if let Ok(t) = e.text().await {
+                if t == expected {
+                    return;
+                }
+                last = t;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{css} still says {last:?}, not {expected:?}");
+}
+
 /// The page's visible text.
 async fn body(b: &Client) -> String {
     text_of(b, "body").await
@@ -205,7 +223,8 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
 
     // The editor fetches, decrypts offline and replies.
     let bundle = server.dir.path().join("bundle");
-    assert!(fetch(&server, &ed, &bundle).status.success());
+    let f = fetch(&server, &ed, &bundle);
+    assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
     let out = server.dir.path().join("out");
     let o = decrypt(&ed.identity, &bundle, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -332,7 +351,7 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
     // A Tajik source: the whole way in Tajik, the codename in Latin letters.
     let tg = sanduq::i18n::Locale::from_code("tg").unwrap();
     b.goto(&server.source_url("/tg/")).await.unwrap();
-    assert_eq!(text_of(&b, "h1").await, tg.message("index-title", None));
+    wait_for_text(&b, "h1", &tg.message("index-title", None)).await;
     b.find(Locator::Css("textarea[name=message]"))
         .await
         .unwrap()
@@ -345,10 +364,7 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
         .click()
         .await
         .unwrap();
-    assert_eq!(
-        text_of(&b, "h2").await,
-        tg.message("codename-heading", None)
-    );
+    wait_for_text(&b, "h2", &tg.message("codename-heading", None)).await;
     let codename = text_of(&b, "#codename").await;
     let words: Vec<&str> = codename.split_whitespace().collect();
     assert_eq!(words.len(), 7, "{codename:?}");
@@ -376,7 +392,7 @@ async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(b, "h1").await, form.title.get(l));
+    wait_for_text(b, "h1", form.title.get(l)).await;
     b.find(Locator::Css("input[name='f.detained_name']"))
         .await
         .unwrap()
@@ -480,7 +496,7 @@ async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str
         .click()
         .await
         .unwrap();
-    assert_eq!(text_of(b, "h1").await, l.message("thanks-title", None));
+    wait_for_text(b, "h1", &l.message("thanks-title", None)).await;
     assert_eq!(text_of(b, "#codename").await.split_whitespace().count(), 7);
 }
 
@@ -505,7 +521,8 @@ async fn a_form_in_tajik_and_in_farsi_without_javascript() {
 
     // Offline: two sources, each with its answers and its file.
     let bundle = server.dir.path().join("bundle");
-    assert!(fetch(&server, &ed, &bundle).status.success());
+    let f = fetch(&server, &ed, &bundle);
+    assert!(f.status.success(), "{}", String::from_utf8_lossy(&f.stderr));
     let out = server.dir.path().join("out");
     let o = decrypt(&ed.identity, &bundle, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
