@@ -2,8 +2,8 @@
 # cargo-deny over sanduq's dependency graph: licences, sources, bans and known advisories.
 #
 # The advisories check reads the RustSec database. The build machines cannot reach GitHub, so
-# a snapshot of it lies beside the project in ../shared/advisory-db/ (or where
-# SANDUQ_ADVISORY_DB points); it is copied into a temp folder as the git repository cargo-deny
+# a snapshot of it lies beside the project in ../shared/advisory-db/ (or in
+# /work/shared/advisory-db/, or where SANDUQ_ADVISORY_DB points); it is copied into a temp folder as the git repository cargo-deny
 # expects and checked offline. Without a snapshot, cargo-deny fetches the database itself.
 # Refreshing the snapshot: docs/security.md, "Supply chain".
 set -euo pipefail
@@ -17,8 +17,15 @@ cargo fetch --locked --quiet
 
 cargo deny --offline --log-level error check licenses sources bans
 
-snapshot=${SANDUQ_ADVISORY_DB:-../shared/advisory-db/advisory-db}
-if [ -d "$snapshot" ]; then
+# Beside the checkout, or beside the machine's project folder when the checkout is a clone
+# elsewhere (CI clones into a fresh folder).
+snapshot=${SANDUQ_ADVISORY_DB:-}
+if [ -z "$snapshot" ]; then
+  for candidate in ../shared/advisory-db/advisory-db /work/shared/advisory-db/advisory-db; do
+    if [ -d "$candidate" ]; then snapshot=$candidate; break; fi
+  done
+fi
+if [ -n "$snapshot" ] && [ -d "$snapshot" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   # cargo-deny names the folder after a hash of the default database URL.
@@ -32,6 +39,6 @@ if [ -d "$snapshot" ]; then
   sed "s|^\[advisories\]$|[advisories]\ndb-path = \"$tmp/dbs\"|" deny.toml > "$tmp/deny.toml"
   cargo deny --offline --log-level error --config "$tmp/deny.toml" check advisories
 else
-  echo "no advisory snapshot at $snapshot: cargo-deny fetches the RustSec database"
+  echo "no advisory snapshot (../shared/advisory-db/advisory-db, /work/shared/advisory-db/advisory-db or SANDUQ_ADVISORY_DB): cargo-deny fetches the RustSec database"
   cargo deny --log-level error check advisories
 fi
