@@ -3,8 +3,8 @@
 #
 # The advisories check reads the RustSec database. The build machines cannot reach GitHub, so
 # a snapshot of it lies beside the project in ../shared/advisory-db/ (or in
-# /work/shared/advisory-db/, or where SANDUQ_ADVISORY_DB points); it is copied into a temp folder as the git repository cargo-deny
-# expects and checked offline. Without a snapshot, cargo-deny fetches the database itself.
+# /work/shared/advisory-db/, or where SANDUQ_ADVISORY_DB points); it is copied into a temp
+# folder as the git repository cargo-deny expects and checked offline. Without a snapshot, cargo-deny fetches the database itself.
 # Refreshing the snapshot: docs/security.md, "Supply chain".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,13 +19,16 @@ cargo deny --offline --log-level error check licenses sources bans
 
 # Beside the checkout, or beside the machine's project folder when the checkout is a clone
 # elsewhere (CI clones into a fresh folder).
-snapshot=${SANDUQ_ADVISORY_DB:-}
-if [ -z "$snapshot" ]; then
-  for candidate in ../shared/advisory-db/advisory-db /work/shared/advisory-db/advisory-db; do
-    if [ -d "$candidate" ]; then snapshot=$candidate; break; fi
-  done
+if [ -n "${SANDUQ_ADVISORY_DB:-}" ]; then
+  candidates=("$SANDUQ_ADVISORY_DB")
+else
+  candidates=(../shared/advisory-db/advisory-db /work/shared/advisory-db/advisory-db)
 fi
-if [ -n "$snapshot" ] && [ -d "$snapshot" ]; then
+snapshot=
+for candidate in "${candidates[@]}"; do
+  if [ -d "$candidate" ]; then snapshot=$candidate; break; fi
+done
+if [ -n "$snapshot" ]; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   # cargo-deny names the folder after a hash of the default database URL.
@@ -39,6 +42,6 @@ if [ -n "$snapshot" ] && [ -d "$snapshot" ]; then
   sed "s|^\[advisories\]$|[advisories]\ndb-path = \"$tmp/dbs\"|" deny.toml > "$tmp/deny.toml"
   cargo deny --offline --log-level error --config "$tmp/deny.toml" check advisories
 else
-  echo "no advisory snapshot (../shared/advisory-db/advisory-db, /work/shared/advisory-db/advisory-db or SANDUQ_ADVISORY_DB): cargo-deny fetches the RustSec database"
+  echo "no advisory snapshot in ${candidates[*]}: cargo-deny fetches the RustSec database"
   cargo deny --log-level error check advisories
 fi
