@@ -83,6 +83,8 @@ error-unknown-codename-title = This codename is not known here
 error-unknown-codename = Check that every word is written as you noted it, then try again.
 error-storage-title = Your testimony could not be stored
 error-storage = The server could not store what you sent, so nothing was kept. Please try again later.
+error-unavailable-title = The site is unavailable for a moment
+error-unavailable = Part of the server is out of reach for a moment, so nothing you sent was kept. Nothing is wrong on your side. Please try again in a few minutes.
 error-internal-title = Something went wrong
 error-internal = Nothing was stored. Please try again later.
 

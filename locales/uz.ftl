@@ -84,6 +84,8 @@ error-unknown-codename-title = Bu maxfiy kod bu saytda nomaʼlum
 error-unknown-codename = Har bir soʻz siz yozib olganingizdek yozilganini tekshiring va qayta urinib koʻring.
 error-storage-title = Guvohligingizni saqlab boʻlmadi
 error-storage = Server siz yuborgan narsani saqlay olmadi, shuning uchun hech narsa qoldirilmadi. Iltimos, keyinroq qayta urinib koʻring.
+error-unavailable-title = Sayt qisqa vaqtga ishlamayapti
+error-unavailable = Serverning bir qismi qisqa vaqtga ishlamayapti, shuning uchun yuborganingizdan hech narsa saqlanmadi. Siz hech qanday xato qilmadingiz. Iltimos, bir necha daqiqadan keyin qayta urinib koʻring.
 error-internal-title = Xatolik yuz berdi
 error-internal = Hech narsa saqlanmadi. Iltimos, keyinroq qayta urinib koʻring.
 

@@ -12,6 +12,8 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+pub mod store;
+
 /// Default size limit of one source request: 2 GiB.
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Default size limit of the message field: 1 MiB.
@@ -74,6 +76,9 @@ pub struct RawConfig {
     pub desks: Vec<RawDesk>,
     /// A folder of form definitions (`*.toml`), relative to the configuration file.
     pub forms_dir: Option<String>,
+    /// Storage engines.
+    #[serde(default)]
+    pub store: store::RawStore,
 }
 
 /// `[listen]`.
@@ -293,6 +298,8 @@ pub struct Config {
     /// Logins waiting for a derivation (unset: a default from the permits and the costs in
     /// use, see [`crate::codename::install::deriver`]).
     pub codename_login_queue: Option<usize>,
+    /// Storage engines and the janitor.
+    pub store: store::StoreConfig,
 }
 
 impl Config {
@@ -597,6 +604,10 @@ impl Config {
             ));
         }
         let session_idle = std::time::Duration::from_secs(idle);
+        let store = raw
+            .store
+            .validate()
+            .map_err(|(key, message)| invalid(&format!("store.{key}"), message))?;
 
         Ok(Config {
             path: path.to_owned(),
@@ -618,6 +629,7 @@ impl Config {
             codename_cost,
             codename_concurrency,
             codename_login_queue,
+            store,
         })
     }
 

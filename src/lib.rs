@@ -16,6 +16,7 @@ pub mod forms;
 pub mod fuzzing;
 pub mod i18n;
 pub mod ids;
+pub mod intake;
 pub mod pq;
 pub mod store;
 pub mod tokens;

@@ -444,8 +444,9 @@ async fn empty_forms_bad_bodies_and_closed_desks_get_clear_pages() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn orphans_from_a_crash_are_removed_at_start() {
-    let mut server = Server::start_default();
+async fn orphans_of_a_crash_are_left_at_start_and_removed_by_the_janitor_after_grace() {
+    let mut server = Server::init(|t| with_janitor(t, 4));
+    server.start();
     let ed = server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
     assert_eq!(
@@ -453,32 +454,48 @@ async fn orphans_from_a_crash_are_removed_at_start() {
         200
     );
     server.kill();
-    // What a crash between writing and committing leaves: a temporary and a published,
+    // What a crash between writing and committing leaves: a temporary and a completed,
     // uncommitted pair.
     let orphan = "0123456789abcdef0123456789abcdef";
-    std::fs::write(
-        server
-            .data()
-            .join("blobs/tmp/ffffffffffffffffffffffffffffffff.part"),
-        b"age-encryption.org/v1\npartial",
-    )
-    .unwrap();
-    std::fs::write(
-        server.data().join(format!("blobs/items/{orphan}.age")),
-        b"age-encryption.org/v1\n",
-    )
-    .unwrap();
-    std::fs::write(
-        server.data().join(format!("blobs/items/{orphan}.meta.age")),
-        b"age-encryption.org/v1\n",
-    )
-    .unwrap();
+    let temp = server
+        .data()
+        .join("blobs/tmp/ffffffffffffffffffffffffffffffff.age.part");
+    std::fs::write(&temp, b"age-encryption.org/v1\npartial").unwrap();
+    for name in [format!("{orphan}.age"), format!("{orphan}.meta.age")] {
+        std::fs::write(
+            server.data().join("blobs/items").join(name),
+            b"age-encryption.org/v1\n",
+        )
+        .unwrap();
+    }
     server.start();
-    assert!(server.temp_files().is_empty());
-    let blobs = server.blob_files();
-    assert_eq!(blobs.len(), 2, "only the committed item remains: {blobs:?}");
-    assert!(blobs.iter().all(|b| !b.to_string_lossy().contains(orphan)));
+    // Not at start-up: another node may be in the middle of these uploads.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(
+        server.temp_files().len(),
+        1,
+        "a young temporary was removed"
+    );
+    assert_eq!(server.blob_files().len(), 4, "young objects were removed");
+    // Nothing uncommitted is listed meanwhile.
     let bundle = server.dir.path().join("b");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    assert_eq!(manifest(&bundle)["items"].as_array().unwrap().len(), 1);
+    // After the grace period (4 s) and a pass (every second): gone.
+    let gone = wait_for(std::time::Duration::from_secs(15), || {
+        server.temp_files().is_empty() && server.blob_files().len() == 2
+    });
+    assert!(
+        gone,
+        "left: {:?} {:?}",
+        server.temp_files(),
+        server.blob_files()
+    );
+    assert!(server
+        .blob_files()
+        .iter()
+        .all(|b| !b.to_string_lossy().contains(orphan)));
+    let bundle = server.dir.path().join("b2");
     assert!(fetch(&server, &ed, &bundle).status.success());
     assert_eq!(manifest(&bundle)["items"].as_array().unwrap().len(), 1);
 }

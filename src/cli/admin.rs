@@ -6,7 +6,6 @@ use base64::Engine as _;
 
 use super::{write_private, CliError, Result};
 use crate::config::Config;
-use crate::store::sqlite::SqliteMetaStore;
 use crate::store::{Editor, MetaStore};
 
 const CONFIG_NAME: &str = "sanduq.toml";
@@ -15,8 +14,8 @@ fn load(config: &Path) -> Result<Config> {
     Config::load(config).map_err(CliError::new)
 }
 
-async fn meta_store(cfg: &Config) -> Result<SqliteMetaStore> {
-    SqliteMetaStore::open(&cfg.data_dir.join("meta.sqlite"))
+async fn meta_store(cfg: &Config) -> Result<std::sync::Arc<dyn MetaStore>> {
+    crate::store::open::meta(cfg)
         .await
         .map_err(|e| CliError::new(format!("cannot open the metadata store: {e}")))
 }
@@ -45,11 +44,12 @@ pub(super) async fn init(dir: &Path) -> Result<PathBuf> {
     write_private(&path, text.as_bytes())
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
     let cfg = load(&path)?;
-    crate::store::fs::FsBlobStore::open(&cfg.data_dir.join("blobs"))
+    crate::store::open::blobs(&cfg)
+        .await
         .map_err(|e| CliError::new(format!("cannot create the blob store: {e}")))?;
     let meta = meta_store(&cfg).await?;
     // `serve` refuses another pepper than this one.
-    crate::codename::install::check_pepper(&meta, &cfg.pepper)
+    crate::codename::install::check_pepper(meta.as_ref(), &cfg.pepper)
         .await
         .map_err(CliError::new)?;
     eprintln!("Initialised {}.", dir.display());

@@ -1,9 +1,9 @@
 //! The embedded blob store: one directory of age files.
 //!
-//! Layout under the data directory: `blobs/tmp/<temp>.part` while an object is written,
-//! `blobs/items/<id>.age` and `blobs/items/<id>.meta.age` once published. A temporary object
-//! is fsynced before it is renamed, and the directory is fsynced after the rename, so a
-//! published object survives a crash whole or is absent.
+//! Layout under the data directory: `blobs/tmp/<name>.part` while an object is written,
+//! `blobs/items/<id>.age`, `<id>.meta.age` and `<id>.reply.age` once completed. A temporary
+//! object is fsynced before it is renamed, and the directory is fsynced after the rename, so
+//! a completed object survives a crash whole or is absent.
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use tokio::io::AsyncSeekExt;
 
-use super::{BlobKey, BlobReader, BlobStore, BlobWriter, Result};
-use crate::ids::Id;
+use std::time::Duration;
+
+use super::{BlobKey, BlobReader, BlobStore, BlobWriter, Listed, Result, Upload};
 
 /// A [`BlobStore`] in a local directory.
 #[derive(Debug, Clone)]
@@ -33,8 +34,8 @@ impl FsBlobStore {
         Ok(FsBlobStore { tmp, items })
     }
 
-    fn temp_path(&self, temp: Id) -> PathBuf {
-        self.tmp.join(format!("{temp}.part"))
+    fn temp_path(&self, key: BlobKey) -> PathBuf {
+        self.tmp.join(format!("{}.part", key.file_name()))
     }
 
     fn path(&self, key: BlobKey) -> PathBuf {
@@ -120,21 +121,36 @@ pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-#[async_trait]
-impl BlobStore for FsBlobStore {
-    async fn create(&self, temp: Id) -> Result<BlobWriter> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let f = opts.open(self.temp_path(temp))?;
-        Ok(Box::new(EarlyWriteback::new(f)))
-    }
+/// An object being written to `tmp/`, moved into `items/` when completed.
+struct FsUpload {
+    temp: PathBuf,
+    dest: PathBuf,
+    items: PathBuf,
+    done: bool,
+}
 
-    async fn seal(&self, temp: Id) -> Result<u64> {
-        let path = self.temp_path(temp);
+impl FsUpload {
+    fn remove_temp(&mut self) {
+        self.done = true;
+        // Best effort: what is left behind is the janitor's after its grace period.
+        let _ = std::fs::remove_file(&self.temp);
+    }
+}
+
+impl Drop for FsUpload {
+    fn drop(&mut self) {
+        if !self.done {
+            self.remove_temp();
+        }
+    }
+}
+
+#[async_trait]
+impl Upload for FsUpload {
+    async fn complete(mut self: Box<Self>) -> Result<u64> {
+        let (temp, dest, items) = (self.temp.clone(), self.dest.clone(), self.items.clone());
         let size = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
-            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            let f = std::fs::OpenOptions::new().write(true).open(&temp)?;
             // The file's times would tell when it arrived; keep only the day, as the
             // metadata does. (The inode's change time cannot be set; see the threat model.)
             let day = day_start();
@@ -144,33 +160,67 @@ impl BlobStore for FsBlobStore {
                     .set_modified(day),
             )?;
             f.sync_all()?;
-            Ok(f.metadata()?.len())
+            let size = f.metadata()?.len();
+            std::fs::rename(&temp, &dest)?;
+            sync_dir(&items)?;
+            Ok(size)
         })
         .await
-        .map_err(std::io::Error::other)??;
-        Ok(size)
-    }
-
-    async fn publish(&self, staged: &[(Id, BlobKey)]) -> Result<()> {
-        let moves: Vec<(PathBuf, PathBuf)> = staged
-            .iter()
-            .map(|(t, k)| (self.temp_path(*t), self.path(*k)))
-            .collect();
-        let items = self.items.clone();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            for (from, to) in &moves {
-                std::fs::rename(from, to)?;
+        .map_err(std::io::Error::other)?;
+        match size {
+            Ok(size) => {
+                self.done = true;
+                Ok(size)
             }
-            sync_dir(&items)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        Ok(())
+            Err(e) => {
+                self.remove_temp();
+                Err(e.into())
+            }
+        }
     }
 
-    fn discard(&self, temp: Id) {
-        // Best effort: what is left behind is removed at the next start.
-        let _ = std::fs::remove_file(self.temp_path(temp));
+    async fn abort(mut self: Box<Self>) {
+        self.remove_temp();
+    }
+}
+
+/// How long ago a file's inode last changed (its last write, or its rename into `items/`):
+/// the modification time holds only the day.
+fn changed_ago(meta: &std::fs::Metadata) -> Duration {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        Duration::from_secs(now.saturating_sub(u64::try_from(meta.ctime()).unwrap_or(0)))
+    }
+    #[cfg(not(unix))]
+    {
+        meta.modified()
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .unwrap_or_default()
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn begin(&self, key: BlobKey) -> Result<(BlobWriter, Box<dyn Upload>)> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let temp = self.temp_path(key);
+        let f = opts.open(&temp)?;
+        let upload = FsUpload {
+            temp,
+            dest: self.path(key),
+            items: self.items.clone(),
+            done: false,
+        };
+        Ok((Box::new(EarlyWriteback::new(f)), Box::new(upload)))
     }
 
     async fn open(&self, key: BlobKey, offset: u64) -> Result<Option<(u64, BlobReader)>> {
@@ -199,23 +249,44 @@ impl BlobStore for FsBlobStore {
         Ok(())
     }
 
-    async fn list(&self) -> Result<Vec<BlobKey>> {
+    async fn list(&self) -> Result<Vec<Listed>> {
         let mut out = Vec::new();
         let mut rd = tokio::fs::read_dir(&self.items).await?;
         while let Some(e) = rd.next_entry().await? {
-            if let Some(k) = e.file_name().to_str().and_then(BlobKey::from_file_name) {
-                out.push(k);
-            }
+            let Some(key) = e.file_name().to_str().and_then(BlobKey::from_file_name) else {
+                continue;
+            };
+            let meta = match e.metadata().await {
+                Ok(m) => m,
+                // Deleted since the directory was read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            out.push(Listed {
+                key,
+                size: meta.len(),
+                age: changed_ago(&meta),
+            });
         }
         Ok(out)
     }
 
-    async fn sweep_temporaries(&self) -> Result<usize> {
+    async fn sweep_stale_uploads(&self, grace: Duration) -> Result<usize> {
         let mut n = 0;
         let mut rd = tokio::fs::read_dir(&self.tmp).await?;
         while let Some(e) = rd.next_entry().await? {
-            tokio::fs::remove_file(e.path()).await?;
-            n += 1;
+            let stale = match e.metadata().await {
+                Ok(m) => changed_ago(&m) > grace,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(e.into()),
+            };
+            if stale {
+                match tokio::fs::remove_file(e.path()).await {
+                    Ok(()) => n += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
         Ok(n)
     }
@@ -224,24 +295,25 @@ impl BlobStore for FsBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::Id;
     use tokio::io::AsyncReadExt;
 
     #[tokio::test]
-    async fn write_seal_publish_read_delete() {
+    async fn begin_write_complete_read_delete() {
         let dir = tempfile::tempdir().unwrap();
         let s = FsBlobStore::open(dir.path()).unwrap();
-        let t = Id::random();
-        let mut w = s.create(t).await.unwrap();
+        let key = BlobKey::content(Id::random());
+        let (mut w, up) = s.begin(key).await.unwrap();
         std::io::Write::write_all(&mut w, b"age-encryption.org/v1 test").unwrap();
         drop(w);
-        assert_eq!(s.seal(t).await.unwrap(), 26);
         assert!(
             s.list().await.unwrap().is_empty(),
-            "not visible before publish"
+            "not listed before completion"
         );
-        let key = BlobKey::content(Id::random());
-        s.publish(&[(t, key)]).await.unwrap();
-        assert_eq!(s.list().await.unwrap(), vec![key]);
+        assert_eq!(up.complete().await.unwrap(), 26);
+        let listed = s.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].key, listed[0].size), (key, 26));
         let (len, mut r) = s.open(key, 4).await.unwrap().unwrap();
         assert_eq!(len, 26);
         let mut rest = String::new();
@@ -249,12 +321,30 @@ mod tests {
         assert_eq!(rest, "encryption.org/v1 test");
         s.delete(key).await.unwrap();
         assert!(s.open(key, 0).await.unwrap().is_none());
+    }
 
-        let t2 = Id::random();
-        drop(s.create(t2).await.unwrap());
-        s.discard(t2);
-        let t3 = Id::random();
-        drop(s.create(t3).await.unwrap());
-        assert_eq!(s.sweep_temporaries().await.unwrap(), 1);
+    #[tokio::test]
+    async fn aborted_and_dropped_uploads_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = FsBlobStore::open(dir.path()).unwrap();
+        let (_w, up) = s.begin(BlobKey::content(Id::random())).await.unwrap();
+        up.abort().await;
+        let (_w, up) = s.begin(BlobKey::meta(Id::random())).await.unwrap();
+        drop(up);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0
+        );
+        // One left by a crash is swept only once older than the grace period.
+        let (_w, up) = s.begin(BlobKey::content(Id::random())).await.unwrap();
+        std::mem::forget(up);
+        assert_eq!(
+            s.sweep_stale_uploads(Duration::from_secs(60))
+                .await
+                .unwrap(),
+            0
+        );
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(s.sweep_stale_uploads(Duration::ZERO).await.unwrap(), 1);
     }
 }

@@ -5,7 +5,12 @@
 //! their token hashes. The embedded defaults are a directory ([`fs::FsBlobStore`]) and SQLite
 //! ([`sqlite::SqliteMetaStore`]); other backends implement the same traits.
 
+#[doc(hidden)]
+pub mod conformance;
 pub mod fs;
+pub mod janitor;
+pub mod open;
+mod sql;
 pub mod sqlite;
 
 use std::collections::HashSet;
@@ -17,15 +22,20 @@ use tokio::io::AsyncRead;
 
 use crate::ids::Id;
 
-/// What can go wrong in a store.
+/// What can go wrong in a store. No variant names a driver: each backend maps its own errors
+/// into these.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The filesystem failed (full disk, permissions, …).
     #[error("storage: {0}")]
     Io(#[from] std::io::Error),
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
+    /// The engine cannot be reached or refuses work for now (PostgreSQL or the object store
+    /// down, a pool timed out): worth trying again later. Pages answer it with a 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The engine failed otherwise.
+    #[error("store: {0}")]
+    Backend(String),
     /// A name that must be unique is taken.
     #[error("{0} already exists")]
     Exists(String),
@@ -102,33 +112,77 @@ impl BlobKey {
     }
 }
 
-/// A writer into a temporary object. It blocks: use it from a blocking thread
+/// A writer of an object being uploaded. It blocks: use it from a blocking thread
 /// (`spawn_blocking`), where encryption runs too, so that parsing and encrypting overlap.
+/// Dropping it ends the object's bytes; only [`Upload::complete`] makes them durable.
 pub type BlobWriter = Box<dyn std::io::Write + Send>;
 /// A reader of a stored object.
 pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
-/// Ciphertext storage. Objects are written under a temporary id, made durable with
-/// [`BlobStore::seal`], and become visible under their keys with [`BlobStore::publish`].
+/// An object being uploaded: `begin → write… → complete | abort`.
+///
+/// A completed object is durable but not yet an item: it becomes visible only when the
+/// metadata commit names it. A completed object that no commit names is garbage, removed by
+/// the [`janitor`] after its grace period.
+#[async_trait]
+pub trait Upload: Send {
+    /// Makes the object durable under its key and returns its size in bytes. Call it after
+    /// the [`BlobWriter`] has been dropped.
+    async fn complete(self: Box<Self>) -> Result<u64>;
+    /// Gives up the object and removes what was written, best effort. Dropping an `Upload`
+    /// without completing it aborts it too; whatever a crash leaves is the janitor's.
+    async fn abort(self: Box<Self>);
+}
+
+/// A stored object as listed: its key, size and how long ago it was completed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listed {
+    /// The object.
+    pub key: BlobKey,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Time since it was completed, as the store tells it (rounded down to whole seconds).
+    pub age: std::time::Duration,
+}
+
+/// Ciphertext storage. Objects are written under their final keys with [`BlobStore::begin`]:
+/// there is no rename, as S3 has none.
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
-    /// Opens a new temporary object for writing.
-    async fn create(&self, temp: Id) -> Result<BlobWriter>;
-    /// Makes a fully written temporary object durable and returns its size in bytes.
-    async fn seal(&self, temp: Id) -> Result<u64>;
-    /// Moves sealed temporary objects to their keys, durably.
-    async fn publish(&self, staged: &[(Id, BlobKey)]) -> Result<()>;
-    /// Removes a temporary object, best effort; safe to call from `Drop`.
-    fn discard(&self, temp: Id);
+    /// Begins the object `key`: a writer for its bytes and the upload that completes it.
+    async fn begin(&self, key: BlobKey) -> Result<(BlobWriter, Box<dyn Upload>)>;
     /// Opens a stored object at `offset`: its total size and a reader, or `None` if absent.
     async fn open(&self, key: BlobKey, offset: u64) -> Result<Option<(u64, BlobReader)>>;
     /// Deletes an object; deleting an absent object is not an error.
     async fn delete(&self, key: BlobKey) -> Result<()>;
-    /// Every stored (published) object.
-    async fn list(&self) -> Result<Vec<BlobKey>>;
-    /// Removes every temporary object; returns how many. Only at start-up.
-    async fn sweep_temporaries(&self) -> Result<usize>;
+    /// Every completed object.
+    async fn list(&self) -> Result<Vec<Listed>>;
+    /// Removes what uploads begun more than `grace` ago and never completed or aborted left
+    /// behind (temporary files; S3 incomplete multipart uploads); returns how many. Uploads
+    /// begun more recently may still be in flight on some node and are left alone.
+    async fn sweep_stale_uploads(&self, grace: std::time::Duration) -> Result<usize>;
 }
+
+/// Writes `bytes` as the whole object `key` and completes it: for small objects held in
+/// memory. Runs the blocking write on a blocking thread.
+pub async fn put_small(blobs: &dyn BlobStore, key: BlobKey, bytes: Vec<u8>) -> Result<u64> {
+    let (mut w, upload) = blobs.begin(key).await?;
+    let written = tokio::task::spawn_blocking(move || {
+        std::io::Write::write_all(&mut w, &bytes).and_then(|()| std::io::Write::flush(&mut w))
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    match written {
+        Ok(()) => upload.complete().await,
+        Err(e) => {
+            upload.abort().await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Proof that this node holds the janitor's lease; dropping it gives the lease up.
+pub type Lease = Box<dyn Send + Sync>;
 
 /// A registered editor.
 #[derive(Debug, Clone)]
@@ -267,18 +321,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn assume_cost(&self, cost: crate::codename::Cost) -> Result<u64>;
     /// Every distinct cost of sources' codenames, the most recently given to a source first.
     async fn source_costs(&self) -> Result<Vec<crate::codename::Cost>>;
-}
-
-/// Removes temporary objects and objects that no committed item owns. Run at start-up,
-/// before serving: whatever a crash interrupted was never acknowledged to anyone.
-pub async fn remove_orphans(blobs: &dyn BlobStore, meta: &dyn MetaStore) -> Result<usize> {
-    let mut removed = blobs.sweep_temporaries().await?;
-    let live = meta.item_ids().await?;
-    for key in blobs.list().await? {
-        if !live.contains(&key.id) {
-            blobs.delete(key).await?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
+    /// The janitor's lease if no other node holds it now (SQLite: a file lock beside the
+    /// database; PostgreSQL: a session advisory lock), else `None`.
+    async fn janitor_lease(&self) -> Result<Option<Lease>>;
 }

@@ -5,7 +5,7 @@
 //! synchronous (`synchronous = FULL`), so an acknowledged submission survives a crash.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use async_trait::async_trait;
@@ -13,7 +13,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    Editor, Error, ItemRow, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin, SourceRow,
+    Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -79,6 +79,8 @@ const PEPPER_FINGERPRINT: &str = "pepper_fingerprint";
 #[derive(Debug, Clone)]
 pub struct SqliteMetaStore {
     pool: SqlitePool,
+    /// The janitor's lease: a lock on this file, beside the database.
+    lease_path: PathBuf,
 }
 
 impl SqliteMetaStore {
@@ -127,7 +129,12 @@ impl SqliteMetaStore {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         }
-        Ok(SqliteMetaStore { pool })
+        let mut lease_path = path.as_os_str().to_owned();
+        lease_path.push(".janitor");
+        Ok(SqliteMetaStore {
+            pool,
+            lease_path: PathBuf::from(lease_path),
+        })
     }
 }
 
@@ -174,13 +181,12 @@ impl MetaStore for SqliteMetaStore {
         .bind(&e.recipient)
         .bind(&e.token_hash[..])
         .execute(&self.pool)
-        .await;
+        .await
+        .map_err(Error::from);
         match res {
             Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
-                Err(Error::Exists(format!("an editor named {:?}", e.name)))
-            }
-            Err(other) => Err(other.into()),
+            Err(Error::Exists(_)) => Err(Error::Exists(format!("an editor named {:?}", e.name))),
+            Err(other) => Err(other),
         }
     }
 
@@ -472,6 +478,19 @@ impl MetaStore for SqliteMetaStore {
                 })
             })
             .collect()
+    }
+
+    async fn janitor_lease(&self) -> Result<Option<Lease>> {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&self.lease_path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Box::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use crate::ids::Id;
-use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
+use crate::store::{BlobKey, Editor, ItemRow, SourceInfo};
 
 /// The listing `GET /api/v1/items` returns. `sanduq fetch` reads it from a server it cannot
 /// trust, so each list is refused while it is parsed once it passes its cap: counted after
@@ -92,6 +92,8 @@ pub(crate) enum ApiError {
     TooLarge,
     /// The request body stopped arriving (the minimum-progress rule).
     Stalled,
+    /// A store cannot be reached for now: 503, try again later.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -104,6 +106,13 @@ impl IntoResponse for ApiError {
             ApiError::NotAge => (StatusCode::BAD_REQUEST, "not a binary age file"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             ApiError::Stalled => (StatusCode::REQUEST_TIMEOUT, "upload stalled"),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!("editor API: a store is unavailable: {cause}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store unavailable, try again later",
+                )
+            }
             ApiError::Internal(cause) => {
                 tracing::error!("editor API: {cause}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
@@ -120,7 +129,10 @@ impl IntoResponse for ApiError {
 
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            crate::store::Error::Unavailable(cause) => ApiError::Unavailable(cause),
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }
 
@@ -271,7 +283,7 @@ pub(crate) async fn delete_item(
 ) -> Result<StatusCode, ApiError> {
     let (_editor, item) = authorised_item(&st, &headers, &id).await?;
     st.meta.delete_item(item.id).await?;
-    // If removing an object fails now, it is an orphan and goes at the next start.
+    // If removing an object fails now, it is an orphan: the janitor removes it later.
     st.blobs.delete(BlobKey::content(item.id)).await?;
     st.blobs.delete(BlobKey::meta(item.id)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -309,35 +321,18 @@ pub(crate) async fn push_reply(
     if !bytes.starts_with(b"age-encryption.org/v1\n") || age::Decryptor::new(&bytes[..]).is_err() {
         return Err(ApiError::NotAge);
     }
-    let reply = Id::random();
-    let temp = Id::random();
-    let mut w = st.blobs.create(temp).await?;
-    let written = tokio::task::spawn_blocking(move || {
-        use std::io::Write;
-        w.write_all(&bytes).and_then(|()| w.flush())
-    })
+    crate::intake::push_reply(
+        st.blobs.as_ref(),
+        st.meta.as_ref(),
+        source.id,
+        &source.desk,
+        bytes.to_vec(),
+    )
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if let Err(e) = written {
-        st.blobs.discard(temp);
-        return Err(ApiError::Internal(e.to_string()));
-    }
-    let size = st.blobs.seal(temp).await?;
-    if let Err(e) = st.blobs.publish(&[(temp, BlobKey::reply(reply))]).await {
-        st.blobs.discard(temp);
-        return Err(e.into());
-    }
-    let row = ReplyRow {
-        id: reply,
-        source: source.id,
-        desk: source.desk,
-        day: crate::ids::utc_day(),
-        size,
-    };
-    if let Err(e) = st.meta.add_reply(&row).await {
-        let _ = st.blobs.delete(BlobKey::reply(reply)).await;
-        return Err(e.into());
-    }
+    .map_err(|e| match e {
+        crate::intake::Error::Store(s) => s.into(),
+        other => ApiError::Internal(other.to_string()),
+    })?;
     Ok(StatusCode::CREATED)
 }
 

@@ -39,6 +39,10 @@ pub enum AppError {
     /// Too many logins wait for a codename check: try again in a minute (503).
     #[error("too many logins waiting")]
     Busy,
+    /// A store (PostgreSQL, the object store) cannot be reached for now; nothing was kept.
+    /// A 503 with `Retry-After`: sanduq recovers by itself when the store is back.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// Storing failed (full disk, I/O error); nothing was kept.
     #[error("storage failed: {0}")]
     Storage(String),
@@ -49,7 +53,24 @@ pub enum AppError {
 
 impl From<crate::store::Error> for AppError {
     fn from(e: crate::store::Error) -> Self {
-        AppError::Storage(e.to_string())
+        match e {
+            crate::store::Error::Unavailable(cause) => AppError::Unavailable(cause),
+            other => AppError::Storage(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::intake::Error> for AppError {
+    fn from(e: crate::intake::Error) -> Self {
+        use crate::intake::Error as E;
+        match e {
+            E::TooLarge => AppError::TooLarge,
+            E::Malformed => AppError::BadRequest,
+            E::DeskClosed => AppError::DeskClosed,
+            E::Store(s) => s.into(),
+            E::Crypto(c) => c.into(),
+            E::Internal(cause) => AppError::Internal(cause),
+        }
     }
 }
 
@@ -78,7 +99,9 @@ impl AppError {
             AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Stalled => StatusCode::REQUEST_TIMEOUT,
-            AppError::DeskClosed | AppError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::DeskClosed | AppError::Busy | AppError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AppError::Storage(_) => StatusCode::INSUFFICIENT_STORAGE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,6 +119,7 @@ impl AppError {
             AppError::NotFound => ("error-not-found-title", "error-not-found"),
             AppError::UnknownCodename => ("error-unknown-codename-title", "error-unknown-codename"),
             AppError::Busy => ("error-busy-title", "error-busy"),
+            AppError::Unavailable(_) => ("error-unavailable-title", "error-unavailable"),
             AppError::Storage(_) => ("error-storage-title", "error-storage"),
             AppError::Internal(_) => ("error-internal-title", "error-internal"),
         }
@@ -108,12 +132,15 @@ impl IntoResponse for AppError {
             AppError::Storage(cause) => {
                 tracing::error!("a submission could not be stored: {cause}")
             }
+            AppError::Unavailable(cause) => {
+                tracing::warn!("a store is unavailable: {cause}")
+            }
             AppError::Internal(cause) => tracing::error!("internal error: {cause}"),
             _ => {}
         }
         let (title, sentence) = self.text();
         let mut res = (self.status(), super::pages::error_page(title, sentence)).into_response();
-        if matches!(self, AppError::Busy) {
+        if matches!(self, AppError::Busy | AppError::Unavailable(_)) {
             // What the page says: a minute.
             res.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

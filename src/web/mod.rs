@@ -27,8 +27,6 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 use crate::config::Config;
-use crate::store::fs::FsBlobStore;
-use crate::store::sqlite::SqliteMetaStore;
 use crate::store::{BlobStore, MetaStore};
 
 pub use api::Listing;
@@ -53,9 +51,9 @@ impl AppState {
     /// Opens the embedded stores under the configured data directory, and checks the
     /// install's pepper and codename costs against the configuration.
     pub async fn open(config: Config) -> Result<AppState, crate::codename::install::Error> {
-        let blobs = FsBlobStore::open(&config.data_dir.join("blobs"))?;
-        let meta = SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?;
-        let deriver = crate::codename::install::deriver(&meta, &config).await?;
+        let blobs = crate::store::open::blobs(&config).await?;
+        let meta = crate::store::open::meta(&config).await?;
+        let deriver = crate::codename::install::deriver(meta.as_ref(), &config).await?;
         Ok(AppState {
             sessions: Arc::new(session::Sessions::new(
                 config.secure_cookies,
@@ -63,8 +61,8 @@ impl AppState {
             )),
             deriver: Arc::new(deriver),
             config: Arc::new(config),
-            blobs: Arc::new(blobs),
-            meta: Arc::new(meta),
+            blobs,
+            meta,
         })
     }
 }
@@ -199,13 +197,13 @@ async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     }
 }
 
-/// Runs both listeners until `shutdown` completes. Removes orphans first.
+/// Runs both listeners, the session sweep and the janitor until `shutdown` completes.
 pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // One server per data directory: the orphan sweep below would otherwise delete another
-    // instance's uploads in flight.
+    // One server per data directory: its sessions live in this process, and the embedded
+    // stores are one machine's.
     let lock_path = state.config.data_dir.join("sanduq.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -229,10 +227,6 @@ pub async fn serve(
     let api = tokio::net::TcpListener::bind(state.config.api_addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.api_addr))?;
-    let removed = crate::store::remove_orphans(state.blobs.as_ref(), state.meta.as_ref()).await?;
-    if removed > 0 {
-        tracing::info!(removed, "removed objects left by an interrupted run");
-    }
     let tls = match &state.config.tls {
         Some(files) => Some(listener::tls_acceptor(files)?),
         None => None,
@@ -245,6 +239,13 @@ pub async fn serve(
     );
     let (tx, rx) = tokio::sync::watch::channel(());
     let sweeper = tokio::spawn(sweep_sessions(state.sessions.clone()));
+    // Nothing is removed at start-up: garbage goes only once older than the grace period.
+    let janitor = tokio::spawn(crate::store::janitor::run(
+        state.blobs.clone(),
+        state.meta.clone(),
+        state.config.store.janitor_grace,
+        state.config.store.janitor_every,
+    ));
     let limits = state.config.net;
     let s1 = listener::run(
         source,
@@ -260,6 +261,7 @@ pub async fn serve(
     };
     tokio::join!(s1, s2, stopper);
     sweeper.abort();
+    janitor.abort();
     drop(lock);
     Ok(())
 }

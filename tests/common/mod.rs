@@ -640,3 +640,23 @@ pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
+
+/// The config text `t` with a janitor whose grace period is `grace_seconds` and which runs
+/// every second.
+pub fn with_janitor(t: String, grace_seconds: u64) -> String {
+    format!("{t}\n[store]\njanitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1\n")
+}
+
+/// Polls `done` every 200 ms until it holds or `within` has passed; whether it held.
+pub fn wait_for(within: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + within;
+    loop {
+        if done() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}

@@ -1,0 +1,1 @@
+//! The `BlobStore` conformance suite.

@@ -1,0 +1,1 @@
+//! The `MetaStore` conformance suite.

@@ -1,0 +1,29 @@
+//! Opens the stores a configuration names.
+
+use std::sync::Arc;
+
+use super::fs::FsBlobStore;
+use super::sqlite::SqliteMetaStore;
+use super::{BlobStore, Error, MetaStore, Result};
+use crate::config::store::{Blobs, Metadata};
+use crate::config::Config;
+
+/// The blob store `config` names, created if it is the embedded one.
+pub async fn blobs(config: &Config) -> Result<Arc<dyn BlobStore>> {
+    match &config.store.blobs {
+        Blobs::Fs => Ok(Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?)),
+        Blobs::S3 { .. } => Err(Error::Backend("this build has no S3 blob store".into())),
+    }
+}
+
+/// The metadata store `config` names, its schema brought up to date.
+pub async fn meta(config: &Config) -> Result<Arc<dyn MetaStore>> {
+    match &config.store.metadata {
+        Metadata::Sqlite => Ok(Arc::new(
+            SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?,
+        )),
+        Metadata::Postgres(_) => Err(Error::Backend(
+            "this build has no PostgreSQL metadata store".into(),
+        )),
+    }
+}
