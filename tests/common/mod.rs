@@ -644,7 +644,12 @@ pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
 /// The config text `t` with a janitor whose grace period is `grace_seconds` and which runs
 /// every second.
 pub fn with_janitor(t: String, grace_seconds: u64) -> String {
-    format!("{t}\n[store]\njanitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1\n")
+    assert!(t.contains("\n[store]\n"), "the config has no [store] table");
+    t.replacen(
+        "\n[store]\n",
+        &format!("\n[store]\njanitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1\n"),
+        1,
+    )
 }
 
 /// Polls `done` every 200 ms until it holds or `within` has passed; whether it held.
