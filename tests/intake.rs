@@ -501,6 +501,54 @@ async fn orphans_of_a_crash_are_left_at_start_and_removed_by_the_janitor_after_g
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_submission_still_arriving_at_half_the_grace_period_is_cut_and_leaves_nothing() {
+    // Grace 4 s: a submission is cut at 2 s, so the janitor never meets one in flight.
+    let mut server = Server::init(|t| with_janitor(t, 4));
+    server.start();
+    let ed = server.add_editor("ana", None);
+    let v = Visitor::new(&server).await;
+    let body = multipart(&[
+        Part::text("csrf_token", v.token.as_bytes()),
+        Part::text("message", b"a slow one"),
+        Part::file(b"slow.bin", &vec![7u8; 64 * 1024]),
+    ]);
+    let addr = server.source;
+    let (cookie, started) = (v.cookie.clone(), std::time::Instant::now());
+    // A whole, valid submission sent steadily over about 4 s (well above the
+    // minimum-progress rule), then the answer read.
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(
+            s,
+            "POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: {}\r\nCookie: {cookie}\r\nContent-Length: {}\r\n\r\n",
+            content_type(),
+            body.len()
+        )
+        .unwrap();
+        for piece in body.chunks(body.len() / 20 + 1) {
+            if s.write_all(piece).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // The status line is enough: the connection may stay open for the next request.
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut res = vec![0u8; 512];
+        let n = s.read(&mut res).unwrap_or(0);
+        String::from_utf8_lossy(&res[..n]).into_owned()
+    })
+    .await
+    .unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(3), "sent too fast");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:.300}");
+    assert!(server.blob_files().is_empty(), "{:?}", server.blob_files());
+    assert!(server.temp_files().is_empty(), "{:?}", server.temp_files());
+    let bundle = server.dir.path().join("b");
+    assert!(fetch(&server, &ed, &bundle).status.success());
+    assert_eq!(manifest(&bundle)["items"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_second_server_on_the_same_data_is_refused() {
     let server = Server::start_default();
     let out = sanduq(&["serve", "--config", server.config.to_str().unwrap()]);
