@@ -68,7 +68,7 @@ fn day_start() -> std::time::SystemTime {
 const WRITEBACK_STEP: u64 = 8 << 20;
 
 /// A blob file that asks the kernel to start writing it to disk every [`WRITEBACK_STEP`]
-/// bytes, instead of leaving all of a large upload dirty in the page cache until `seal`'s
+/// bytes, instead of leaving all of a large upload dirty in the page cache until `complete`'s
 /// fsync. The disk then works while the upload still arrives: the fsync waits for the last
 /// few MiB, not the whole file (a 1 GiB upload's fsync took ~0.55 s here), and the server
 /// does not hold gigabytes of dirty ciphertext.
@@ -78,7 +78,7 @@ const WRITEBACK_STEP: u64 = 8 << 20;
 /// editor fetches it. Pages under writeback are left alone; a page still dirty after the
 /// writeback was started makes Linux drain every CPU's page lists once (rare: the range's
 /// dirty pages have just been submitted). It is advice; a kernel that ignores it loses no
-/// data, since `seal` still fsyncs the file before it is published.
+/// data, since `complete` still fsyncs the file before it is published.
 struct EarlyWriteback {
     file: std::fs::File,
     written: u64,
@@ -104,7 +104,7 @@ impl std::io::Write for EarlyWriteback {
             // dropped; this step's start their way to disk.
             let from = self.nudged.saturating_sub(WRITEBACK_STEP);
             let len = std::num::NonZeroU64::new(self.written - from);
-            // Advice only: a failure changes nothing that seal's fsync does not cover.
+            // Advice only: a failure changes nothing that complete's fsync does not cover.
             let _ = rustix::fs::fadvise(&self.file, from, len, rustix::fs::Advice::DontNeed);
             self.nudged = self.written;
         }

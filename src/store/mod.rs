@@ -298,7 +298,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn item_with_editors(&self, id: Id) -> Result<Option<(ItemRow, Vec<Editor>)>>;
     /// Deletes an item's row; `false` if there was none.
     async fn delete_item(&self, id: Id) -> Result<bool>;
-    /// The ids of every item and reply (for the orphan sweep).
+    /// The ids of every item and reply (for the janitor).
     async fn item_ids(&self) -> Result<HashSet<Id>>;
     /// The sources of `desk` that have at least one item on the server. A source whose items
     /// were all fetched and deleted is left out: the editor's bundle keeps it, and listing
