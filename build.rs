@@ -7,6 +7,8 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-env-changed=SANDUQ_BUILD_COMMIT");
+    // `sqlx::migrate!` embeds migrations/ at build time: a changed migration must rebuild.
+    println!("cargo:rerun-if-changed=migrations");
     // HEAD moves when a branch's ref does: watch both (best effort; a packed ref is covered
     // by HEAD's own change on checkout).
     for path in [".git/HEAD", ".git/refs/heads", ".git/packed-refs"] {

@@ -185,7 +185,7 @@ pub async fn put_small(blobs: &dyn BlobStore, key: BlobKey, bytes: Vec<u8>) -> R
 pub type Lease = Box<dyn Send + Sync>;
 
 /// A registered editor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Editor {
     /// Unique name.
     pub name: String,
@@ -264,6 +264,23 @@ pub struct ReplyRow {
     pub size: u64,
 }
 
+/// Every row of an install's metadata, for `sanduq admin migrate-store`: nothing here is
+/// secret beyond what the store already holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dump {
+    /// Every editor, with its token hash.
+    pub editors: Vec<Editor>,
+    /// Every source and its login if it has one, in the order the sources were first written
+    /// (oldest first): [`MetaStore::source_costs`] orders costs by it.
+    pub sources: Vec<(SourceRow, Option<SourceLogin>)>,
+    /// Every item.
+    pub items: Vec<ItemRow>,
+    /// Every reply.
+    pub replies: Vec<ReplyRow>,
+    /// The fingerprint of the install's pepper, if one is recorded.
+    pub pepper_fingerprint: Option<[u8; 32]>,
+}
+
 /// Plaintext metadata storage.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -324,4 +341,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// The janitor's lease if no other node holds it now (SQLite: a file lock beside the
     /// database; PostgreSQL: a session advisory lock), else `None`.
     async fn janitor_lease(&self) -> Result<Option<Lease>>;
+    /// Every row, in an order `restore` can write back (sources before their items and replies).
+    async fn dump(&self) -> Result<Dump>;
+    /// Writes every row of `dump`, keeping rows already there (same primary key): re-running
+    /// it after an interruption finishes the job. One transaction.
+    async fn restore(&self, dump: &Dump) -> Result<()>;
 }
