@@ -29,6 +29,9 @@ mod editor_cli_privacy;
 // Operator commands and configuration errors.
 mod admin;
 
+// migrate-store: an install moved to other stores, and everything works afterwards.
+mod migrate;
+
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 

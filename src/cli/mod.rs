@@ -11,6 +11,7 @@ mod export;
 mod fetch;
 pub mod filename;
 mod keygen;
+mod migrate;
 mod reply;
 mod trust;
 
@@ -204,6 +205,17 @@ pub enum AdminCommand {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Copy every object and row of an install to other stores (for example from the
+    /// embedded ones to PostgreSQL and S3), without decrypting anything. Stop `serve` first;
+    /// safe to run again after an interruption.
+    MigrateStore {
+        /// The configuration naming the stores to copy from.
+        #[arg(long)]
+        from: PathBuf,
+        /// The configuration naming the stores to copy to (the same pepper).
+        #[arg(long)]
+        to: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -280,6 +292,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             AdminCommand::Token { action } => match action {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
             },
+            AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
         Command::Decrypt {

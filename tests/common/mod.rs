@@ -54,6 +54,8 @@ pub struct Server {
     pub log: PathBuf,
     /// `SANDUQ_LOG` for the server process.
     pub log_filter: String,
+    /// More environment for the server process (a store's credentials).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -91,6 +93,7 @@ impl Server {
             api,
             log,
             log_filter: "debug".into(),
+            env: Vec::new(),
             child: None,
         }
     }
@@ -134,6 +137,7 @@ impl Server {
         let child = Command::new(BIN)
             .args(["serve", "--config", self.config.to_str().unwrap()])
             .env("SANDUQ_LOG", &self.log_filter)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
