@@ -15,6 +15,8 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser test
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # typage, the post-quantum interop tests
 [ -x /usr/bin/time ] || need+=(time)  # GNU time: fetch's peak memory against a hostile API
+command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+  || need+=(postgresql)  # a throwaway cluster for the PostgreSQL metadata store tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=""

@@ -76,3 +76,6 @@ mod argon2_costs;
 
 // Secrets in the running server's memory, read through /proc: what leaves it, and when.
 mod memory;
+
+// The PostgreSQL metadata store on a throwaway cluster: conformance, copies, outages, schema.
+mod store_postgres;

@@ -3,13 +3,15 @@
 //! A `BlobStore` holds opaque age files under keys built only from random ids. A `MetaStore`
 //! holds the little plaintext sanduq keeps: ids, sizes, desks and UTC days, plus editors and
 //! their token hashes. The embedded defaults are a directory ([`fs::FsBlobStore`]) and SQLite
-//! ([`sqlite::SqliteMetaStore`]); other backends implement the same traits.
+//! ([`sqlite::SqliteMetaStore`]); other backends implement the same traits, such as
+//! PostgreSQL ([`postgres::PgMetaStore`]).
 
 #[doc(hidden)]
 pub mod conformance;
 pub mod fs;
 pub mod janitor;
 pub mod open;
+pub mod postgres;
 mod sql;
 pub mod sqlite;
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::fs::FsBlobStore;
+use super::postgres::PgMetaStore;
 use super::sqlite::SqliteMetaStore;
 use super::{BlobStore, Error, MetaStore, Result};
 use crate::config::store::{Blobs, Metadata};
@@ -22,8 +23,6 @@ pub async fn meta(config: &Config) -> Result<Arc<dyn MetaStore>> {
         Metadata::Sqlite => Ok(Arc::new(
             SqliteMetaStore::open(&config.data_dir.join("meta.sqlite")).await?,
         )),
-        Metadata::Postgres(_) => Err(Error::Backend(
-            "this build has no PostgreSQL metadata store".into(),
-        )),
+        Metadata::Postgres(url) => Ok(Arc::new(PgMetaStore::connect(url).await?)),
     }
 }

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod html;
+pub mod pg;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
