@@ -9,6 +9,7 @@ use sanduq::store::sqlite::SqliteMetaStore;
 use sanduq::store::{Error, MetaStore};
 
 use crate::common::pg::PgCluster;
+use crate::common::{fetch, manifest, Part, Server, Visitor};
 
 async fn store(url: &str) -> PgMetaStore {
     PgMetaStore::connect(url)
@@ -122,4 +123,38 @@ async fn no_column_holds_a_time_of_day() {
     .unwrap();
     assert!(applied > 0, "the migrations are recorded");
     assert_eq!(with_time, 0, "installed_on keeps the day only");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_keeps_its_metadata_in_postgres() {
+    let pg = PgCluster::start();
+    let url = pg.database("install").await;
+    let mut server = Server::init(|t| format!("{t}\n[store]\nmetadata = \"{url}\"\n"));
+    let ed = server.add_editor("ana", None);
+    server.start();
+    let v = Visitor::new(&server).await;
+    let (status, _) = v
+        .submit(&server, &[Part::text("message", b"held in postgres")])
+        .await;
+    assert_eq!(status, 200);
+    let bundle = server.dir.path().join("b");
+    let o = fetch(&server, &ed, &bundle);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fetched = manifest(&bundle)["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The rows are in PostgreSQL: the editor `admin` registered, the item serve committed.
+    let s = store(&url).await;
+    let names: Vec<String> = s
+        .editors()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["ana"]);
+    let items = s.items_for_desk("default").await.unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].id.to_string(), fetched);
 }
