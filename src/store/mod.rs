@@ -14,6 +14,7 @@ pub mod open;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+mod sqlite_schema;
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -347,5 +348,7 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn dump(&self) -> Result<Dump>;
     /// Writes every row of `dump`, keeping rows already there (same primary key): re-running
     /// it after an interruption finishes the job. One transaction.
+    /// Fails with [`Error::Exists`], writing nothing, if this store records a pepper
+    /// fingerprint other than the dump's: that store belongs to another install.
     async fn restore(&self, dump: &Dump) -> Result<()>;
 }
