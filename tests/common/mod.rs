@@ -646,14 +646,18 @@ pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
+/// The config text `t` with `lines` (`key = value` lines) added to its own `[store]` table.
+pub fn in_store_table(t: String, lines: &str) -> String {
+    assert!(t.contains("\n[store]\n"), "the config has no [store] table");
+    t.replacen("\n[store]\n", &format!("\n[store]\n{lines}\n"), 1)
+}
+
 /// The config text `t` with a janitor whose grace period is `grace_seconds` and which runs
 /// every second.
 pub fn with_janitor(t: String, grace_seconds: u64) -> String {
-    assert!(t.contains("\n[store]\n"), "the config has no [store] table");
-    t.replacen(
-        "\n[store]\n",
-        &format!("\n[store]\njanitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1\n"),
-        1,
+    in_store_table(
+        t,
+        &format!("janitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1"),
     )
 }
 
