@@ -298,6 +298,12 @@ mod tests {
     use crate::ids::Id;
     use tokio::io::AsyncReadExt;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn conformance() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::store::conformance::blobs::run(&FsBlobStore::open(dir.path()).unwrap()).await;
+    }
+
     #[tokio::test]
     async fn begin_write_complete_read_delete() {
         let dir = tempfile::tempdir().unwrap();

@@ -3,8 +3,8 @@
 //! A `BlobStore` holds opaque age files under keys built only from random ids. A `MetaStore`
 //! holds the little plaintext sanduq keeps: ids, sizes, desks and UTC days, plus editors and
 //! their token hashes. The embedded defaults are a directory ([`fs::FsBlobStore`]) and SQLite
-//! ([`sqlite::SqliteMetaStore`]); other backends implement the same traits, such as
-//! PostgreSQL ([`postgres::PgMetaStore`]).
+//! ([`sqlite::SqliteMetaStore`]); PostgreSQL ([`postgres::PgMetaStore`]) and an S3 bucket
+//! ([`s3::S3BlobStore`]) implement the same traits.
 
 #[doc(hidden)]
 pub mod conformance;
@@ -12,6 +12,7 @@ pub mod fs;
 pub mod janitor;
 pub mod open;
 pub mod postgres;
+pub mod s3;
 mod sql;
 pub mod sqlite;
 mod sqlite_schema;

@@ -13,7 +13,15 @@ use crate::config::Config;
 pub async fn blobs(config: &Config) -> Result<Arc<dyn BlobStore>> {
     match &config.store.blobs {
         Blobs::Fs => Ok(Arc::new(FsBlobStore::open(&config.data_dir.join("blobs"))?)),
-        Blobs::S3 { .. } => Err(Error::Backend("this build has no S3 blob store".into())),
+        Blobs::S3 {
+            bucket,
+            endpoint,
+            region,
+        } => Ok(Arc::new(super::s3::s3(
+            bucket,
+            endpoint.as_deref(),
+            region,
+        )?)),
     }
 }
 
