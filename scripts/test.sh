@@ -24,6 +24,12 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# Garage, the S3-compatible store the S3 blob store's tests run against (tests/store_s3.rs);
+# the tests look for it on PATH and in ~/.cargo/bin.
+if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+  echo "== installing garage 2.x (cargo install --locked garage; takes about 8 minutes)"
+  cargo install --locked garage --version '^2.5'
+fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 

@@ -79,3 +79,5 @@ mod memory;
 
 // The PostgreSQL metadata store on a throwaway cluster: conformance, copies, outages, schema.
 mod store_postgres;
+// The S3 blob store against a real Garage: conformance, crash leftovers, outages, memory.
+mod store_s3;

@@ -18,6 +18,8 @@
 //! [`PARTS_IN_FLIGHT`] at a time. One upload holds at most [`MAX_BUFFERED`] bytes of
 //! ciphertext — one part being filled, one queued, two in flight: 4 × 5 MiB = 20 MiB —
 //! whatever the object's size. A writer that outruns the store blocks (its blocking thread).
+//! An empty object is a plain PUT: S3 completes no upload without a part, and Garage refuses
+//! an empty one.
 //!
 //! **Outages.** Requests that cannot reach the store (refused, reset, timed out) are retried a
 //! few times over at most [`RETRY_TIMEOUT`] and then fail with [`Error::Unavailable`]; the same
@@ -487,12 +489,6 @@ async fn upload_parts<T: MultipartStore>(
             else => break,
         }
     }
-    if ids.is_empty() {
-        // An empty object: S3 completes no upload without a part, and a lone part may be
-        // empty.
-        let (_, part) = put_part(store, path, id, 0, Bytes::new()).await?;
-        ids.push(Some(part));
-    }
     Ok(Parts {
         ids: ids.into_iter().flatten().collect(),
         size,
@@ -563,6 +559,16 @@ impl<T: ObjectStore + MultipartStore> Upload for S3Upload<T> {
                 return Err(Error::Backend(format!("S3 upload task: {e}")));
             }
         };
+        if parts.ids.is_empty() {
+            // S3 completes no upload without a part, and Garage refuses an empty part: an
+            // empty object is one plain (atomic) PUT, and the upload is given up.
+            if let Err(e) = self.store.put(&self.path, PutPayload::default()).await {
+                abort_upload(&*self.store, &self.path, &self.marker, &self.id).await;
+                return Err(map_err(e));
+            }
+            abort_upload(&*self.store, &self.path, &self.marker, &self.id).await;
+            return Ok(0);
+        }
         if let Err(e) = self
             .store
             .complete_multipart(&self.path, &self.id, parts.ids)
