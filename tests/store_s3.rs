@@ -72,6 +72,7 @@ async fn unavailable<T: std::fmt::Debug>(
     let t = Instant::now();
     let r = op.await;
     let took = t.elapsed();
+    eprintln!("{what} with Garage down failed in {took:?}");
     assert!(
         matches!(r, Err(Error::Unavailable(_))),
         "{what} with Garage down: {r:?}"

@@ -1,6 +1,8 @@
 //! A real Garage (S3-compatible object store) in a temp directory: one node, one bucket, one
 //! key. Each test starts its own, so that no sweep or outage reaches another test's objects.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -29,6 +31,7 @@ pub struct Garage {
     dir: tempfile::TempDir,
     config: PathBuf,
     s3_port: u16,
+    admin_port: u16,
     key_id: String,
     secret: String,
     child: Option<Child>,
@@ -79,6 +82,7 @@ api_bind_addr = "127.0.0.1:{admin_port}"
             dir,
             config,
             s3_port,
+            admin_port,
             key_id: String::new(),
             secret: String::new(),
             child: None,
@@ -108,7 +112,48 @@ api_bind_addr = "127.0.0.1:{admin_port}"
             "--key",
             "sanduq-key",
         ]);
+        g.wait_healthy();
         g
+    }
+
+    /// A plain HTTP/1.0 GET on loopback: the whole answer, or `None`.
+    fn http_get(port: u16, path: &str) -> Option<String> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let mut c = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+        c.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+        c.write_all(request.as_bytes()).ok()?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    }
+
+    /// Whether our Garage answers on its S3 port (another process may hold a port that was
+    /// free when it was picked: then Garage dies and that process answers).
+    fn s3_answers(&self) -> bool {
+        Self::http_get(self.s3_port, "/").is_some_and(|a| a.contains("<Region>garage</Region>"))
+    }
+
+    /// Waits until the admin API says the layout is in force and every partition served.
+    fn wait_healthy(&mut self) {
+        let deadline = Instant::now() + READY;
+        while !Self::http_get(self.admin_port, "/health")
+            .is_some_and(|a| a.contains("fully operational"))
+        {
+            self.check_alive();
+            assert!(
+                Instant::now() < deadline,
+                "garage not healthy in {READY:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn check_alive(&mut self) {
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            panic!("garage exited with {status}:\n{}", self.log());
+        }
     }
 
     fn spawn(&mut self) {
@@ -131,14 +176,11 @@ api_bind_addr = "127.0.0.1:{admin_port}"
         // Up when its CLI gets an answer over RPC and its S3 port accepts connections.
         let deadline = Instant::now() + READY;
         loop {
-            let up = self.cli(&["status"]).status.success()
-                && std::net::TcpStream::connect(("127.0.0.1", self.s3_port)).is_ok();
-            if up {
+            if self.cli(&["status"]).status.success() && self.s3_answers() {
+                self.check_alive();
                 return;
             }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("garage exited with {status}:\n{}", self.log());
-            }
+            self.check_alive();
             assert!(
                 Instant::now() < deadline,
                 "garage not ready in {READY:?}:\n{}",
@@ -236,6 +278,7 @@ api_bind_addr = "127.0.0.1:{admin_port}"
     pub fn start_again(&mut self) {
         assert!(self.child.is_none(), "garage is running");
         self.spawn();
+        self.wait_healthy();
     }
 }
 
