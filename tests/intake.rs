@@ -7,7 +7,7 @@ use base64::Engine as _;
 use crate::common::*;
 
 /// Every form of the marker a leak could take.
-fn needles(m: &str) -> Vec<Vec<u8>> {
+pub(crate) fn needles(m: &str) -> Vec<Vec<u8>> {
     let mut v = vec![m.as_bytes().to_vec()];
     v.push(m.encode_utf16().flat_map(u16::to_le_bytes).collect());
     v.push(m.encode_utf16().flat_map(u16::to_be_bytes).collect());
@@ -23,7 +23,7 @@ fn needles(m: &str) -> Vec<Vec<u8>> {
     v
 }
 
-fn scan(paths: &[std::path::PathBuf], needles: &[Vec<u8>]) -> Vec<String> {
+pub(crate) fn scan(paths: &[std::path::PathBuf], needles: &[Vec<u8>]) -> Vec<String> {
     let mut hits = Vec::new();
     for p in paths {
         let Ok(mut f) = std::fs::File::open(p) else {

@@ -79,5 +79,10 @@ mod memory;
 
 // The PostgreSQL metadata store on a throwaway cluster: conformance, copies, outages, schema.
 mod store_postgres;
+
 // The S3 blob store against a real Garage: conformance, crash leftovers, outages, memory.
 mod store_s3;
+
+// sanduq on PostgreSQL + Garage from outside: round trip, no plaintext at rest, crash
+// mid-upload, engines stopped and started, an embedded install moved onto them.
+mod distributed;

@@ -9,6 +9,8 @@ use crate::common::*;
 /// reply to it, and the source's codename.
 pub struct Before {
     pub ed: EditorKeys,
+    /// Sent in the message, the file name and the file.
+    pub marker: String,
     pub codename: String,
     pub reply: String,
     pub items: usize,
@@ -25,7 +27,7 @@ pub async fn fill(server: &Server) -> Before {
             server,
             &[
                 Part::text("message", format!("moved {m}").as_bytes()),
-                Part::file(b"scan.pdf", &file),
+                Part::file(format!("{m}.pdf").as_bytes(), &file),
             ],
         )
         .await;
@@ -38,6 +40,7 @@ pub async fn fill(server: &Server) -> Before {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     Before {
         ed,
+        marker: m,
         codename,
         reply,
         items: 2,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::fs::FsBlobStore;
 use super::postgres::PgMetaStore;
 use super::sqlite::SqliteMetaStore;
-use super::{BlobStore, Error, MetaStore, Result};
+use super::{BlobStore, MetaStore, Result};
 use crate::config::store::{Blobs, Metadata};
 use crate::config::Config;
 
