@@ -175,14 +175,14 @@ impl HttpConnector for Connector {
 /// Maps an `object_store` error: what says the store cannot be reached is
 /// [`Error::Unavailable`], the rest [`Error::Backend`]. Callers handle `NotFound` first.
 fn map_err(e: object_store::Error) -> Error {
-    if unreachable(&e) {
+    if cannot_reach(&e) {
         Error::Unavailable(e.to_string())
     } else {
         Error::Backend(e.to_string())
     }
 }
 
-fn unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
+fn cannot_reach(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(e) = cause {
         if let Some(h) = e.downcast_ref::<HttpError>() {
