@@ -185,3 +185,27 @@ async fn a_large_upload_holds_a_bounded_amount_of_memory() {
     let (size, _) = s.open(key, 0).await.unwrap().unwrap();
     assert_eq!(size, SIZE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_accepts_and_never_answers_is_unavailable_after_the_read_timeout() {
+    // Holds every connection open and says nothing, as a hung store would.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming() {
+            held.push(c);
+        }
+    });
+    let s = s3_with_credentials("sanduq", Some(&endpoint), "garage", "GK0", "secret")
+        .expect("S3 store");
+    let t = Instant::now();
+    let r = s.list().await;
+    let took = t.elapsed();
+    eprintln!("list against a silent store failed in {took:?}");
+    assert!(matches!(r, Err(Error::Unavailable(_))), "{r:?}");
+    assert!(
+        took < sanduq::store::s3::READ_TIMEOUT + Duration::from_secs(15),
+        "took {took:?}"
+    );
+}

@@ -38,7 +38,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::client::{HttpClient, HttpConnector, HttpError, HttpErrorKind};
+use object_store::client::{HttpError, HttpErrorKind};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
@@ -139,37 +139,21 @@ fn build(
         // Object tags are not needed, and not every S3-compatible store has them.
         .with_disable_tagging(true)
         .with_retry(retry)
-        .with_client_options(ClientOptions::new().with_allow_http(allow_http))
-        .with_http_connector(Connector { allow_http });
+        // No whole-request timeout: a download streams to an editor over Tor for as long as
+        // it takes. A connection that stops sending fails instead.
+        .with_client_options(
+            ClientOptions::new()
+                .with_allow_http(allow_http)
+                .with_connect_timeout(CONNECT_TIMEOUT)
+                .with_read_timeout(READ_TIMEOUT)
+                .with_timeout_disabled()
+                .with_pool_idle_timeout(Duration::from_secs(60)),
+        );
     if let Some(e) = endpoint {
         builder = builder.with_endpoint(e);
     }
     let store = builder.build().map_err(|e| Error::Backend(e.to_string()))?;
     Ok(S3BlobStore::new(store))
-}
-
-/// The HTTP client: `object_store`'s own has only a whole-request timeout, which would cut a
-/// long download to a slow editor; this one times out a connection that stops sending.
-#[derive(Debug)]
-struct Connector {
-    allow_http: bool,
-}
-
-impl HttpConnector for Connector {
-    fn connect(&self, _options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let client = reqwest::Client::builder()
-            .user_agent("sanduq")
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .https_only(!self.allow_http)
-            .build()
-            .map_err(|e| object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(e),
-            })?;
-        Ok(HttpClient::new(client))
-    }
 }
 
 /// Maps an `object_store` error: what says the store cannot be reached is
