@@ -7,6 +7,8 @@
 #   bash scripts/bench-ingest.sh [SIZE_MIB] [ROUNDS]      (defaults: 1024, 3)
 #   PQ=1 bash scripts/bench-ingest.sh …   the desk's editor has a post-quantum key (age1pq1);
 #   the reference age CLI (1.1.1 cannot use those) keeps a classical one.
+#   BLOBS=s3 bash scripts/bench-ingest.sh …   the ciphertext goes to a single-node Garage on
+#   loopback (S3 multipart uploads), whose data folder is on the same disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mib=${1:-1024}
@@ -23,7 +25,8 @@ bin=$PWD/target/release/sanduq
 
 work=$PWD/target/bench-ingest
 rm -rf "$work"; mkdir -p "$work"
-trap 'kill $server_pid 2>/dev/null || true; rm -rf "$work"' EXIT
+. scripts/bench-store.sh
+trap 'kill $server_pid 2>/dev/null || true; store_stop "$work"; rm -rf "$work"' EXIT
 
 echo "== preparing a ${size_mib} MiB file of random bytes"
 head -c $((size_mib * 1024 * 1024)) /dev/urandom > "$work/input.bin"
@@ -32,6 +35,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 "$bin" init --dir "$work/data" 2>/dev/null
 src_port=$(port); api_port=$(port)
 sed -i "s/127.0.0.1:8080/127.0.0.1:$src_port/; s/127.0.0.1:8081/127.0.0.1:$api_port/" "$work/data/sanduq.toml"
+store_init "$work" "$work/data/sanduq.toml"
 [ -z "${BENCH_CONFIG_SED:-}" ] || sed -i "$BENCH_CONFIG_SED" "$work/data/sanduq.toml"  # for experiments
 recipient=$("$bin" keygen -o "$work/editor.key")
 desk_recipient=$recipient
@@ -105,7 +109,7 @@ ma=$(median "${t_age[@]}"); mn=$(median "${t_new[@]}"); mr=$(median "${t_ret[@]}
 sleep 1
 rest_kib=$(status_kib VmRSS)
 echo
-echo "== results (median of $rounds, ${size_mib} MiB)"
+echo "== results (median of $rounds, ${size_mib} MiB, blobs: ${BLOBS:-fs})"
 printf 'age CLI, file->file + sync             : %6.2f s  %7.1f MiB/s\n' "$ma" "$(echo "$size_mib / $ma" | bc -l)"
 printf 'sanduq upload, new source              : %6.2f s  %7.1f MiB/s  ratio %.2f\n' "$mn" "$(echo "$size_mib / $mn" | bc -l)" "$(echo "$ma / $mn" | bc -l)"
 printf 'sanduq upload, returning source        : %6.2f s  %7.1f MiB/s  ratio %.2f\n' "$mr" "$(echo "$size_mib / $mr" | bc -l)" "$(echo "$ma / $mr" | bc -l)"
