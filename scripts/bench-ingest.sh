@@ -47,6 +47,7 @@ fi
 SANDUQ_LOG=warn "$bin" serve --config "$work/data/sanduq.toml" &
 server_pid=$!
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$src_port/" && break; sleep 0.1; done
+start_kib=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$server_pid/status")
 
 now() { date +%s.%N; }
 # One upload of the input file. With a session cookie (a returning source, logged in with its
@@ -116,4 +117,6 @@ printf 'sanduq upload, returning source        : %6.2f s  %7.1f MiB/s  ratio %.2
 echo   '(ratio = sanduq throughput / age CLI throughput; goal >= 0.90)'
 printf 'server peak RSS, new-source upload     : %6.1f MiB (includes the codename derivation: argon2id, 64 MiB)\n' "$(echo "$peak_new / 1024" | bc -l)"
 printf 'server peak RSS, returning-source upload: %6.1f MiB (goal <= 64 MiB)\n' "$(echo "$peak_ret / 1024" | bc -l)"
-printf 'server RSS at rest afterwards          : %6.1f MiB\n' "$(echo "$rest_kib / 1024" | bc -l)"
+printf 'server RSS at start                    : %6.1f MiB\n' "$(echo "$start_kib / 1024" | bc -l)"
+printf 'server RSS at rest afterwards          : %6.1f MiB (%s)\n' "$(echo "$rest_kib / 1024" | bc -l)" \
+  "$(awk '$1 ~ /^Rss(Anon|File):$/ {printf "%s%s %.1f MiB", (n++ ? ", " : ""), $1, $2 / 1024}' "/proc/$server_pid/status")"

@@ -25,8 +25,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 # Garage, the S3-compatible store the S3 blob store's tests run against (tests/store_s3.rs);
-# the tests look for it on PATH and in ~/.cargo/bin.
-if ! command -v garage >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/garage" ]; then
+# the tests look for it on PATH, where `cargo install` puts it once its bin folder is there.
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! command -v garage >/dev/null 2>&1; then
   echo "== installing garage 2.x (cargo install --locked garage; takes about 8 minutes)"
   cargo install --locked garage --version '^2.5'
 fi

@@ -13,11 +13,13 @@
 //! request) would leak the upload: a bucket lifecycle rule aborting incomplete multipart
 //! uploads after some days covers that too.
 //!
-//! **Memory.** The [`BlobWriter`](super::BlobWriter) fills parts of [`PART_SIZE`] bytes and
-//! hands each full part through a channel of [`QUEUED_PARTS`] to a task that uploads at most
-//! [`PARTS_IN_FLIGHT`] at a time. One upload holds at most [`MAX_BUFFERED`] bytes of
-//! ciphertext — one part being filled, one queued, two in flight: 4 × 5 MiB = 20 MiB —
-//! whatever the object's size. A writer that outruns the store blocks (its blocking thread).
+//! **Memory.** One upload owns one part buffer of [`PART_SIZE`] bytes, allocated once and
+//! reused: the [`BlobWriter`](super::BlobWriter) fills it, hands it to a task that uploads it,
+//! and takes it back once the store has the part. One upload so holds at most
+//! [`MAX_BUFFERED`] = 5 MiB of ciphertext, whatever the object's size. The writer waits while
+//! a part is sent (its blocking thread): filling a second buffer meanwhile bought no
+//! measurable speed against Garage (`BLOBS=s3 bash scripts/bench-ingest.sh 1024 2`), and a
+//! source over Tor sends far slower than any store takes a part.
 //! An empty object is a plain PUT: S3 completes no upload without a part, and Garage refuses
 //! an empty one.
 //!
@@ -35,8 +37,8 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use bytes::{Bytes, BytesMut};
+use futures_util::stream::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::client::{HttpError, HttpErrorKind};
 use object_store::multipart::{MultipartStore, PartId};
@@ -52,13 +54,12 @@ use super::{BlobKey, BlobReader, BlobStore, BlobWriter, Error, Listed, Result, U
 
 /// Size of every part but the last: S3's minimum for a part that is not the last.
 pub const PART_SIZE: usize = 5 << 20;
-/// Full parts waiting between the writer and the uploading task.
-pub const QUEUED_PARTS: usize = 1;
-/// Parts one upload sends to the store at the same time.
-pub const PARTS_IN_FLIGHT: usize = 2;
-/// The most ciphertext one upload holds in memory: the part being filled, the queued ones and
-/// those in flight.
-pub const MAX_BUFFERED: usize = PART_SIZE * (1 + QUEUED_PARTS + PARTS_IN_FLIGHT);
+/// Part buffers one upload owns.
+pub const BUFFERS: usize = 1;
+/// The most ciphertext one upload holds in memory.
+pub const MAX_BUFFERED: usize = PART_SIZE * BUFFERS;
+/// A part goes to the HTTP client in slices of this size.
+const SEND_CHUNK: usize = 64 << 10;
 
 /// Time allowed to open a connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -238,17 +239,22 @@ impl<T: ObjectStore + MultipartStore> BlobStore for S3BlobStore<T> {
             let _ = self.store.abort_multipart(&path, &id).await;
             return Err(map_err(e));
         }
-        let (tx, rx) = mpsc::channel(QUEUED_PARTS);
+        // Room for every buffer, so that neither side ever waits to hand one over.
+        let (tx, rx) = mpsc::channel(BUFFERS);
+        let (spare_tx, spare) = mpsc::channel(BUFFERS);
         let task = tokio::spawn(upload_parts(
             Arc::clone(&self.store),
             path.clone(),
             id.clone(),
             rx,
+            spare_tx,
         ));
         let alive = Arc::new(());
         let writer = PartWriter {
-            buf: Vec::new(),
+            buf: BytesMut::new(),
+            allocated: 0,
             tx: Some(tx),
+            spare,
             runtime: tokio::runtime::Handle::current(),
             _alive: Arc::clone(&alive),
         };
@@ -372,8 +378,12 @@ impl<T: ObjectStore + MultipartStore> BlobStore for S3BlobStore<T> {
 /// The writer of one upload: fills a part and hands it to [`upload_parts`] when full; the last
 /// (possibly short, possibly empty) part goes when it is dropped.
 struct PartWriter {
-    buf: Vec<u8>,
+    buf: BytesMut,
+    /// Buffers allocated so far, at most [`BUFFERS`].
+    allocated: usize,
     tx: Option<mpsc::Sender<Bytes>>,
+    /// The buffers of uploaded parts, back from [`upload_parts`].
+    spare: mpsc::Receiver<Bytes>,
     runtime: tokio::runtime::Handle,
     /// Lets the upload tell whether the writer is still alive.
     _alive: Arc<()>,
@@ -386,22 +396,42 @@ impl PartWriter {
             "the object store upload failed; completing it returns why",
         )
     }
+
+    /// An empty buffer for the next part: a new one while fewer than [`BUFFERS`] exist, else
+    /// the buffer of a part in flight once it is uploaded. Blocks this (blocking) thread while
+    /// the store is behind: that is the bound.
+    fn next_buffer(&mut self) -> std::io::Result<BytesMut> {
+        if self.allocated < BUFFERS {
+            self.allocated += 1;
+            return Ok(BytesMut::with_capacity(PART_SIZE));
+        }
+        let used = self.spare.blocking_recv().ok_or_else(Self::closed)?;
+        Ok(match used.try_into_mut() {
+            Ok(mut b) if b.capacity() >= PART_SIZE => {
+                b.clear();
+                b
+            }
+            // Still shared (the HTTP client has not let go of it yet) or shrunk: it is freed
+            // when the last holder drops it.
+            _ => BytesMut::with_capacity(PART_SIZE),
+        })
+    }
 }
 
 impl Write for PartWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let Some(tx) = &self.tx else {
+        if self.tx.is_none() {
             return Err(Self::closed());
-        };
+        }
         if self.buf.capacity() == 0 {
-            self.buf.reserve_exact(PART_SIZE);
+            self.buf = self.next_buffer()?;
         }
         let n = data.len().min(PART_SIZE - self.buf.len());
         self.buf.extend_from_slice(&data[..n]);
         if self.buf.len() == PART_SIZE {
-            let part = Bytes::from(std::mem::take(&mut self.buf));
-            // Blocks this (blocking) thread while the store is behind: that is the bound.
-            if tx.blocking_send(part).is_err() {
+            let part = std::mem::take(&mut self.buf).freeze();
+            let sent = self.tx.as_ref().map(|tx| tx.blocking_send(part));
+            if !matches!(sent, Some(Ok(()))) {
                 self.tx = None;
                 return Err(Self::closed());
             }
@@ -426,9 +456,10 @@ impl Drop for PartWriter {
         if self.buf.is_empty() {
             return;
         }
-        let part = Bytes::from(std::mem::take(&mut self.buf));
-        // A drop may run on an async thread, where blocking is not allowed: a task waits for
-        // room instead. The task holds the sender, so the upload sees this part before its end.
+        let part = std::mem::take(&mut self.buf).freeze();
+        // The channel has room for every buffer, so this does not wait; should it ever be
+        // full, a task waits instead (a drop may run on an async thread, where blocking is
+        // not allowed). The sender goes with the part, so the upload sees it before its end.
         if let Err(mpsc::error::TrySendError::Full(part)) = tx.try_send(part) {
             self.runtime.spawn(async move {
                 let _ = tx.send(part).await;
@@ -443,53 +474,36 @@ struct Parts {
     size: u64,
 }
 
-/// Uploads the parts that come through `rx`, at most [`PARTS_IN_FLIGHT`] at a time, until the
-/// writer is dropped. An error ends it at once: dropping `rx` makes the writer's next write
-/// fail.
+/// Uploads the parts that come through `rx`, one at a time, until the writer is dropped, and
+/// hands each part's buffer back through `spare`. An error ends it at once: dropping `rx`
+/// makes the writer's next write fail.
 async fn upload_parts<T: MultipartStore>(
     store: Arc<T>,
     path: Path,
     id: MultipartId,
     mut rx: mpsc::Receiver<Bytes>,
+    spare: mpsc::Sender<Bytes>,
 ) -> std::result::Result<Parts, object_store::Error> {
-    let mut in_flight = FuturesUnordered::new();
-    let mut ids: Vec<Option<PartId>> = Vec::new();
+    let mut ids = Vec::new();
     let mut size = 0u64;
-    let mut open = true;
-    loop {
-        tokio::select! {
-            part = rx.recv(), if open && in_flight.len() < PARTS_IN_FLIGHT => match part {
-                Some(bytes) => {
-                    size += bytes.len() as u64;
-                    in_flight.push(put_part(Arc::clone(&store), path.clone(), id.clone(), ids.len(), bytes));
-                    ids.push(None);
-                }
-                None => open = false,
-            },
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
-                let (idx, part) = done?;
-                ids[idx] = Some(part);
-            }
-            else => break,
-        }
+    while let Some(part) = rx.recv().await {
+        size += part.len() as u64;
+        let payload = payload(&part);
+        ids.push(store.put_part(&path, &id, ids.len(), payload).await?);
+        // Never full (it has room for every buffer); closed once the writer is gone.
+        let _ = spare.try_send(part);
     }
-    Ok(Parts {
-        ids: ids.into_iter().flatten().collect(),
-        size,
-    })
+    Ok(Parts { ids, size })
 }
 
-async fn put_part<T: MultipartStore>(
-    store: Arc<T>,
-    path: Path,
-    id: MultipartId,
-    idx: usize,
-    bytes: Bytes,
-) -> std::result::Result<(usize, PartId), object_store::Error> {
-    let part = store
-        .put_part(&path, &id, idx, PutPayload::from(bytes))
-        .await?;
-    Ok((idx, part))
+/// A part as a payload of [`SEND_CHUNK`]-byte slices of its buffer, not copies: an HTTP
+/// client may copy each chunk it is given into its write buffer, and then a 64 KiB chunk
+/// costs 64 KiB, where the whole part would cost a second [`PART_SIZE`].
+fn payload(part: &Bytes) -> PutPayload {
+    (0..part.len())
+        .step_by(SEND_CHUNK)
+        .map(|at| part.slice(at..part.len().min(at + SEND_CHUNK)))
+        .collect()
 }
 
 /// An S3 multipart upload and its marker.
