@@ -221,7 +221,7 @@ async fn a_batch_answers_another_desks_item_as_an_unknown_one() {
     );
 
     // Its own desk's editor gets it: the id, both lengths, both age files.
-    let (status, body) = batch(&server, &lev.token_file, &[theirs.clone()]).await;
+    let (status, body) = batch(&server, &lev.token_file, std::slice::from_ref(&theirs)).await;
     assert_eq!(status, 200);
     assert_eq!(&body[15..31], &hex::decode(&theirs).unwrap()[..]);
     let meta_len = u64::from_be_bytes(body[31..39].try_into().unwrap()) as usize;
@@ -233,7 +233,10 @@ async fn a_batch_answers_another_desks_item_as_an_unknown_one() {
     // Authentication and bounds as on every route.
     let bad = server.dir.path().join("bad.token");
     std::fs::write(&bad, format!("sanduq-token-{}", "A".repeat(43))).unwrap();
-    assert_eq!(batch(&server, &bad, &[theirs.clone()]).await.0, 401);
+    assert_eq!(
+        batch(&server, &bad, std::slice::from_ref(&theirs)).await.0,
+        401
+    );
     assert_eq!(batch(&server, &ana.token_file, &[]).await.0, 400);
     let many: Vec<String> = (0..1001).map(|n| format!("{n:032x}")).collect();
     assert_eq!(batch(&server, &ana.token_file, &many).await.0, 400);
@@ -252,7 +255,7 @@ fn fake_api(n: usize, answer: BatchAnswer) -> SocketAddr {
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
             let (ids, answer) = (ids.clone(), answer.clone());
-            std::thread::spawn(move || serve(conn, &ids, &*answer));
+            std::thread::spawn(move || serve(conn, &ids, &answer));
         }
     });
     addr
