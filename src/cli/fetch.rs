@@ -52,10 +52,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let before = manifest.items.len();
     manifest.items.retain(|i| intact(&items_dir, i));
     let tag_path = bundle_dir.join(LISTING_TAG_FILE);
-    let tag = std::fs::read_to_string(&tag_path)
-        .ok()
-        .filter(|_| !per_object && manifest.items.len() == before);
-    let Some((listing, new_tag)) = api.listing(tag.as_deref().map(str::trim)).await? else {
+    let tag =
+        saved_tag(&tag_path, bundle_dir).filter(|_| !per_object && manifest.items.len() == before);
+    let Some((listing, new_tag)) = api.listing(tag.as_deref()).await? else {
         eprintln!(
             "fetched 0 new items; {} already in the bundle (the server's listing has not changed)",
             manifest.items.len()
@@ -127,9 +126,27 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     );
     // The next fetch may skip the listing only if this one left nothing to say or to fetch.
     if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && !per_object) {
-        let _ = std::fs::write(&tag_path, tag);
+        if let Some(m) = manifest_hash(bundle_dir) {
+            let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
+        }
     }
     Ok(())
+}
+
+/// The listing tag the last complete fetch saved, if the manifest is still as that fetch
+/// left it (an older sanduq, `accept` or a hand edit may have changed what the listing is
+/// merged into: then the whole listing is needed again).
+fn saved_tag(tag_path: &Path, bundle_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(tag_path).ok()?;
+    let (tag, manifest) = text.trim().split_once(' ')?;
+    (Some(manifest) == manifest_hash(bundle_dir).as_deref()).then(|| tag.to_owned())
+}
+
+/// SHA-256 of `manifest.json`, in hex.
+fn manifest_hash(bundle_dir: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(bundle_dir.join("manifest.json")).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(bytes)))
 }
 
 /// Whether both files of `item` are in `dir` with their listed sizes.
