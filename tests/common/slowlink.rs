@@ -1,7 +1,8 @@
 //! A Tor-like link for tests and benchmarks: a TCP proxy that delays every chunk by a fixed
 //! one-way time and limits throughput in each direction, as a delay line does (chunks keep
 //! their order; a chunk leaves after the ones before it have been sent at the link's rate,
-//! plus the one-way delay). It can also cut each connection after a number of bytes sent
+//! plus the one-way delay). The rate is the link's, shared by all its connections, as the
+//! streams of one Tor circuit share it. It can also cut each connection after a number of bytes sent
 //! towards the client, to test resumption.
 //!
 //! Used by tests/editor_sync.rs and, through `examples/slowlink.rs`, by
@@ -13,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// What the link does to the bytes crossing it.
@@ -57,10 +58,14 @@ impl SlowLink {
         let addr = listener.local_addr().expect("slow link address");
         let cuts = Arc::new(AtomicUsize::new(0));
         let counter = cuts.clone();
+        let wires = Wires {
+            down: Arc::new(Mutex::new(Instant::now())),
+            up: Arc::new(Mutex::new(Instant::now())),
+        };
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let counter = counter.clone();
-                std::thread::spawn(move || connect(client, upstream, spec, counter));
+                let (counter, wires) = (counter.clone(), wires.clone());
+                std::thread::spawn(move || connect(client, upstream, spec, wires, counter));
             }
         });
         SlowLink { addr, cuts }
@@ -72,7 +77,20 @@ impl SlowLink {
     }
 }
 
-fn connect(client: TcpStream, upstream: SocketAddr, spec: LinkSpec, cuts: Arc<AtomicUsize>) {
+/// When each direction of the link is next free: shared by every connection.
+#[derive(Clone)]
+struct Wires {
+    down: Arc<Mutex<Instant>>,
+    up: Arc<Mutex<Instant>>,
+}
+
+fn connect(
+    client: TcpStream,
+    upstream: SocketAddr,
+    spec: LinkSpec,
+    wires: Wires,
+    cuts: Arc<AtomicUsize>,
+) {
     let Ok(server) = TcpStream::connect(upstream) else {
         return;
     };
@@ -87,15 +105,22 @@ fn connect(client: TcpStream, upstream: SocketAddr, spec: LinkSpec, cuts: Arc<At
     };
     let up = {
         let (c, s) = (c2, s2);
-        std::thread::spawn(move || pipe(c, s, up_spec, None))
+        let wire = wires.up.clone();
+        std::thread::spawn(move || pipe(c, s, up_spec, &wire, None))
     };
-    pipe(server, client, spec, Some(cuts));
+    pipe(server, client, spec, &wires.down, Some(cuts));
     let _ = up.join();
 }
 
 /// Carries `from` to `to` through the delay line until `from` ends (then half-closes `to`)
 /// or the cut comes (then closes both, both ways).
-fn pipe(from: TcpStream, mut to: TcpStream, spec: LinkSpec, cuts: Option<Arc<AtomicUsize>>) {
+fn pipe(
+    from: TcpStream,
+    mut to: TcpStream,
+    spec: LinkSpec,
+    wire: &Mutex<Instant>,
+    cuts: Option<Arc<AtomicUsize>>,
+) {
     // Bounded: a sender faster than the link waits, as it would behind a real one.
     let (tx, rx) = sync_channel::<(Instant, Vec<u8>)>(64);
     let reader = {
@@ -115,7 +140,7 @@ fn pipe(from: TcpStream, mut to: TcpStream, spec: LinkSpec, cuts: Option<Arc<Ato
             }
         })
     };
-    let cut = deliver(&rx, &mut to, spec);
+    let cut = deliver(&rx, &mut to, spec, wire);
     if cut {
         if let Some(c) = cuts {
             c.fetch_add(1, Ordering::SeqCst);
@@ -130,8 +155,12 @@ fn pipe(from: TcpStream, mut to: TcpStream, spec: LinkSpec, cuts: Option<Arc<Ato
 }
 
 /// Writes each chunk when the link would deliver it; true if the link cut the connection.
-fn deliver(rx: &Receiver<(Instant, Vec<u8>)>, to: &mut TcpStream, spec: LinkSpec) -> bool {
-    let mut link_free = Instant::now();
+fn deliver(
+    rx: &Receiver<(Instant, Vec<u8>)>,
+    to: &mut TcpStream,
+    spec: LinkSpec,
+    wire: &Mutex<Instant>,
+) -> bool {
     let mut sent = 0u64;
     while let Ok((arrived, mut chunk)) = rx.recv() {
         let mut cut = false;
@@ -142,11 +171,14 @@ fn deliver(rx: &Receiver<(Instant, Vec<u8>)>, to: &mut TcpStream, spec: LinkSpec
                 cut = true;
             }
         }
-        // Serialised at the link's rate after the chunks before it, then delayed.
-        let start = link_free.max(arrived);
+        // Serialised at the link's rate after the chunks before it (of every connection),
+        // then delayed.
         let on_wire = Duration::from_secs_f64(chunk.len() as f64 / spec.bytes_per_sec as f64);
-        link_free = start + on_wire;
-        let due = link_free + spec.one_way;
+        let due = {
+            let mut free = wire.lock().unwrap_or_else(|e| e.into_inner());
+            *free = (*free).max(arrived) + on_wire;
+            *free + spec.one_way
+        };
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
