@@ -74,6 +74,7 @@ while n > 0:
     req = urllib.request.Request(base + "/submit", data=body, headers={"Content-Type": "multipart/form-data; boundary=benchBOUNDARY"})
     assert op.open(req).status == 200
 PY
+  rm -f "$work/link.addr"
   "$slowlink" "127.0.0.1:$api_port" > "$work/link.addr" &
   link_pid=$!
   for _ in $(seq 100); do [ -s "$work/link.addr" ] && break; sleep 0.1; done
