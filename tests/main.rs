@@ -86,3 +86,7 @@ mod store_s3;
 // sanduq on PostgreSQL + Garage from outside: round trip, no plaintext at rest, crash
 // mid-upload, engines stopped and started, an embedded install moved onto them.
 mod distributed;
+
+// Sessions across three nodes on PostgreSQL + Garage and across restarts: sealed in the
+// store, opened only with the source's cookie.
+mod nodes_sessions;

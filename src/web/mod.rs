@@ -14,6 +14,7 @@ pub(crate) mod multipart_guard;
 mod pages;
 mod progress;
 mod replies;
+pub mod sealed;
 mod session;
 
 use std::future::Future;
@@ -58,6 +59,7 @@ impl AppState {
             sessions: Arc::new(session::Sessions::new(
                 config.secure_cookies,
                 config.session_idle,
+                meta.clone(),
             )),
             deriver: Arc::new(deriver),
             config: Arc::new(config),
@@ -187,13 +189,16 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     res
 }
 
-/// Drops expired sessions, and their reply keys, for as long as the server runs.
+/// Deletes expired sessions' rows for as long as the server runs. Every node sweeps: the
+/// delete is idempotent and cheap, and a session's end then depends on no lease.
 async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     let mut tick = tokio::time::interval(sessions.sweep_period());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        sessions.sweep();
+        if let Err(e) = sessions.sweep().await {
+            tracing::warn!("expired sessions could not be deleted: {e}");
+        }
     }
 }
 
