@@ -86,3 +86,7 @@ mod store_s3;
 // sanduq on PostgreSQL + Garage from outside: round trip, no plaintext at rest, crash
 // mid-upload, engines stopped and started, an embedded install moved onto them.
 mod distributed;
+
+// Through real Tor: a private Tor network on loopback (started once, shared), the source in
+// Chromium via the onion, the editor CLI via the client-authorised onion, stream limits.
+mod tor_network;
