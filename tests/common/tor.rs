@@ -317,10 +317,18 @@ fn make_authority(root: &Path, i: usize, or: u16, dir_port: u16) -> Result<Strin
         .ok_or("no fingerprint in authority_certificate")?
         .to_owned();
     run(Command::new("tor")
-        .args(["--list-fingerprint", "--orport", "1", "--ignore-missing-torrc"])
+        .args([
+            "--list-fingerprint",
+            "--orport",
+            "1",
+            "--ignore-missing-torrc",
+        ])
         .args(["-f", "/dev/null", "--defaults-torrc", "/dev/null"])
         .args(["--datadirectory", &dir.display().to_string()])
-        .args(["--dirauthority", "x 127.0.0.1:1 0000000000000000000000000000000000000000"]))?;
+        .args([
+            "--dirauthority",
+            "x 127.0.0.1:1 0000000000000000000000000000000000000000",
+        ]))?;
     // The file holds `<nickname> <fingerprint>`.
     let fp = std::fs::read_to_string(dir.join("fingerprint")).map_err(|e| e.to_string())?;
     let fp = fp
@@ -648,7 +656,9 @@ fn start_in(
     let mut socks = Vec::new();
     for (name, key) in [("editor", true), ("stranger", false)] {
         let dir = tor_dir(root, name)?;
-        let mut extra = "SocksPort 127.0.0.1:auto ExtendedErrors\n".to_owned();
+        // No exit relays here: OnionTrafficOnly refuses anything else at once (Chromium's
+        // background requests would otherwise wait for a circuit that never comes).
+        let mut extra = "SocksPort 127.0.0.1:auto ExtendedErrors OnionTrafficOnly\n".to_owned();
         if key {
             let auth = tor_dir(&dir, "onion_auth")?;
             let api = api_onion.trim_end_matches(".onion");
