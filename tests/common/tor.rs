@@ -402,23 +402,26 @@ fn stop(child: &mut Child) {
 }
 
 /// A watchdog that outlives this process by a few seconds: once it is gone, every process
-/// listed in `pids` (if still one of ours: its command line names `marker`) gets SIGTERM,
-/// then SIGKILL, and the folders are removed.
-fn watchdog(pids: &Path, marker: &str, folders: &[&Path]) -> Result<(), String> {
+/// listed in `pids` that is still one of ours (its command line names one of `folders`) gets
+/// SIGTERM, then SIGKILL, and the folders are removed.
+fn watchdog(pids: &Path, folders: &[&Path]) -> Result<(), String> {
     let script = r#"
-        parent=$1; pids=$2; marker=$3; shift 3
+        parent=$1; pids=$2; shift 2
         while kill -0 "$parent" 2>/dev/null; do sleep 1; done
-        ours() { tr '\0' ' ' < /proc/$1/cmdline 2>/dev/null | grep -qF -- "$marker"; }
-        for p in $(cat "$pids"); do ours "$p" && kill -TERM "$p"; done
+        ours() {
+            line=$(tr '\0' ' ' < /proc/$1/cmdline 2>/dev/null) || return 1
+            for f in "$@"; do case $line in *"$f"*) return 0;; esac; done
+            return 1
+        }
+        for p in $(cat "$pids"); do ours "$p" "$@" && kill -TERM "$p"; done
         sleep 3
-        for p in $(cat "$pids"); do ours "$p" && kill -KILL "$p"; done
+        for p in $(cat "$pids"); do ours "$p" "$@" && kill -KILL "$p"; done
         rm -rf -- "$@"
     "#;
     Command::new("sh")
         .args(["-c", script, "sanduq-tor-watchdog"])
         .arg(std::process::id().to_string())
         .arg(pids)
-        .arg(marker)
         .args(folders)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -502,8 +505,7 @@ fn start() -> Result<TorNet, String> {
         .keep();
     let pids = root.join("pids");
     let mut server = Server::init(|t| t);
-    let marker = root.display().to_string();
-    watchdog(&pids, &marker, &[&root, server.dir.path()])?;
+    watchdog(&pids, &[&root, server.dir.path()])?;
     let mut tors: Vec<Tor> = Vec::new();
     let result = start_in(&root, &pids, &mut server, &mut tors, t0);
     match result {
