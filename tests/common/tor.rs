@@ -53,7 +53,6 @@ pub struct TorNet {
     /// How long the start took, up to both onion services answering.
     pub ready_after: Duration,
     tors: Mutex<Vec<Tor>>,
-    dir: PathBuf,
 }
 
 /// One tor process: its folder, its log, and the control connection that owns it.
@@ -124,11 +123,6 @@ impl TorNet {
             .find(|t| t.name == name)
             .ok_or_else(|| format!("no tor named {name}"))?;
         tor.control.command(command)
-    }
-
-    /// The folder that holds every tor's data.
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 }
 
@@ -520,7 +514,6 @@ fn start() -> Result<TorNet, String> {
                 server,
                 ready_after,
                 tors: Mutex::new(tors),
-                dir: root,
             })
         }
         Err(e) => {
