@@ -8,7 +8,6 @@
 #![allow(unreachable_pub)]
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};
