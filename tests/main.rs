@@ -90,3 +90,6 @@ mod distributed;
 // Sessions across three nodes on PostgreSQL + Garage and across restarts: sealed in the
 // store, opened only with the source's cookie.
 mod nodes_sessions;
+// Through real Tor: a private Tor network on loopback (started once, shared), the source in
+// Chromium via the onion, the editor CLI via the client-authorised onion, stream limits.
+mod tor_network;

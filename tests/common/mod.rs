@@ -4,6 +4,7 @@
 pub mod garage;
 pub mod html;
 pub mod pg;
+pub mod tor;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
