@@ -86,3 +86,7 @@ mod store_s3;
 // sanduq on PostgreSQL + Garage from outside: round trip, no plaintext at rest, crash
 // mid-upload, engines stopped and started, an embedded install moved onto them.
 mod distributed;
+
+// Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
+// SIGTERM drained, SIGKILL survived, health checks.
+mod nodes;
