@@ -219,10 +219,8 @@ impl RawUpload {
 
     /// Sends the rest and reads the answer's status line.
     async fn finish(mut self) -> String {
-        self.stream
-            .write_all(&self.body[self.sent..])
-            .await
-            .unwrap();
+        // A node that cut the upload has closed the connection: no status line then.
+        let _ = self.stream.write_all(&self.body[self.sent..]).await;
         let mut answer = Vec::new();
         let read = self.stream.read_to_end(&mut answer);
         let _ = tokio::time::timeout(Duration::from_secs(60), read).await;
