@@ -10,6 +10,7 @@ command -v age >/dev/null 2>&1 || need+=(age)          # the reference age CLI, 
 command -v script >/dev/null 2>&1 || need+=(bsdutils)  # a terminal for passphrase prompts
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # a second TLS stack for the TLS tests
 command -v tor >/dev/null 2>&1 || need+=(tor)          # checks deploy/torrc (tor --verify-config)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)  # deploy/haproxy.cfg, in front of nodes (tests/nodes.rs)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks deploy/sanduq.service
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser tests, JavaScript off
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)

@@ -93,3 +93,6 @@ mod nodes_sessions;
 // Through real Tor: a private Tor network on loopback (started once, shared), the source in
 // Chromium via the onion, the editor CLI via the client-authorised onion, stream limits.
 mod tor_network;
+// Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
+// SIGTERM drained, SIGKILL survived, health checks.
+mod nodes;
