@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds a sanduq release that anyone can rebuild bit for bit from the same commit:
 #
-#   bash scripts/release.sh          the release binary, the Debian package and a CycloneDX
-#                                    software bill of materials in target/release-artifacts/,
-#                                    with SHA256SUMS listing all three
+#   bash scripts/release.sh          the release binary, the Debian package, a CycloneDX
+#                                    software bill of materials and the build's tools
+#                                    (.buildinfo) in target/release-artifacts/, with
+#                                    SHA256SUMS listing all four
 #   bash scripts/release.sh --check  clones the current commit twice, into two different temp
 #                                    folders, builds a release in each (one after the other,
 #                                    with another umask and time zone), checks that every
@@ -48,7 +49,8 @@ need_tools() {
   command -v objdump >/dev/null || die "objdump is missing (apt-get install binutils)"
   command -v jq >/dev/null || die "jq is missing (apt-get install jq)"
   export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
-  if [ "$(cargo cyclonedx --version 2>/dev/null)" != "cargo-cyclonedx $cyclonedx_version" ]; then
+  # It prints "cargo-cyclonedx-cyclonedx VERSION".
+  if [ "$(cargo cyclonedx --version 2>/dev/null | awk '{ print $NF }')" != "$cyclonedx_version" ]; then
     echo "== installing cargo-cyclonedx $cyclonedx_version (cargo install --locked)"
     cargo install --quiet --locked cargo-cyclonedx --version "=$cyclonedx_version"
   fi
@@ -89,9 +91,26 @@ build() {
   cp "$target/release/sanduq" "$out/sanduq"
   make_sbom "$out/sanduq_$version.cdx.json"
   make_deb "$out/sanduq" "$version" "$arch" "$target/deb" "$out/sanduq_${version}_$arch.deb"
-  (cd "$out" && sha256sum -- sanduq "sanduq_${version}_$arch.deb" "sanduq_$version.cdx.json" >SHA256SUMS)
+  buildinfo "$version" "$commit" >"$out/sanduq_$version.buildinfo"
+  (cd "$out" && sha256sum -- sanduq "sanduq_${version}_$arch.deb" "sanduq_$version.cdx.json" \
+    "sanduq_$version.buildinfo" >SHA256SUMS)
   echo "== $out"
   cat "$out/SHA256SUMS"
+}
+
+# What a rebuild needs to match: the commit and the tools, one per line. Another Rust or C
+# compiler makes other bytes, so whoever checks a release builds with these.
+buildinfo() {
+  echo "sanduq: $1"
+  echo "commit: $2"
+  echo "SOURCE_DATE_EPOCH: $SOURCE_DATE_EPOCH"
+  echo "rustc: $(rustc -V)"
+  echo "cargo: $(cargo -V)"
+  echo "cc: $(cc --version | head -n 1)"
+  echo "ld: $(ld --version | head -n 1)"
+  echo "dpkg-deb: $(dpkg-query --show --showformat='${Version}' dpkg)"
+  echo "cargo-cyclonedx: $cyclonedx_version"
+  echo "os: $(. /etc/os-release && echo "$PRETTY_NAME"), $(dpkg --print-architecture)"
 }
 
 # The crates in the binary (normal and build dependencies for this platform, no test-only
