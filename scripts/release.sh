@@ -115,9 +115,11 @@ buildinfo() {
 
 # The crates in the binary (normal and build dependencies for this platform, no test-only
 # ones) with versions, checksums and licences. cargo-cyclonedx writes a random serial number,
-# the current time and the source folder (in sanduq's own identifiers, `path+file://FOLDER`);
-# the serial number is left out (CycloneDX makes it optional), the time is the commit's and
-# the folder is /sanduq, as in the binary, so that the same commit gives the same file.
+# the current time and the source folder (in sanduq's own identifiers, cargo's package id
+# `path+file://FOLDER#sanduq@VERSION`, shortened to `#VERSION` when the folder is named
+# sanduq); the serial number is left out (CycloneDX makes it optional), the time is the
+# commit's and the id is `path+file:///sanduq#sanduq@VERSION` from any folder, so that the
+# same commit gives the same file.
 make_sbom() {
   local dest=$1 tmp
   tmp=$(mktemp -d)
@@ -127,7 +129,9 @@ make_sbom() {
     --arg folder "path+file://$root#" \
     'del(.serialNumber) | .metadata.timestamp = $t
      | walk(if type == "string" and startswith($folder)
-            then "path+file:///sanduq#" + ltrimstr($folder) else . end)' \
+            then ltrimstr($folder) | "path+file:///sanduq#"
+              + (if startswith("sanduq@") then . else "sanduq@" + . end)
+            else . end)' \
     "$tmp/sanduq-sbom.json" >"$dest"
   rm -rf "$tmp"
 }
