@@ -10,10 +10,14 @@ command -v age >/dev/null 2>&1 || need+=(age)          # the reference age CLI, 
 command -v script >/dev/null 2>&1 || need+=(bsdutils)  # a terminal for passphrase prompts
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # a second TLS stack for the TLS tests
 command -v tor >/dev/null 2>&1 || need+=(tor)          # checks deploy/torrc (tor --verify-config)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)  # deploy/haproxy.cfg, in front of nodes (tests/nodes.rs)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # checks deploy/sanduq.service
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the real-browser tests, JavaScript off
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # typage, the post-quantum interop tests
+command -v jq >/dev/null 2>&1 || need+=(jq)  # scripts/release.sh: the bill of materials
+command -v adduser >/dev/null 2>&1 || need+=(adduser)  # the Debian package's dependency
+command -v objdump >/dev/null 2>&1 || need+=(binutils)  # release.sh: the binary's C library version
 [ -x /usr/bin/time ] || need+=(time)  # GNU time: fetch's peak memory against a hostile API
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || need+=(postgresql)  # a throwaway cluster for the PostgreSQL metadata store tests
@@ -41,6 +45,9 @@ cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 # A failing test's message, not a backtrace that hides it, ends the log.
 RUST_BACKTRACE=0 cargo test
+echo "== release: two builds in two folders must be byte-identical; then the package installs"
+# Two cold release builds (a few minutes each on 2 cores) and dpkg -i / -r on this machine.
+bash scripts/release.sh --check
 echo "== cargo deny (licences, sources, bans, advisories from the RustSec snapshot)"
 bash scripts/deny.sh
 echo "== fuzz targets build (cargo-fuzz; run them with: bash scripts/fuzz.sh run)"

@@ -137,6 +137,8 @@ pub struct Derived {
     login_id: Zeroizing<[u8; 32]>,
     /// The source's reply identity, held in memory for a session only.
     pub reply_identity: age::x25519::Identity,
+    /// Its 32 secret bytes, which a session seals (see `web::session`).
+    reply_secret: Zeroizing<[u8; 32]>,
     /// The seed of its post-quantum reply identity, for a desk whose editors have
     /// post-quantum keys (age does not let a reply mix the two kinds). Kept as its seed: the
     /// expanded identity takes 2 KiB a session.
@@ -179,6 +181,19 @@ impl Derived {
     pub fn pq_reply_identity(&self) -> crate::pq::Identity {
         crate::pq::Identity::from_seed(&self.pq_seed)
     }
+
+    /// The secret bytes of both reply identities, X25519 then post-quantum seed: what a
+    /// session keeps, sealed, to open replies with [`reply_identity`] and
+    /// [`crate::pq::Identity::from_seed`].
+    pub fn reply_secrets(&self) -> (&[u8; 32], &[u8; 32]) {
+        (&self.reply_secret, &self.pq_seed)
+    }
+}
+
+/// The X25519 reply identity of the secret bytes [`Derived::reply_secrets`] gave. Call it on
+/// a blocking thread that scrubs its stack after use.
+pub fn reply_identity(secret: &[u8; 32]) -> Result<age::x25519::Identity, Error> {
+    x25519_identity(secret)
 }
 
 /// Derives the login id and reply identity of `codename` under an install's `pepper`.
@@ -227,6 +242,7 @@ pub fn derive_with_memory(
     Ok(Derived {
         login_id,
         reply_identity,
+        reply_secret: secret,
         pq_seed,
         recipients,
         cost,

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+pub mod node;
 pub mod store;
 
 /// Default size limit of one source request: 2 GiB.
@@ -79,6 +80,9 @@ pub struct RawConfig {
     /// Storage engines.
     #[serde(default)]
     pub store: store::RawStore,
+    /// This process as one node of several: health listener, drain on shutdown.
+    #[serde(default)]
+    pub node: node::RawNode,
 }
 
 /// `[listen]`.
@@ -300,6 +304,8 @@ pub struct Config {
     pub codename_login_queue: Option<usize>,
     /// Storage engines and the janitor.
     pub store: store::StoreConfig,
+    /// Health listener and drain on shutdown.
+    pub node: node::NodeConfig,
 }
 
 impl Config {
@@ -608,6 +614,10 @@ impl Config {
             .store
             .validate()
             .map_err(|(key, message)| invalid(&format!("store.{key}"), message))?;
+        let node = raw
+            .node
+            .validate([source_addr, api_addr])
+            .map_err(|(key, message)| invalid(&format!("node.{key}"), message))?;
 
         Ok(Config {
             path: path.to_owned(),
@@ -630,6 +640,7 @@ impl Config {
             codename_concurrency,
             codename_login_queue,
             store,
+            node,
         })
     }
 

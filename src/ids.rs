@@ -32,6 +32,11 @@ impl Id {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// The id of these 16 raw bytes (as [`Id::as_bytes`] gave them).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Id(bytes)
+    }
 }
 
 impl fmt::Display for Id {

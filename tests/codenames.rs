@@ -553,7 +553,8 @@ async fn argon2_memory_at_the_floor_cost_is_given_back_too() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_costs_the_server_little_memory() {
-    // Sessions stay for `session_idle_seconds` (30 minutes): a busy desk holds thousands.
+    // Sessions stay for `session_idle_seconds` (30 minutes): a busy desk holds thousands. They
+    // are rows of the store, opened per request: the server should hold nothing of them.
     let server = Server::start_default();
     server.add_editor("ana", None);
     let pid = server.pid();
@@ -573,7 +574,8 @@ async fn a_session_costs_the_server_little_memory() {
         "server RSS: {before} KiB before {LOGINS} live sessions, {after} KiB after \
          ({per_session} bytes a session)"
     );
-    // About 0.9 KiB now (with the map's growth); 2.2 KiB with the expanded post-quantum key.
+    // About 100 bytes with sealed sessions; 0.9 KiB when they lived in memory, 2.2 KiB with
+    // the expanded post-quantum key.
     assert!(
         per_session < 1800,
         "{per_session} bytes of RSS a session ({before} → {after} KiB)"

@@ -1248,7 +1248,7 @@ fn the_systemd_unit_is_sandboxed_and_verifies() {
     let copy = dir.path().join("sanduq.service");
     std::fs::write(
         &copy,
-        unit.replace("ExecStart=/usr/local/bin/sanduq ", "ExecStart=/bin/true "),
+        unit.replace("ExecStart=/usr/bin/sanduq ", "ExecStart=/bin/true "),
     )
     .unwrap();
     let out = std::process::Command::new("systemd-analyze")
@@ -1262,7 +1262,7 @@ fn the_systemd_unit_is_sandboxed_and_verifies() {
     std::fs::write(
         &copy,
         unit.replace("ProtectSystem=", "ProtectSytem=")
-            .replace("ExecStart=/usr/local/bin/sanduq ", "ExecStart=/bin/true "),
+            .replace("ExecStart=/usr/bin/sanduq ", "ExecStart=/bin/true "),
     )
     .unwrap();
     let out = std::process::Command::new("systemd-analyze")

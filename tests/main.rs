@@ -89,3 +89,13 @@ mod store_s3;
 // sanduq on PostgreSQL + Garage from outside: round trip, no plaintext at rest, crash
 // mid-upload, engines stopped and started, an embedded install moved onto them.
 mod distributed;
+
+// Sessions across three nodes on PostgreSQL + Garage and across restarts: sealed in the
+// store, opened only with the source's cookie.
+mod nodes_sessions;
+// Through real Tor: a private Tor network on loopback (started once, shared), the source in
+// Chromium via the onion, the editor CLI via the client-authorised onion, stream limits.
+mod tor_network;
+// Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
+// SIGTERM drained, SIGKILL survived, health checks.
+mod nodes;

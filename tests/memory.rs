@@ -5,6 +5,8 @@
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
 use crate::common::*;
 
 /// Every readable, writable mapping of process `pid` (heap, stacks, anonymous memory), joined.
@@ -63,14 +65,14 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// A source's reply secrets are in the server's memory while its session lives (and its
-/// answers are read), and gone within a few seconds of the session's expiry, although no one
-/// else logs in or sends the expired cookie again. Deriving them for a new source leaves
-/// nothing behind either.
+/// A source's reply secrets are in the server's memory only while one of its requests runs:
+/// a session is kept sealed in the store and opened per request, and what a request opened
+/// is wiped when it ends. Deriving them for a new source leaves nothing behind either, nor
+/// does the session's expiry.
 #[tokio::test(flavor = "multi_thread")]
-async fn an_expired_sessions_reply_secret_leaves_memory_without_another_login() {
+async fn a_sessions_reply_secrets_are_in_memory_only_while_its_requests_run() {
     let mut server =
-        Server::init(|t| t.replace("session_idle_seconds = 1800", "session_idle_seconds = 2"));
+        Server::init(|t| t.replace("session_idle_seconds = 1800", "session_idle_seconds = 4"));
     server.start();
     let ed = server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
@@ -99,19 +101,55 @@ async fn an_expired_sessions_reply_secret_leaves_memory_without_another_login() 
 
     let res = login(&server, &v, &codename).await;
     let session = session_cookie(&res).unwrap();
-    assert!(page_with(&server, &session)
-        .await
-        .contains("You are logged in"));
-    assert!(
-        found(server.pid()).contains(&"X25519 secret"),
-        "the scan does not find a live session's secret: it proves nothing"
-    );
-
-    // Idle time (2 s), then at most one sweep period (0.5 s for this timeout), with margin.
-    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let page = page_with(&server, &session).await;
+    assert!(page.contains("an answer"), "the reply is read");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let left = found(server.pid());
     assert!(
         left.is_empty(),
-        "still in the server's memory after the session expired: {left:?}"
+        "still in the server's memory after the login and a page were served: {left:?}"
+    );
+
+    // A logged-in submission held open half-way: its request has the session open.
+    let token = logged_in_page_token(&page);
+    let body = multipart(&[
+        Part::text("csrf_token", token.as_bytes()),
+        Part::text("message", b"held open"),
+        Part::file(b"f.bin", &vec![5u8; 4 << 20]),
+    ]);
+    let head = format!(
+        "POST /submit HTTP/1.1\r\nHost: x\r\nCookie: {session}\r\nContent-Type: {}\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        content_type(),
+        body.len()
+    );
+    let mut s = tokio::net::TcpStream::connect(server.source).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..body.len() / 2]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        found(server.pid()).contains(&"X25519 secret"),
+        "the scan does not find the secret a running request holds: it proves nothing"
+    );
+    s.write_all(&body[body.len() / 2..]).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.200}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let left = found(server.pid());
+    assert!(
+        left.is_empty(),
+        "still in the server's memory after the request that opened it: {left:?}"
+    );
+
+    // Idle time (4 s), its window (1 s), one sweep period (1 s), with margin.
+    tokio::time::sleep(Duration::from_millis(7000)).await;
+    assert!(!page_with(&server, &session)
+        .await
+        .contains("You are logged in"));
+    let left = found(server.pid());
+    assert!(
+        left.is_empty(),
+        "in the server's memory after the session expired: {left:?}"
     );
 }

@@ -36,6 +36,8 @@ pub(super) struct Api {
     pub(super) client: reqwest::Client,
     pub(super) base: String,
     pub(super) auth: Zeroizing<String>,
+    /// The SOCKS proxy, asked again for its reply code when it refuses a connection.
+    proxy: Option<Zeroizing<String>>,
 }
 
 impl Api {
@@ -75,6 +77,7 @@ impl Api {
             client,
             base,
             auth: Zeroizing::new(format!("Bearer {}", token.as_str())),
+            proxy: args.proxy.clone().map(Zeroizing::new),
         })
     }
 
@@ -106,9 +109,10 @@ impl Api {
         if let Some(tag) = tag {
             req = req.header(LISTING_TAG, tag);
         }
-        let res = req.send().await.map_err(|e| {
-            CliError::new(format!("cannot reach {}: {}", self.base, root_cause(&e)))
-        })?;
+        let res = match req.send().await {
+            Ok(res) => res,
+            Err(e) => return Err(self.unreachable(&e).await),
+        };
         if tag.is_some() && res.status() == StatusCode::NOT_MODIFIED {
             return Ok(None);
         }
@@ -143,6 +147,82 @@ impl Api {
         })?;
         Ok(Some((listing, new_tag)))
     }
+}
+
+impl Api {
+    /// Why the server could not be reached, in one line. When Tor refused the stream, the
+    /// SOCKS client reports only that it could not parse Tor's reply (Tor's onion-service
+    /// codes 0xF0–0xF7 are not in RFC 1928), so the proxy is asked once more and its code
+    /// is put in words.
+    async fn unreachable(&self, e: &reqwest::Error) -> CliError {
+        let cause = root_cause(e);
+        let why = match &self.proxy {
+            Some(proxy) if cause.starts_with("SOCKS error") => {
+                let code = tokio::time::timeout(
+                    Duration::from_secs(120),
+                    socks_reply_code(proxy, &self.base),
+                )
+                .await;
+                match code.ok().flatten().and_then(tor_refusal) {
+                    Some(reason) => format!("Tor refused the connection: {reason}"),
+                    None => cause,
+                }
+            }
+            _ => cause,
+        };
+        CliError::new(format!("cannot reach {}: {why}", self.base))
+    }
+}
+
+/// What Tor's extended SOCKS reply `code` (SocksPort flag `ExtendedErrors`) means.
+fn tor_refusal(code: u8) -> Option<&'static str> {
+    Some(match code {
+        0xF0 => "no descriptor found for this onion address (a wrong address, or the server's tor is down) (SOCKS error 0xF0)",
+        0xF1 => "the onion service's descriptor is invalid (SOCKS error 0xF1)",
+        0xF2 => "the onion service's introduction failed (the server's tor may be down) (SOCKS error 0xF2)",
+        0xF3 => "the rendezvous with the onion service failed; try again (SOCKS error 0xF3)",
+        0xF4 => "missing client authorisation: this onion service admits only tors that hold an editor's key, and this tor holds none for it (put it in ClientOnionAuthDir, see deploy/torrc, and restart tor) (SOCKS error 0xF4)",
+        0xF5 => "wrong client authorisation: this tor's key for the onion service is not accepted (a mistyped or revoked key: ask the desk's operator) (SOCKS error 0xF5)",
+        0xF6 => "not a valid onion address (check --server) (SOCKS error 0xF6)",
+        0xF7 => "the onion service's introduction timed out; try again (SOCKS error 0xF7)",
+        _ => return None,
+    })
+}
+
+/// Opens a SOCKS5 stream to `server` through `proxy` (with its user name and password, so
+/// that Tor uses the same circuit rules) and returns the proxy's reply code.
+async fn socks_reply_code(proxy: &str, server: &str) -> Option<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let proxy = reqwest::Url::parse(proxy).ok()?;
+    let server = reqwest::Url::parse(server).ok()?;
+    let host = server.host_str()?;
+    let port = server.port_or_known_default()?;
+    let mut s = tokio::net::TcpStream::connect((proxy.host_str()?, proxy.port().unwrap_or(1080)))
+        .await
+        .ok()?;
+    let (user, pass) = (proxy.username(), proxy.password().unwrap_or_default());
+    let mut hello = [0u8; 2];
+    if user.is_empty() {
+        s.write_all(&[5, 1, 0]).await.ok()?;
+        s.read_exact(&mut hello).await.ok()?;
+    } else {
+        s.write_all(&[5, 1, 2]).await.ok()?;
+        s.read_exact(&mut hello).await.ok()?;
+        let (user, pass) = (user.as_bytes(), pass.as_bytes());
+        let mut auth = vec![1, u8::try_from(user.len()).ok()?];
+        auth.extend_from_slice(user);
+        auth.push(u8::try_from(pass.len()).ok()?);
+        auth.extend_from_slice(pass);
+        s.write_all(&auth).await.ok()?;
+        s.read_exact(&mut hello).await.ok()?;
+    }
+    let mut connect = vec![5, 1, 0, 3, u8::try_from(host.len()).ok()?];
+    connect.extend_from_slice(host.as_bytes());
+    connect.extend_from_slice(&port.to_be_bytes());
+    s.write_all(&connect).await.ok()?;
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).await.ok()?;
+    Some(reply[1])
 }
 
 /// Reads the token from `path`. Neither the path nor the file's text is ever shown: an editor
@@ -311,6 +391,21 @@ mod tests {
         assert!(refuse_local_names_for_onions(onion, Some("SOCKS5H://127.0.0.1:9050")).is_ok());
         assert!(refuse_local_names_for_onions("http://127.0.0.1:8081", None).is_ok());
         assert!(refuse_local_names_for_onions("http://onion.example", None).is_ok());
+    }
+
+    #[test]
+    fn tor_onion_refusals_are_put_in_words() {
+        let missing = tor_refusal(0xF4).unwrap();
+        assert!(
+            missing.contains("missing client authorisation"),
+            "{missing}"
+        );
+        assert!(missing.contains("0xF4"));
+        assert!(tor_refusal(0xF5)
+            .unwrap()
+            .contains("wrong client authorisation"));
+        assert!(tor_refusal(0xF0).unwrap().contains("no descriptor"));
+        assert_eq!(tor_refusal(0x05), None);
     }
 
     #[test]

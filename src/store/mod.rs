@@ -268,6 +268,18 @@ pub struct ReplyRow {
     pub size: u64,
 }
 
+/// A logged-in source's session as stored: opaque without the source's cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The row's id, derived one-way from the cookie.
+    pub id: [u8; 32],
+    /// The session, sealed under a key derived from the cookie (`web::sealed`).
+    pub sealed: Vec<u8>,
+    /// When the row may be deleted, in milliseconds since the Unix epoch: the end of the
+    /// coarse window in which the session expires, never the time of a request.
+    pub sweep_after_ms: u64,
+}
+
 /// Every row of an install's metadata, for `sanduq admin migrate-store`: nothing here is
 /// secret beyond what the store already holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -345,7 +357,20 @@ pub trait MetaStore: Send + Sync + 'static {
     /// The janitor's lease if no other node holds it now (SQLite: a file lock beside the
     /// database; PostgreSQL: a session advisory lock), else `None`.
     async fn janitor_lease(&self) -> Result<Option<Lease>>;
-    /// Every row, in an order `restore` can write back (sources before their items and replies).
+    /// Stores a new session; fails with [`Error::Exists`] if its id is taken.
+    async fn put_session(&self, session: &SessionRow) -> Result<()>;
+    /// The session of id `id`.
+    async fn session(&self, id: &[u8; 32]) -> Result<Option<SessionRow>>;
+    /// Replaces a session's sealed blob and sweep time; `false`, writing nothing, if it is
+    /// gone (ended meanwhile on another node: it stays ended).
+    async fn update_session(&self, session: &SessionRow) -> Result<bool>;
+    /// Deletes a session; `false` if there was none. Deleted means gone from the store's
+    /// files as far as the engine allows (SQLite: overwritten; PostgreSQL: see its module).
+    async fn delete_session(&self, id: &[u8; 32]) -> Result<bool>;
+    /// Deletes every session whose sweep time is at or before `now_ms`; returns how many.
+    async fn sweep_sessions(&self, now_ms: u64) -> Result<u64>;
+    /// Every row, in an order `restore` can write back (sources before their items and
+    /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;
     /// Writes every row of `dump`, keeping rows already there (same primary key): re-running
     /// it after an interruption finishes the job. One transaction.

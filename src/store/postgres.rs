@@ -40,8 +40,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgPool, Row};
 
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin,
-    SourceRow,
+    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
+    SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -474,6 +474,64 @@ impl MetaStore for PgMetaStore {
             .fetch_one(&mut conn)
             .await?;
         Ok(got.then(|| Box::new(PgLease(Mutex::new(conn))) as Lease))
+    }
+
+    async fn put_session(&self, s: &SessionRow) -> Result<()> {
+        let res = sqlx::query("INSERT INTO sessions (id, sealed, sweep_after) VALUES ($1, $2, $3)")
+            .bind(&s.id[..])
+            .bind(&s.sealed)
+            .bind(to_i64(s.sweep_after_ms)?)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::from);
+        match res {
+            Ok(_) => Ok(()),
+            Err(Error::Exists(_)) => Err(Error::Exists("a session of that id".into())),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn session(&self, id: &[u8; 32]) -> Result<Option<SessionRow>> {
+        let row = sqlx::query("SELECT sealed, sweep_after FROM sessions WHERE id = $1")
+            .bind(&id[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let after: i64 = r.try_get("sweep_after")?;
+            Ok(SessionRow {
+                id: *id,
+                sealed: r.try_get("sealed")?,
+                sweep_after_ms: u64::try_from(after)
+                    .map_err(|_| Error::Corrupt("negative sweep time".into()))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_session(&self, s: &SessionRow) -> Result<bool> {
+        let r = sqlx::query("UPDATE sessions SET sealed = $1, sweep_after = $2 WHERE id = $3")
+            .bind(&s.sealed)
+            .bind(to_i64(s.sweep_after_ms)?)
+            .bind(&s.id[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_session(&self, id: &[u8; 32]) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(&id[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn sweep_sessions(&self, now_ms: u64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE sweep_after <= $1")
+            .bind(to_i64(now_ms)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
     }
 
     async fn dump(&self) -> Result<Dump> {

@@ -15,8 +15,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::sqlite_schema::migrate;
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SourceInfo, SourceLogin,
-    SourceRow,
+    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
+    SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -390,6 +390,70 @@ impl MetaStore for SqliteMetaStore {
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
         }
+    }
+
+    async fn put_session(&self, s: &SessionRow) -> Result<()> {
+        let res = sqlx::query("INSERT INTO sessions (id, sealed, sweep_after) VALUES (?, ?, ?)")
+            .bind(&s.id[..])
+            .bind(&s.sealed)
+            .bind(to_i64(s.sweep_after_ms)?)
+            .execute(&self.pool)
+            .await
+            .map_err(Error::from);
+        match res {
+            Ok(_) => Ok(()),
+            Err(Error::Exists(_)) => Err(Error::Exists("a session of that id".into())),
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn session(&self, id: &[u8; 32]) -> Result<Option<SessionRow>> {
+        let row = sqlx::query("SELECT sealed, sweep_after FROM sessions WHERE id = ?")
+            .bind(&id[..])
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let after: i64 = r.try_get("sweep_after")?;
+            Ok(SessionRow {
+                id: *id,
+                sealed: r.try_get("sealed")?,
+                sweep_after_ms: u64::try_from(after)
+                    .map_err(|_| Error::Corrupt("negative sweep time".into()))?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn update_session(&self, s: &SessionRow) -> Result<bool> {
+        let r = sqlx::query("UPDATE sessions SET sealed = ?, sweep_after = ? WHERE id = ?")
+            .bind(&s.sealed)
+            .bind(to_i64(s.sweep_after_ms)?)
+            .bind(&s.id[..])
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn delete_session(&self, id: &[u8; 32]) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM sessions WHERE id = ?")
+            .bind(&id[..])
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() > 0 {
+            self.forget().await?;
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn sweep_sessions(&self, now_ms: u64) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM sessions WHERE sweep_after <= ?")
+            .bind(to_i64(now_ms)?)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() > 0 {
+            self.forget().await?;
+        }
+        Ok(r.rows_affected())
     }
 
     async fn dump(&self) -> Result<Dump> {

@@ -23,7 +23,10 @@ pub(crate) async fn page(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let session = st.sessions.for_request(&headers);
+    let session = match st.sessions.for_request(&headers).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     let Some(form) = st.config.form(&id).cloned() else {
         return AppError::NotFound.into_response();
     };

@@ -168,7 +168,7 @@ async fn receive(
         .filter(|b| (1..=70).contains(&b.len()))
         .ok_or(AppError::BadRequest)?;
     // A logged-in source's form carries its session's token; a new source's, the cookie's.
-    let session = st.sessions.for_request(headers);
+    let session = st.sessions.for_request(headers).await?;
     let expected = match &session {
         Some(s) => s.csrf.clone(),
         None => pages::csrf_cookie(st, headers).ok_or(AppError::Forbidden)?,

@@ -107,9 +107,6 @@ fn head_bytes<B>(req: &axum::http::Request<B>) -> usize {
     line + headers + 2
 }
 
-/// How long open connections may take to finish when the server stops.
-const DRAIN_ON_SHUTDOWN: Duration = Duration::from_secs(10);
-
 /// The TLS primitives: aws-lc-rs, whose key exchanges include the hybrid post-quantum
 /// X25519MLKEM768. It comes first, so that a browser offering it uses it and what it sends
 /// cannot be recorded now and decrypted by a quantum computer later; X25519 and the NIST
@@ -161,14 +158,18 @@ pub(crate) fn tls_acceptor(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Serves `router` on `listener` until `stop` fires, then lets open connections finish
-/// for a few seconds.
+/// Serves `router` on `listener` until `stop` fires; then closes the listener at once (a
+/// balancer's next connection attempt is refused and goes to another node) and lets the
+/// requests in flight finish for at most `drain` (`[node] drain_seconds`). Idle keep-alive
+/// connections are closed at once; a connection in the middle of a request is closed after
+/// its answer.
 pub(crate) async fn run(
     listener: TcpListener,
     router: Router,
     limits: NetLimits,
     tls: Option<TlsAcceptor>,
     mut stop: tokio::sync::watch::Receiver<()>,
+    drain: Duration,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -228,5 +229,11 @@ pub(crate) async fn run(
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(DRAIN_ON_SHUTDOWN, graceful.shutdown()).await;
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        // Their requests were never answered, so no source was told they succeeded.
+        tracing::warn!("requests still in flight after the drain period were cut");
+    }
 }

@@ -3,7 +3,8 @@
 //! A codename is checked only by deriving from it (argon2id behind the deriver's cap, at each
 //! cost in use) and looking each result's hash up; a known and an unknown well-formed
 //! codename cost the same work and the same queries. When too many logins wait already, the
-//! answer is at once a calm 503 with `Retry-After`. A login always starts a new session id.
+//! answer is at once a calm 503 with `Retry-After`. A login always starts a new session, and
+//! ends the one its request's cookie named.
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -57,9 +58,7 @@ pub(crate) async fn login(
     let (source, derived) = find_source(&st, codename)
         .await?
         .ok_or(AppError::UnknownCodename)?;
-    if let Some(old) = st.sessions.for_request(&headers) {
-        st.sessions.remove(&old.id);
-    }
+    st.sessions.end_for_request(&headers).await?;
     // If the desk has moved between classical and post-quantum keys since this source last
     // came, its reply key follows, so that editors can answer it. Done after the answer, so
     // that a known codename costs no more time to log in with than an unknown one.
@@ -73,9 +72,10 @@ pub(crate) async fn login(
             tracing::warn!("a reply key could not be updated: {e}");
         }
     });
-    let id = st.sessions.create(source.id, source.desk, derived);
+    let cookie =
+        zeroize::Zeroizing::new(st.sessions.create(source.id, source.desk, derived).await?);
     let mut res = Redirect::to(&super::pages::home()).into_response();
-    if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&id)) {
+    if let Ok(v) = HeaderValue::from_str(&st.sessions.set_cookie(&cookie)) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(res)
@@ -142,11 +142,12 @@ pub(crate) async fn logout(
     let s = st
         .sessions
         .for_request(&headers)
+        .await?
         .ok_or(AppError::Forbidden)?;
     if !bool::from(form.csrf_token.as_bytes().ct_eq(s.csrf.as_bytes())) {
         return Err(AppError::Forbidden);
     }
-    st.sessions.remove(&s.id);
+    st.sessions.remove(&s).await?;
     let mut res = Redirect::to(&super::pages::home()).into_response();
     if let Ok(v) = HeaderValue::from_str(&st.sessions.clear_cookie()) {
         res.headers_mut().insert(header::SET_COOKIE, v);

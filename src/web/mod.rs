@@ -7,6 +7,7 @@
 mod api;
 mod error;
 mod forms;
+mod health;
 mod intake;
 mod listener;
 mod login;
@@ -14,10 +15,12 @@ pub(crate) mod multipart_guard;
 mod pages;
 mod progress;
 mod replies;
+pub mod sealed;
 mod session;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderName, HeaderValue, Request};
@@ -58,6 +61,7 @@ impl AppState {
             sessions: Arc::new(session::Sessions::new(
                 config.secure_cookies,
                 config.session_idle,
+                meta.clone(),
             )),
             deriver: Arc::new(deriver),
             config: Arc::new(config),
@@ -188,23 +192,29 @@ async fn security_headers(req: Request<axum::body::Body>, next: Next) -> Respons
     res
 }
 
-/// Drops expired sessions, and their reply keys, for as long as the server runs.
+/// Deletes expired sessions' rows for as long as the server runs. Every node sweeps: the
+/// delete is idempotent and cheap, and a session's end then depends on no lease.
 async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     let mut tick = tokio::time::interval(sessions.sweep_period());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        sessions.sweep();
+        if let Err(e) = sessions.sweep().await {
+            tracing::warn!("expired sessions could not be deleted: {e}");
+        }
     }
 }
 
-/// Runs both listeners, the session sweep and the janitor until `shutdown` completes.
+/// Runs both listeners, the health listener if configured, the session sweep and the janitor
+/// until `shutdown` completes; then stops accepting, answers 503 to health checks, and lets
+/// the requests in flight finish for at most `[node] drain_seconds` (see
+/// [`listener::run`]).
 pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // One server per data directory: its sessions live in this process, and the embedded
-    // stores are one machine's.
+    // One server per data directory. With the embedded stores the data directory holds the
+    // stores; with shared stores each node has its own (docs/scale-out.md).
     let lock_path = state.config.data_dir.join("sanduq.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -222,12 +232,17 @@ pub async fn serve(
             anyhow::bail!("cannot lock {}: {e}", lock_path.display())
         }
     }
-    let source = tokio::net::TcpListener::bind(state.config.source_addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.source_addr))?;
-    let api = tokio::net::TcpListener::bind(state.config.api_addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", state.config.api_addr))?;
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))
+    };
+    let health_listener = match state.config.node.health_addr {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let source = bind(state.config.source_addr).await?;
+    let api = bind(state.config.api_addr).await?;
     let tls = match &state.config.tls {
         Some(files) => Some(listener::tls_acceptor(files)?),
         None => None,
@@ -248,21 +263,54 @@ pub async fn serve(
         state.config.store.janitor_every,
     ));
     let limits = state.config.net;
+    let drain = state.config.node.drain;
+    let health = health_listener.map(|l| {
+        let h = health::Health::new(state.blobs.clone(), state.meta.clone());
+        (l, h)
+    });
+    let draining = health.as_ref().map(|(_, h)| h.clone());
+    let (health_tx, health_rx) = tokio::sync::watch::channel(());
+    let health_task = async move {
+        if let Some((l, h)) = health {
+            tracing::info!("health checks on http://{}/health", l.local_addr()?);
+            let prober = tokio::spawn(h.clone().watch());
+            let router = health::router(h, limits.max_header_bytes);
+            // A balancer's checks are short; a few connections at a time are plenty.
+            let small = crate::config::NetLimits {
+                max_connections: 16,
+                ..limits
+            };
+            listener::run(l, router, small, None, health_rx, Duration::from_secs(1)).await;
+            prober.abort();
+        }
+        Ok::<(), std::io::Error>(())
+    };
     let s1 = listener::run(
         source,
         source_router(state.clone()),
         limits,
         tls.clone(),
         rx.clone(),
+        drain,
     );
-    let s2 = listener::run(api, api_router(state), limits, tls, rx);
+    let s2 = listener::run(api, api_router(state), limits, tls, rx, drain);
+    // The health listener outlives the others: while they drain, it answers 503.
+    let serving = async move {
+        tokio::join!(s1, s2);
+        let _ = health_tx.send(());
+    };
     let stopper = async move {
         shutdown.await;
+        if let Some(h) = draining {
+            h.drain();
+        }
+        tracing::info!("stopping: no new connections; requests in flight get up to {drain:?}");
         let _ = tx.send(());
     };
-    tokio::join!(s1, s2, stopper);
+    let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
     drop(lock);
+    health_result?;
     Ok(())
 }

@@ -223,7 +223,10 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         .iter()
         .map(|d| context! { name => d.name, title => d.title })
         .collect();
-    let session = st.sessions.for_request(&headers);
+    let session = match st.sessions.for_request(&headers).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     let forms = super::forms::offered(&st, session.as_ref().map(|s| s.desk.as_str()));
     let render_index = |token: &str, logged_in: bool, replies: Vec<minijinja::Value>| {
         render(

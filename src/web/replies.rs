@@ -2,7 +2,7 @@
 //!
 //! Replies are stored as the editors pushed them: age files encrypted offline to the source's
 //! reply key and the desk. They are decrypted in memory, for this page only, with the reply
-//! identity that exists nowhere but in the source's session. Delete means delete: the row
+//! identities that exist only in the source's session, opened for this request. Delete means delete: the row
 //! (with `secure_delete`) and the file.
 
 use std::io::Read;
@@ -53,15 +53,16 @@ pub(crate) async fn read_all(
     Ok(out)
 }
 
-/// A reply's text, if the session's keys open it. The post-quantum identity is expanded
-/// here, on the blocking thread, for each reply (a fraction of a millisecond). Not inlined,
+/// A reply's text, if the session's keys open it. Both identities are made from their
+/// secrets here, on the blocking thread, for each reply (a fraction of a millisecond). Not inlined,
 /// so that its frame lies below the caller's, where the caller's scrub reaches.
 #[inline(never)]
-fn decrypt_reply(keys: &super::session::ReplyKeys, ct: &[u8]) -> Option<String> {
+fn decrypt_reply(keys: &super::sealed::ReplySecrets, ct: &[u8]) -> Option<String> {
     let d = age::Decryptor::new(ct).ok()?;
-    let pq_identity = keys.post_quantum();
+    let classical = keys.classical()?;
+    let pq_identity = keys.post_quantum()?;
     let mut plain = zeroize::Zeroizing::new(Vec::new());
-    let ids: [&dyn age::Identity; 2] = [keys.classical(), &pq_identity];
+    let ids: [&dyn age::Identity; 2] = [&classical, &pq_identity];
     d.decrypt(ids.into_iter())
         .ok()?
         .read_to_end(&mut plain)
@@ -86,6 +87,7 @@ pub(crate) async fn delete(
     let s = st
         .sessions
         .for_request(&headers)
+        .await?
         .ok_or(AppError::Forbidden)?;
     if !bool::from(form.csrf_token.as_bytes().ct_eq(s.csrf.as_bytes())) {
         return Err(AppError::Forbidden);

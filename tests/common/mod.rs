@@ -3,8 +3,10 @@
 
 pub mod garage;
 pub mod html;
+pub mod nodes;
 pub mod pg;
 pub mod slowlink;
+pub mod tor;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -168,6 +170,30 @@ impl Server {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM, as systemd stops a service.
+    pub fn terminate(&self) {
+        let pid = self.pid().to_string();
+        let ok = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(ok.success(), "kill -TERM {pid}");
+    }
+
+    /// Waits up to `within` for the server to exit; its exit status then (the server is
+    /// no longer running), or `None` if it still runs.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + within;
+        loop {
+            let status = self.child.as_mut().expect("running").try_wait().unwrap();
+            if let Some(s) = status {
+                self.child = None;
+                return Some(s);
+            }
+            if Instant::now() > end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

@@ -5,7 +5,9 @@
 
 use crate::codename::Cost;
 use crate::ids::Id;
-use crate::store::{Dump, Editor, Error, ItemRow, MetaStore, ReplyRow, SourceLogin, SourceRow};
+use crate::store::{
+    Dump, Editor, Error, ItemRow, MetaStore, ReplyRow, SessionRow, SourceLogin, SourceRow,
+};
 
 /// Every check on one fresh, empty store. Each part uses desks of its own, so they do not
 /// see each other's rows.
@@ -15,6 +17,7 @@ pub async fn run(store: &dyn MetaStore) {
     deletes(store).await;
     replies(store).await;
     install(store).await;
+    sessions(store).await;
     lease(store).await;
 }
 
@@ -391,6 +394,58 @@ pub async fn install(store: &dyn MetaStore) {
         0,
         "every login here has a recorded cost"
     );
+}
+
+/// Sessions: stored and read back byte for byte, updated only while they exist, deleted,
+/// and swept by their sweep time only.
+pub async fn sessions(store: &dyn MetaStore) {
+    let session = |tag: u8, after: u64| SessionRow {
+        id: [tag; 32],
+        sealed: vec![tag; 100 + usize::from(tag)],
+        sweep_after_ms: after,
+    };
+    let (a, b, c) = (session(1, 1_000), session(2, 2_000), session(3, 3_000));
+    for s in [&a, &b, &c] {
+        store.put_session(s).await.expect("put a session");
+    }
+    assert!(
+        matches!(
+            store.put_session(&session(1, 9)).await,
+            Err(Error::Exists(_))
+        ),
+        "a session id is taken twice"
+    );
+    assert_eq!(store.session(&a.id).await.expect("read"), Some(a.clone()));
+    assert_eq!(store.session(&[9; 32]).await.expect("read"), None);
+
+    let moved = SessionRow {
+        sealed: vec![7; 80],
+        sweep_after_ms: 4_000,
+        ..b.clone()
+    };
+    assert!(store.update_session(&moved).await.expect("update"));
+    assert_eq!(store.session(&b.id).await.expect("read"), Some(moved));
+    assert!(
+        !store.update_session(&session(9, 1)).await.expect("update"),
+        "an update made a session that was not there"
+    );
+    assert_eq!(store.session(&[9; 32]).await.expect("read"), None);
+
+    assert!(store.delete_session(&c.id).await.expect("delete"));
+    assert!(!store.delete_session(&c.id).await.expect("delete"));
+    assert!(
+        !store.update_session(&c).await.expect("update"),
+        "a deleted session came back"
+    );
+    assert_eq!(store.session(&c.id).await.expect("read"), None);
+
+    // Swept at its sweep time exactly, not before.
+    assert_eq!(store.sweep_sessions(999).await.expect("sweep"), 0);
+    assert_eq!(store.sweep_sessions(1_000).await.expect("sweep"), 1);
+    assert_eq!(store.session(&a.id).await.expect("read"), None);
+    assert!(store.session(&b.id).await.expect("read").is_some());
+    assert_eq!(store.sweep_sessions(u64::MAX >> 1).await.expect("sweep"), 1);
+    assert_eq!(store.session(&b.id).await.expect("read"), None);
 }
 
 /// The janitor's lease: one holder at a time, free again once dropped.
