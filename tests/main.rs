@@ -20,6 +20,9 @@ mod editor_cli_folders;
 // A hostile editor API: fetch against a server that sends anything, its memory measured.
 mod editor_cli_hostile;
 
+// Fetch over a Tor-like link: batches, cuts resumed, hostile batches, progress and summaries.
+mod editor_sync;
+
 // Who reads replies: pinned editors and reply keys, changes held until an editor accepts.
 mod editor_cli_trust;
 

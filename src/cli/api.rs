@@ -24,6 +24,8 @@ use crate::web::Listing;
 pub(super) const MAX_LISTING_BYTES: usize = 16 << 20;
 /// The most items a listing may name.
 pub(super) const MAX_LISTED_ITEMS: usize = Listing::MAX_ITEMS;
+/// The header carrying the listing's tag, both ways (see src/web/api.rs).
+const LISTING_TAG: &str = "sanduq-listing-tag";
 /// The most editors a desk's listing may name.
 const MAX_LISTED_EDITORS: usize = Listing::MAX_EDITORS;
 /// The longest recipient sanduq takes from a listing (a post-quantum one is about 1,960).
@@ -94,18 +96,33 @@ impl Api {
         }
     }
 
-    /// The desk's listing, read with a cap and checked (see the module header).
-    pub(super) async fn listing(&self) -> Result<Listing> {
-        let res = self
+    /// The desk's listing, read with a cap and checked (see the module header), with its tag;
+    /// `None` if `tag`, the tag of an earlier listing, still matches.
+    pub(super) async fn listing(
+        &self,
+        tag: Option<&str>,
+    ) -> Result<Option<(Listing, Option<String>)>> {
+        let mut req = self
             .client
             .get(self.url("/api/v1/items"))
-            .header(AUTHORIZATION, self.auth.as_str())
-            .send()
-            .await;
-        let res = match res {
+            .header(AUTHORIZATION, self.auth.as_str());
+        if let Some(tag) = tag {
+            req = req.header(LISTING_TAG, tag);
+        }
+        let res = match req.send().await {
             Ok(res) => res,
             Err(e) => return Err(self.unreachable(&e).await),
         };
+        if tag.is_some() && res.status() == StatusCode::NOT_MODIFIED {
+            return Ok(None);
+        }
+        // Kept only if it could be one: it goes back to the server, and into the bundle.
+        let new_tag = res
+            .headers()
+            .get(LISTING_TAG)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 100 && v.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            .map(str::to_owned);
         self.check(res.status(), "listing")?;
         let body = read_capped(res, MAX_LISTING_BYTES).await?;
         // serde's message may quote what the server sent: only the place is shown.
@@ -128,7 +145,7 @@ impl Api {
                 "the server sent a listing sanduq refuses: {e}; nothing was fetched (a damaged or hostile server: tell the desk's operator)"
             ))
         })?;
-        Ok(listing)
+        Ok(Some((listing, new_tag)))
     }
 }
 

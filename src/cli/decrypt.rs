@@ -18,6 +18,7 @@ use zeroize::Zeroize;
 
 use super::bundle::Bundle;
 use super::filename::{numbered, sanitize};
+use super::progress::{duration, Progress};
 use super::{CliError, Result};
 use crate::crypto::{stream_error, Identities};
 use crate::ids::Id;
@@ -94,6 +95,14 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
     rename_old_folders(out, &manifest.items);
 
+    let (todo, bytes) = manifest
+        .items
+        .iter()
+        .filter(|i| !done.contains(&i.id.to_string()))
+        .fold((0u64, 0u64), |(n, b), i| {
+            (n + 1, b.saturating_add(i.size).saturating_add(i.meta_size))
+        });
+    let progress = Progress::new("decrypt", todo, bytes);
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     for item in &manifest.items {
         if done.contains(&item.id.to_string()) {
@@ -104,26 +113,28 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
             Ok(name) => {
                 writeln!(done_log, "{}", item.id)
                     .and_then(|()| done_log.sync_all())
-                    .map_err(CliError::new)?;
+                    .map_err(|e| {
+                        progress.abandon();
+                        CliError::new(e)
+                    })?;
                 done.insert(item.id.to_string());
                 println!("{}", name.display());
                 ok += 1;
             }
             Err(e) => {
-                eprintln!("sanduq: item {}: {e}", item.id);
+                progress.note(&format!("sanduq: item {}: {e}", item.id));
                 failed += 1;
             }
         }
+        progress.add_bytes(item.size.saturating_add(item.meta_size));
+        progress.item_done();
     }
+    progress.finish();
     eprintln!(
-        "decrypted {ok} item{} into {}{}",
+        "decrypted {ok} item{} into {} in {}; {skipped} done before and skipped, {failed} refused",
         if ok == 1 { "" } else { "s" },
         out.display(),
-        if skipped > 0 {
-            format!(" ({skipped} done before)")
-        } else {
-            String::new()
-        }
+        duration(progress.elapsed().as_secs_f64()),
     );
     if failed > 0 {
         return Err(CliError::new(format!(

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 use super::bundle::Bundle;
 use super::decrypt::read_meta;
 use super::filename::sanitize;
+use super::progress::{duration, Progress};
 use super::{CliError, Result};
 use crate::crypto::{stream_error, Identities};
 use crate::ids::Id;
@@ -88,11 +89,18 @@ pub(super) fn export(
     let mut names: HashMap<Id, String> = HashMap::new();
     let mut rows: Vec<Row> = Vec::new();
     let mut failed = 0usize;
+    let bytes = manifest
+        .items
+        .iter()
+        .fold(0u64, |b, i| b.saturating_add(i.meta_size));
+    let progress = Progress::new("export", manifest.items.len() as u64, bytes);
     for item in &manifest.items {
+        progress.add_bytes(item.meta_size);
+        progress.item_done();
         let meta = match read_meta(&ids, &items, item) {
             Ok(m) => m,
             Err(e) => {
-                eprintln!("sanduq: item {}: {e}", item.id);
+                progress.note(&format!("sanduq: item {}: {e}", item.id));
                 failed += 1;
                 continue;
             }
@@ -117,20 +125,21 @@ pub(super) fn export(
                     });
                 }
                 Ok(_) => {
-                    eprintln!(
+                    progress.note(&format!(
                         "sanduq: item {}: its answers name another form than its metadata",
                         item.id
-                    );
+                    ));
                     failed += 1;
                 }
                 Err(e) => {
-                    eprintln!("sanduq: item {}: {e}", item.id);
+                    progress.note(&format!("sanduq: item {}: {e}", item.id));
                     failed += 1;
                 }
             },
             _ => {}
         }
     }
+    progress.finish();
     if let Some(id) = only {
         rows.retain(|r| r.doc.form == id);
     }
@@ -159,11 +168,14 @@ pub(super) fn export(
     write_new(out, &text)?;
     let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
     eprintln!(
-        "exported {rows} submission{} of {} form{} into {}",
+        "exported {rows} submission{} of {} form{} into {} in {}; {} item{} in the bundle, {failed} unreadable",
         if rows == 1 { "" } else { "s" },
         tables.len(),
         if tables.len() == 1 { "" } else { "s" },
-        out.display()
+        out.display(),
+        duration(progress.elapsed().as_secs_f64()),
+        manifest.items.len(),
+        if manifest.items.len() == 1 { "" } else { "s" },
     );
     if failed > 0 {
         return Err(CliError::new(format!(

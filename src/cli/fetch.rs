@@ -1,14 +1,16 @@
 //! `sanduq fetch` and `sanduq delete`: the editor's online half, over the editor API.
 //!
-//! Fetch is incremental (items already complete in the bundle are skipped) and resumable (a
-//! download goes to `<name>.part`, continues with `Range` after an interruption, is checked
-//! against the listed size, made durable, and only then renamed and entered in the
-//! manifest). Eight objects are downloaded at once; finished items are made durable, renamed
-//! and entered in the manifest in batches (every 2 s or 1,000 items).
+//! Fetch is incremental (items already complete in the bundle are skipped) and resumable.
+//! The listing is asked for with the tag of the last complete fetch, so that a fetch with
+//! nothing new costs one round trip. Small items come in batches, many per response
+//! ([`fetch_batch`]); large ones, and every item from a server without the batch route, one
+//! object per request, to `<name>.part`, continued with `Range` after an interruption and
+//! checked against the listed size (eight objects at once). Either way an item's files are
+//! made durable, renamed and entered in the manifest in groups (every 2 s or 1,000 items),
+//! and only once both are complete.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -18,40 +20,49 @@ use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
 
 use super::api::{root_cause, Api};
-use super::bundle::Bundle;
+use super::bundle::{Bundle, Manifest};
+use super::fetch_batch::{self, Done};
+use super::progress::{duration, human, Progress};
 use super::{trust, CliError, Result, ServerArgs};
 use crate::ids::Id;
 use crate::store::{BlobKey, ItemRow};
 
 /// Objects downloaded at once: enough to hide each request's round trip (long over Tor).
 const CONCURRENT_DOWNLOADS: usize = 8;
+/// Batches asked for at once: one receiving while the next is asked for.
+const CONCURRENT_BATCHES: usize = 3;
 /// Finished items are entered in the manifest at least this often...
 const MANIFEST_INTERVAL: Duration = Duration::from_secs(2);
 /// ...or after this many, whichever comes first.
 const MANIFEST_BATCH: usize = 1000;
+/// The bundle file holding the tag of the listing the last complete fetch brought.
+const LISTING_TAG_FILE: &str = "listing.tag";
+/// Set (to anything), fetch works as before batches: one request per object, and the whole
+/// listing every time. For scripts/bench-editor.sh, which compares the two.
+const PER_OBJECT_ENV: &str = "SANDUQ_FETCH_PER_OBJECT";
 
 /// `sanduq fetch`.
 pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let api = Api::new(args)?;
+    let per_object = std::env::var_os(PER_OBJECT_ENV).is_some();
     let bundle = Bundle::open(bundle_dir, true)?;
     let mut manifest = bundle.manifest()?;
-    let listing = api.listing().await?;
     // An item whose files went missing or were damaged in the bundle is fetched again.
     let items_dir = bundle.items_dir();
-    let intact = |i: &ItemRow| {
-        [
-            (BlobKey::meta(i.id), i.meta_size),
-            (BlobKey::content(i.id), i.size),
-        ]
-        .iter()
-        .all(|(k, n)| {
-            std::fs::metadata(items_dir.join(k.file_name()))
-                .map(|m| m.len())
-                .ok()
-                == Some(*n)
-        })
+    let before = manifest.items.len();
+    manifest.items.retain(|i| intact(&items_dir, i));
+    let tag_path = bundle_dir.join(LISTING_TAG_FILE);
+    let tag =
+        saved_tag(&tag_path, bundle_dir).filter(|_| !per_object && manifest.items.len() == before);
+    let Some((listing, new_tag)) = api.listing(tag.as_deref()).await? else {
+        eprintln!(
+            "fetched 0 new items; {} already in the bundle (the server's listing has not changed)",
+            manifest.items.len()
+        );
+        return Ok(());
     };
-    manifest.items.retain(|i| intact(i));
+    // Until this fetch is complete, the next one needs the whole listing.
+    let _ = std::fs::remove_file(&tag_path);
     // What the server says about recipients is held to what this bundle trusts.
     let mut notes = trust::merge_editors(&mut manifest, &listing.editors, bundle_dir);
     let desk_pq = trust::desk_is_post_quantum(&manifest.editors);
@@ -77,77 +88,172 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let total_bytes = new.iter().fold(0u64, |n, i| {
         n.saturating_add(i.size).saturating_add(i.meta_size)
     });
-    // Shared by the downloads in flight; they run on this task, one at a time between awaits.
     let fresh = new.len();
-    let progress = RefCell::new(Progress::new(fresh, total_bytes));
-    let api = &api;
-    let items_dir = &items_dir;
-    let progress_ref = &progress;
+    let sources = new.iter().map(|i| i.source).collect::<HashSet<_>>().len();
+    let progress = Progress::new("fetch", fresh as u64, total_bytes);
+    let mut done = Committer {
+        bundle: &bundle,
+        dir: &items_dir,
+        manifest,
+        batch: Vec::new(),
+        staged: Vec::new(),
+        saved: Instant::now(),
+    };
+    let got = download_all(&api, &items_dir, new, &progress, &mut done, per_object).await;
+    // Keep what is complete, then report.
+    done.commit()?;
+    let gone = match got {
+        Ok(gone) => gone,
+        Err(e) => {
+            progress.abandon();
+            return Err(e);
+        }
+    };
+    progress.finish();
+    eprintln!(
+        "fetched {} new item{} from {sources} source{} ({}) in {}; {} already in the bundle{}",
+        fresh - gone,
+        if fresh - gone == 1 { "" } else { "s" },
+        if sources == 1 { "" } else { "s" },
+        human(total_bytes),
+        duration(progress.elapsed().as_secs_f64()),
+        listed - fresh,
+        if gone > 0 {
+            format!("; {gone} listed item(s) were deleted from the server meanwhile")
+        } else {
+            String::new()
+        }
+    );
+    // The next fetch may skip the listing only if this one left nothing to say or to fetch.
+    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && !per_object) {
+        if let Some(m) = manifest_hash(bundle_dir) {
+            let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
+        }
+    }
+    Ok(())
+}
+
+/// The listing tag the last complete fetch saved, if the manifest is still as that fetch
+/// left it (an older sanduq, `accept` or a hand edit may have changed what the listing is
+/// merged into: then the whole listing is needed again).
+fn saved_tag(tag_path: &Path, bundle_dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(tag_path).ok()?;
+    let (tag, manifest) = text.trim().split_once(' ')?;
+    (Some(manifest) == manifest_hash(bundle_dir).as_deref()).then(|| tag.to_owned())
+}
+
+/// SHA-256 of `manifest.json`, in hex.
+fn manifest_hash(bundle_dir: &Path) -> Option<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(bundle_dir.join("manifest.json")).ok()?;
+    Some(hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Whether both files of `item` are in `dir` with their listed sizes.
+fn intact(dir: &Path, i: &ItemRow) -> bool {
+    [
+        (BlobKey::meta(i.id), i.meta_size),
+        (BlobKey::content(i.id), i.size),
+    ]
+    .iter()
+    .all(|(k, n)| {
+        std::fs::metadata(dir.join(k.file_name()))
+            .map(|m| m.len())
+            .ok()
+            == Some(*n)
+    })
+}
+
+/// Downloads `new` into `dir`, handing each complete item to `done`; returns how many of
+/// them the server no longer had.
+async fn download_all(
+    api: &Api,
+    dir: &Path,
+    new: Vec<ItemRow>,
+    progress: &Progress,
+    done: &mut Committer<'_>,
+    per_object: bool,
+) -> Result<usize> {
+    let (small, mut single): (Vec<ItemRow>, Vec<ItemRow>) = if per_object {
+        (Vec::new(), new)
+    } else {
+        new.into_iter().partition(fetch_batch::fits)
+    };
+    let mut gone = 0;
+    let no_route = Cell::new(false);
+    let no_route = &no_route;
+    let mut batches = futures_util::stream::iter(
+        fetch_batch::plan(small)
+            .into_iter()
+            .map(|b| fetch_batch::fetch(api, dir, b, progress, no_route)),
+    )
+    .buffer_unordered(CONCURRENT_BATCHES);
+    while let Some(got) = batches.next().await {
+        gone += got.gone;
+        single.extend(got.fallback);
+        for item in got.done {
+            done.add(item)?;
+        }
+        if let Some(e) = got.error {
+            return Err(e);
+        }
+    }
+    drop(batches);
     // Each row moves from the queue into the manifest: a large listing is held once.
-    let mut downloads = futures_util::stream::iter(new.into_iter().map(|item| async move {
+    let mut downloads = futures_util::stream::iter(single.into_iter().map(|item| async move {
         let mut staged = Vec::with_capacity(2);
         for (key, size) in [
             (BlobKey::meta(item.id), item.meta_size),
             (BlobKey::content(item.id), item.size),
         ] {
-            staged.extend(download(api, items_dir, key, size, progress_ref).await?);
+            staged.extend(download(api, dir, key, size, progress).await?);
         }
         Ok::<_, CliError>((item, staged))
     }))
     .buffer_unordered(CONCURRENT_DOWNLOADS);
-    // Finished items enter the manifest in batches. A batch's `.part` files are made durable
-    // together (one `syncfs` on Linux, a fsync per file elsewhere), then renamed, the folder
-    // fsynced, and the manifest replaced. An interruption loses at most one batch's work; its
-    // complete `.part` files are not downloaded again.
-    let mut batch: Vec<ItemRow> = Vec::new();
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut saved = Instant::now();
-    let commit = |batch: &mut Vec<ItemRow>,
-                  staged: &mut Vec<(PathBuf, PathBuf)>,
-                  manifest: &mut super::bundle::Manifest| {
-        if batch.is_empty() {
+    while let Some(item) = downloads.next().await {
+        let item = item?;
+        progress.item_done();
+        done.add(item)?;
+    }
+    Ok(gone)
+}
+
+/// Enters finished items in the manifest in groups. A group's `.part` files are made durable
+/// together (one `syncfs` on Linux, a fsync per file elsewhere), then renamed, the folder
+/// fsynced, and the manifest replaced. An interruption loses at most one group's work.
+struct Committer<'a> {
+    bundle: &'a Bundle,
+    dir: &'a Path,
+    manifest: Manifest,
+    batch: Vec<ItemRow>,
+    staged: Vec<(PathBuf, PathBuf)>,
+    saved: Instant,
+}
+
+impl Committer<'_> {
+    fn add(&mut self, (item, files): Done) -> Result<()> {
+        self.batch.push(item);
+        self.staged.extend(files);
+        if self.batch.len() >= MANIFEST_BATCH || self.saved.elapsed() >= MANIFEST_INTERVAL {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.saved = Instant::now();
+        if self.batch.is_empty() {
             return Ok(());
         }
-        make_durable(items_dir, staged).map_err(CliError::new)?;
-        for (part, done) in staged.drain(..) {
+        make_durable(self.dir, &self.staged).map_err(CliError::new)?;
+        for (part, done) in self.staged.drain(..) {
             std::fs::rename(&part, &done).map_err(CliError::new)?;
         }
-        crate::store::fs::sync_dir(items_dir).map_err(CliError::new)?;
-        manifest.items.append(batch);
-        bundle.save(manifest)
-    };
-    while let Some(done) = downloads.next().await {
-        match done {
-            Ok((item, files)) => {
-                batch.push(item);
-                staged.extend(files);
-                progress.borrow_mut().item_done();
-                if batch.len() >= MANIFEST_BATCH || saved.elapsed() >= MANIFEST_INTERVAL {
-                    commit(&mut batch, &mut staged, &mut manifest)?;
-                    saved = Instant::now();
-                }
-            }
-            Err(e) => {
-                // Keep what is complete, then report.
-                drop(downloads);
-                commit(&mut batch, &mut staged, &mut manifest)?;
-                progress.borrow().finish();
-                return Err(e);
-            }
-        }
+        crate::store::fs::sync_dir(self.dir).map_err(CliError::new)?;
+        self.manifest.items.append(&mut self.batch);
+        self.bundle.save(&self.manifest)
     }
-    commit(&mut batch, &mut staged, &mut manifest)?;
-    drop(downloads);
-    let progress = progress.into_inner();
-    progress.finish();
-    eprintln!(
-        "fetched {} new item{} ({}); {} already in the bundle",
-        fresh,
-        if fresh == 1 { "" } else { "s" },
-        human(total_bytes),
-        listed - fresh
-    );
-    Ok(())
 }
 
 /// Makes the files of a batch durable before they are renamed into place.
@@ -175,14 +281,14 @@ async fn download(
     dir: &Path,
     key: BlobKey,
     size: u64,
-    progress: &RefCell<Progress>,
+    progress: &Progress,
 ) -> Result<Option<(PathBuf, PathBuf)>> {
     let name = key.file_name();
     let final_path = dir.join(&name);
     let part: PathBuf = dir.join(format!("{name}.part"));
     if let Ok(m) = std::fs::metadata(&final_path) {
         if m.len() == size {
-            progress.borrow_mut().add(size);
+            progress.add_bytes(size);
             return Ok(None);
         }
     }
@@ -216,7 +322,7 @@ async fn download(
         if !append {
             have = 0;
         }
-        progress.borrow_mut().add(have);
+        progress.add_bytes(have);
         let mut f = tokio::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -240,7 +346,7 @@ async fn download(
             f.write_all(&chunk)
                 .await
                 .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
-            progress.borrow_mut().add(chunk.len() as u64);
+            progress.add_bytes(chunk.len() as u64);
         }
         f.flush().await.map_err(CliError::new)?;
     }
@@ -310,9 +416,14 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         })
         .collect();
     files.sort();
+    let total = files.iter().fold(0u64, |n, (p, _)| {
+        n.saturating_add(std::fs::metadata(p).map_or(0, |m| m.len()))
+    });
+    let progress = Progress::new("push", files.len() as u64, total);
     let (mut ok, mut failed) = (0usize, 0usize);
     for (path, source) in &files {
         let body = std::fs::read(path).map_err(CliError::new)?;
+        let len = body.len() as u64;
         let res = api
             .client
             .post(api.url(&format!("/api/v1/sources/{source}/replies")))
@@ -320,7 +431,10 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
             .body(body)
             .send()
             .await
-            .map_err(|e| CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e))))?;
+            .map_err(|e| {
+                progress.abandon();
+                CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e)))
+            })?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -331,82 +445,28 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
                 std::fs::rename(path, sent.join(&name)).map_err(CliError::new)?;
                 ok += 1;
             }
-            Err(e) if res.status() == StatusCode::UNAUTHORIZED => return Err(e),
+            Err(e) if res.status() == StatusCode::UNAUTHORIZED => {
+                progress.abandon();
+                return Err(e);
+            }
             Err(e) => {
-                eprintln!("sanduq: {e}");
+                progress.note(&format!("sanduq: {e}"));
                 failed += 1;
             }
         }
+        progress.add_bytes(len);
+        progress.item_done();
     }
-    eprintln!("pushed {ok} repl{}", if ok == 1 { "y" } else { "ies" });
+    progress.finish();
+    eprintln!(
+        "pushed {ok} repl{} in {}; {failed} not pushed",
+        if ok == 1 { "y" } else { "ies" },
+        duration(progress.elapsed().as_secs_f64())
+    );
     if failed > 0 {
         return Err(CliError::new(format!(
             "{failed} replies not pushed; they stay in the outbox"
         )));
     }
     Ok(())
-}
-
-/// A one-line progress display, shown only when stderr is a terminal.
-struct Progress {
-    on: bool,
-    items: usize,
-    done_items: usize,
-    total: u64,
-    done: u64,
-    last: std::time::Instant,
-}
-
-impl Progress {
-    fn new(items: usize, total: u64) -> Self {
-        Progress {
-            on: std::io::stderr().is_terminal(),
-            items,
-            done_items: 0,
-            total,
-            done: 0,
-            last: std::time::Instant::now(),
-        }
-    }
-    fn add(&mut self, n: u64) {
-        self.done += n;
-        if self.on && self.last.elapsed() > Duration::from_millis(200) {
-            self.draw();
-        }
-    }
-    fn item_done(&mut self) {
-        self.done_items += 1;
-        if self.on
-            && (self.done_items == self.items || self.last.elapsed() > Duration::from_millis(200))
-        {
-            self.draw();
-        }
-    }
-    fn draw(&mut self) {
-        self.last = std::time::Instant::now();
-        let mut e = std::io::stderr();
-        let _ = write!(
-            e,
-            "\r\x1b[Kitem {}/{}  {} of {}",
-            self.done_items.min(self.items),
-            self.items,
-            human(self.done),
-            human(self.total)
-        );
-        let _ = e.flush();
-    }
-    fn finish(&self) {
-        if self.on && self.items > 0 {
-            eprintln!();
-        }
-    }
-}
-
-fn human(n: u64) -> String {
-    match n {
-        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / (1u64 << 30) as f64),
-        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / (1u64 << 20) as f64),
-        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
-        n => format!("{n} bytes"),
-    }
 }

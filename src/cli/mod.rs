@@ -9,9 +9,11 @@ pub(crate) mod bundle;
 mod decrypt;
 mod export;
 mod fetch;
+mod fetch_batch;
 pub mod filename;
 mod keygen;
 mod migrate;
+mod progress;
 mod reply;
 mod trust;
 

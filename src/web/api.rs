@@ -3,7 +3,8 @@
 //! An editor sees only its own desk. Every failure to authenticate — no token, a wrong one, a
 //! removed editor's — gets the same bare 401. An item of another desk is answered exactly as
 //! an item that does not exist. Downloads honour `Range: bytes=N-` so that `sanduq fetch`
-//! can resume.
+//! can resume. `POST /api/v1/batch` ([`batch`]) sends many small items in one response, and
+//! the listing carries a tag so that a fetch with nothing new costs one round trip.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -11,11 +12,17 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use crate::ids::Id;
 use crate::store::{BlobKey, Editor, ItemRow, SourceInfo};
+
+pub(crate) mod batch;
+
+/// The header that carries the listing's tag, both ways.
+pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
 
 /// The listing `GET /api/v1/items` returns. `sanduq fetch` reads it from a server it cannot
 /// trust, so each list is refused while it is parsed once it passes its cap: counted after
@@ -89,6 +96,8 @@ pub(crate) enum ApiError {
     NotFound,
     BadRange,
     NotAge,
+    /// A request body the route cannot read (a batch of no ids, or too many).
+    BadRequest,
     TooLarge,
     /// The request body stopped arriving (the minimum-progress rule).
     Stalled,
@@ -104,6 +113,7 @@ impl IntoResponse for ApiError {
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not found"),
             ApiError::BadRange => (StatusCode::RANGE_NOT_SATISFIABLE, "bad range"),
             ApiError::NotAge => (StatusCode::BAD_REQUEST, "not a binary age file"),
+            ApiError::BadRequest => (StatusCode::BAD_REQUEST, "bad request"),
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             ApiError::Stalled => (StatusCode::REQUEST_TIMEOUT, "upload stalled"),
             ApiError::Unavailable(cause) => {
@@ -163,21 +173,37 @@ async fn authenticate(st: &AppState, headers: &HeaderMap) -> Result<Editor, ApiE
     matching(st.meta.editors().await?, &presented).ok_or(ApiError::Unauthorized)
 }
 
-/// `GET /api/v1/items`.
+/// `GET /api/v1/items`. The [`LISTING_TAG`] header is a hash of the body: a client that sends
+/// it back gets a bare 304 when nothing changed, instead of the whole listing again. (Not an
+/// `ETag`: every response drops those, as a browser could keep one as a tracking cookie.)
 pub(crate) async fn list(
     State(st): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<Listing>, ApiError> {
+) -> Result<Response, ApiError> {
     let editor = authenticate(&st, &headers).await?;
     let items = st.meta.items_for_desk(&editor.desk).await?;
     let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
-    Ok(Json(Listing {
+    let body = serde_json::to_vec(&Listing {
         desk: editor.desk,
         items,
         sources,
         editors,
-    }))
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let tag = hex::encode(sha2::Sha256::digest(&body));
+    let unchanged = headers
+        .get(LISTING_TAG)
+        .is_some_and(|v| v.as_bytes() == tag.as_bytes());
+    let mut res = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        res.headers_mut().insert(LISTING_TAG, v);
+    }
+    Ok(res)
 }
 
 /// The item `id` for the editor presenting the request's token: one query when the editor is

@@ -132,6 +132,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}", delete(api::delete_item))
         .route("/api/v1/items/{id}/content", get(api::content))
         .route("/api/v1/items/{id}/meta", get(api::meta))
+        .route("/api/v1/batch", post(api::batch::items))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(

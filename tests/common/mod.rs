@@ -5,6 +5,7 @@ pub mod garage;
 pub mod html;
 pub mod nodes;
 pub mod pg;
+pub mod slowlink;
 pub mod tor;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
