@@ -7,88 +7,12 @@
 //! `docs/screenshots/` with `SANDUQ_SCREENSHOTS=docs`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 
+use crate::common::chrome::Driver;
 use crate::common::*;
-
-/// A chromedriver process on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    port: u16,
-    profiles: tempfile::TempDir,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed by scripts/test.sh (Debian chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            port,
-            profiles: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A new headless browser session; with `javascript` false, scripts are blocked.
-    async fn browser(&self, javascript: bool) -> Client {
-        let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
-        let mut prefs = serde_json::Map::new();
-        if !javascript {
-            prefs.insert(
-                "profile.managed_default_content_settings.javascript".into(),
-                2.into(),
-            );
-        }
-        let caps = serde_json::json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1000,1250",
-                    "--lang=en-US",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                "prefs": prefs,
-            }
-        });
-        let serde_json::Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `target/screenshots/` on every run; `docs/screenshots/` (the ones the README shows) when
 /// `SANDUQ_SCREENSHOTS=docs` is set, so that a test run leaves the checkout as it was.
@@ -172,11 +96,11 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
     let driver = Driver::start();
     // The switch works, and the probe can tell: with the preference scripts stay off,
     // without it they run.
-    let with_js = driver.browser(true).await;
+    let with_js = driver.browser(true, None).await;
     with_js.goto(SCRIPT_PROBE).await.unwrap();
     assert_eq!(text_of(&with_js, "#state").await, "script ran");
     with_js.close().await.unwrap();
-    let b = driver.browser(false).await;
+    let b = driver.browser(false, None).await;
     b.goto(SCRIPT_PROBE).await.unwrap();
     assert_eq!(text_of(&b, "#state").await, "script did not run");
 
@@ -248,7 +172,7 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
 
     // The source comes back in a fresh browser, logs in and reads the answer.
     b.close().await.unwrap();
-    let b = driver.browser(false).await;
+    let b = driver.browser(false, None).await;
     b.goto(&server.source_url("/")).await.unwrap();
     b.find(Locator::LinkText("Come back with your codename"))
         .await
@@ -307,7 +231,7 @@ async fn the_tor2web_warning_shows_in_the_browser() {
     });
     server.start();
     let driver = Driver::start();
-    let b = driver.browser(false).await;
+    let b = driver.browser(false, None).await;
     // Reached as 127.0.0.1, not as the onion address: what a gateway's visitor sees.
     b.goto(&server.source_url("/")).await.unwrap();
     let banner = text_of(&b, "#tor2web").await;
@@ -322,7 +246,7 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
     let server = Server::start_default();
     server.add_editor("ana", None);
     let driver = Driver::start();
-    let b = driver.browser(false).await;
+    let b = driver.browser(false, None).await;
     let button = "form[action$='/submit'] button[type=submit]";
     b.goto(&server.source_url("/en/")).await.unwrap();
     let (en_x, ..) = b
@@ -510,7 +434,7 @@ async fn a_form_in_tajik_and_in_farsi_without_javascript() {
     std::fs::write(&file, &photo).unwrap();
     let names = [("tg", "Раҳимов Ҷамшед"), ("fa", "جمشید رحیمی")];
     for (lang, name) in names {
-        let b = driver.browser(false).await;
+        let b = driver.browser(false, None).await;
         fill_detention_form(&b, &server, lang, name, &file).await;
         if lang == "fa" {
             let html = b.find(Locator::Css("html")).await.unwrap();

@@ -6,82 +6,14 @@
 //! `HiddenServiceMaxStreams` is closed while sanduq goes on serving the others.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 
+use crate::common::chrome::Driver;
 use crate::common::tor::{self, network, TorNet, WIRE_DESK};
 use crate::common::*;
-
-/// A chromedriver process whose browsers go through a SOCKS5 proxy, killed on drop. (As in
-/// tests/browser.rs, with the proxy: Chromium resolves names through a socks5 proxy itself.)
-struct Driver {
-    child: Child,
-    port: u16,
-    profiles: tempfile::TempDir,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .unwrap();
-        let child = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver is installed by scripts/test.sh (Debian chromium-driver)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Driver {
-            child,
-            port,
-            profiles: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A headless browser with JavaScript off whose every request goes to `socks`.
-    async fn browser(&self, socks: u16) -> Client {
-        let profile = tempfile::tempdir_in(self.profiles.path()).unwrap().keep();
-        let caps = serde_json::json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--disable-dev-shm-usage", "--window-size=1000,1250", "--lang=en-US",
-                    format!("--proxy-server=socks5://127.0.0.1:{socks}"),
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-                "prefs": { "profile.managed_default_content_settings.javascript": 2 },
-            }
-        });
-        let serde_json::Value::Object(caps) = caps else {
-            unreachable!()
-        };
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a chromium session")
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The text of the element `css`, waited for up to 60 s (a page through Tor takes a while).
 async fn text_of(b: &Client, css: &str, net: &TorNet) -> String {
@@ -139,7 +71,7 @@ async fn a_source_without_javascript_submits_and_reads_a_reply_through_tor() {
     let t0 = Instant::now();
     let ed = net.server.add_editor("tor-browser-ed", None);
     let driver = Driver::start();
-    let b = driver.browser(net.socks_stranger).await;
+    let b = driver.browser(false, Some(net.socks_stranger)).await;
 
     // Scripts are off in this browser: the probe page's script does not run.
     b.goto("data:text/html,<p id=s>off</p><script>document.getElementById('s').textContent='on'</script>")
@@ -210,7 +142,7 @@ async fn a_source_without_javascript_submits_and_reads_a_reply_through_tor() {
 
     // The source comes back in a fresh browser, logs in and reads the reply.
     b.close().await.unwrap();
-    let b = driver.browser(net.socks_stranger).await;
+    let b = driver.browser(false, Some(net.socks_stranger)).await;
     b.goto(&net.source_url("/login")).await.unwrap();
     b.find(Locator::Css("input[name=codename]"))
         .await

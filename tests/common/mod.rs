@@ -1,6 +1,7 @@
 //! A real sanduq server in a temp directory, and the tools to talk to it.
 #![allow(dead_code)]
 
+pub mod chrome;
 pub mod garage;
 pub mod html;
 pub mod nodes;
