@@ -12,6 +12,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+mod codename;
+mod desks;
+mod limits;
+mod listen;
 pub mod node;
 pub mod store;
 
@@ -333,312 +337,49 @@ impl Config {
         Self::validate(path, raw)
     }
 
-    /// Checks every key of `raw`.
+    /// Checks every key of `raw`, section by section (each in a file of its own).
     pub fn validate(path: &Path, raw: RawConfig) -> Result<Config, Error> {
-        let invalid = |key: &str, message: String| Error::Invalid {
+        let invalid = |(key, message): Invalid| Error::Invalid {
             path: path.to_owned(),
-            key: key.to_owned(),
+            key,
             message,
         };
         let base = path.parent().unwrap_or(Path::new("."));
-        let data_dir = base.join(raw.data_dir.as_deref().unwrap_or("."));
-
-        let addr = |key: &str, value: Option<String>, default: &str| {
-            let v = value.unwrap_or_else(|| default.to_owned());
-            v.parse::<SocketAddr>().map_err(|_| {
-                invalid(
-                    key,
-                    format!("{v:?} is not an address; write it as \"127.0.0.1:8080\""),
-                )
-            })
-        };
-        let source_addr = addr("listen.source", raw.listen.source, "127.0.0.1:8080")?;
-        let api_addr = addr("listen.api", raw.listen.api, "127.0.0.1:8081")?;
-        if source_addr == api_addr {
-            return Err(invalid(
-                "listen.api",
-                "the editor API needs its own listener, apart from the source site".into(),
-            ));
-        }
-
-        let max_request_bytes = raw
-            .limits
-            .max_request_bytes
-            .unwrap_or(DEFAULT_MAX_REQUEST_BYTES);
-        if max_request_bytes < 4096 {
-            return Err(invalid(
-                "limits.max_request_bytes",
-                "must be at least 4096 bytes".into(),
-            ));
-        }
-        let max_message_bytes = raw
-            .limits
-            .max_message_bytes
-            .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES);
-        if max_message_bytes == 0 || max_message_bytes > max_request_bytes {
-            return Err(invalid(
-                "limits.max_message_bytes",
-                "must be above 0 and at most limits.max_request_bytes".into(),
-            ));
-        }
-        let max_files = raw.limits.max_files.unwrap_or(DEFAULT_MAX_FILES);
-        if max_files == 0 || max_files > 10_000 {
-            return Err(invalid(
-                "limits.max_files",
-                "must be between 1 and 10000".into(),
-            ));
-        }
-
-        let d = NetLimits::default();
-        let net = NetLimits {
-            max_connections: raw.limits.max_connections.unwrap_or(d.max_connections),
-            header_read_timeout: std::time::Duration::from_secs(
-                raw.limits
-                    .header_read_timeout_seconds
-                    .unwrap_or(d.header_read_timeout.as_secs()),
-            ),
-            max_header_bytes: raw.limits.max_header_bytes.unwrap_or(d.max_header_bytes),
-            stall_window: std::time::Duration::from_secs(
-                raw.limits
-                    .stall_window_seconds
-                    .unwrap_or(d.stall_window.as_secs()),
-            ),
-            stall_min_bytes: raw.limits.stall_min_bytes.unwrap_or(d.stall_min_bytes),
-        };
-        if net.max_connections == 0 || net.max_connections > MAX_CONNECTIONS {
-            return Err(invalid(
-                "limits.max_connections",
-                format!("must be between 1 and {MAX_CONNECTIONS}"),
-            ));
-        }
-        if net.header_read_timeout.is_zero() || net.header_read_timeout.as_secs() > 3600 {
-            return Err(invalid(
-                "limits.header_read_timeout_seconds",
-                "must be between 1 and 3600".into(),
-            ));
-        }
-        if !(8192..=1024 * 1024).contains(&net.max_header_bytes) {
-            return Err(invalid(
-                "limits.max_header_bytes",
-                "must be between 8192 and 1048576".into(),
-            ));
-        }
-        if net.stall_window.is_zero() || net.stall_window.as_secs() > 3600 {
-            return Err(invalid(
-                "limits.stall_window_seconds",
-                "must be between 1 and 3600".into(),
-            ));
-        }
-
-        let default_locale = match raw.default_locale.as_deref() {
-            None => crate::i18n::Locale::english(),
-            Some(code) => crate::i18n::Locale::from_code(code).ok_or_else(|| {
-                let codes: Vec<_> = crate::i18n::Locale::all().map(|l| l.code()).collect();
-                invalid(
-                    "default_locale",
-                    format!("{code:?} is not one of {}", codes.join(", ")),
-                )
-            })?,
-        };
-
-        let onion_address = match raw.listen.onion_address {
-            None => None,
-            Some(a) => {
-                let a = a.trim().to_ascii_lowercase();
-                let host = a
-                    .strip_prefix("http://")
-                    .unwrap_or(&a)
-                    .trim_end_matches('/');
-                let valid = host.strip_suffix(".onion").is_some_and(|name| {
-                    name.len() == 56
-                        && name
-                            .bytes()
-                            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
-                });
-                if !valid {
-                    return Err(invalid(
-                        "listen.onion_address",
-                        format!("{a:?} is not a v3 onion address (56 characters, then .onion)"),
-                    ));
-                }
-                Some(host.to_owned())
-            }
-        };
-        let tls = match (raw.listen.tls_cert, raw.listen.tls_key) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => Some(TlsFiles {
-                cert: base.join(cert),
-                key: base.join(key),
-            }),
-            _ => {
-                return Err(invalid(
-                    "listen.tls_cert",
-                    "set both listen.tls_cert and listen.tls_key, or neither".into(),
-                ))
-            }
-        };
-
-        let mut pepper = base64::engine::general_purpose::STANDARD
-            .decode(raw.secrets.pepper.trim())
-            .map(zeroize::Zeroizing::new)
-            .map_err(|_| {
-                invalid(
-                    "secrets.pepper",
-                    "is not base64; `sanduq init` writes a fresh one".into(),
-                )
-            })?;
-        if pepper.len() < 32 {
-            return Err(invalid(
-                "secrets.pepper",
-                "must be at least 32 random bytes; `sanduq init` writes a fresh one".into(),
-            ));
-        }
-
-        if raw.desks.is_empty() {
-            return Err(invalid(
-                "desk",
-                "at least one [[desk]] is needed, e.g. [[desk]] name = \"default\"".into(),
-            ));
-        }
-        // The built-in form, replaced by a file in forms_dir with the same id.
-        let mut known = vec![crate::forms::Form::detention()];
-        if let Some(dir) = &raw.forms_dir {
-            let mut from_dir = std::collections::HashSet::new();
-            for f in crate::forms::load_dir(&base.join(dir)).map_err(|e| invalid("forms_dir", e))? {
-                if !from_dir.insert(f.id.clone()) {
-                    return Err(invalid(
-                        "forms_dir",
-                        format!("two forms have the id {:?}", f.id),
-                    ));
-                }
-                known.retain(|k| k.id != f.id);
-                known.push(f);
-            }
-        }
-        let mut forms: Vec<std::sync::Arc<crate::forms::Form>> = Vec::new();
-        let mut desks: Vec<Desk> = Vec::new();
-        for d in raw.desks {
-            if !valid_desk_name(&d.name) {
-                return Err(invalid(
-                    "desk.name",
-                    format!("{:?}: use 1 to 32 characters of a-z, 0-9 and '-'", d.name),
-                ));
-            }
-            if desks.iter().any(|x| x.name == d.name) {
-                return Err(invalid(
-                    "desk.name",
-                    format!("{:?} is used by two desks; names must be unique", d.name),
-                ));
-            }
-            let title = d.title.unwrap_or_else(|| d.name.clone());
-            let offered = d.forms.unwrap_or_else(|| vec!["detention".to_owned()]);
-            for (i, id) in offered.iter().enumerate() {
-                if offered[..i].contains(id) {
-                    return Err(invalid(
-                        "desk.forms",
-                        format!("desk {:?} lists {id:?} twice", d.name),
-                    ));
-                }
-                let Some(form) = known.iter().find(|k| &k.id == id) else {
-                    return Err(invalid(
-                        "desk.forms",
-                        format!("desk {:?} offers {id:?}, but no form has that id", d.name),
-                    ));
-                };
-                if !forms.iter().any(|f| &f.id == id) {
-                    forms.push(std::sync::Arc::new(form.clone()));
-                }
-            }
-            desks.push(Desk {
-                name: d.name,
-                title,
-                forms: offered,
-            });
-        }
-
-        let default_cost = crate::codename::Cost::default();
-        let codename_cost = crate::codename::Cost {
-            memory_kib: raw.codename.memory_kib.unwrap_or(default_cost.memory_kib),
-            time: raw.codename.time.unwrap_or(default_cost.time),
-            lanes: raw.codename.lanes.unwrap_or(default_cost.lanes),
-        };
-        if codename_cost.memory_kib < crate::codename::MIN_MEMORY_KIB
-            && raw.codename.weak_cost_for_tests != Some(true)
-        {
-            return Err(invalid(
-                "codename.memory_kib",
-                format!(
-                    "must be at least {} (19 MiB); lower values are for test suites only",
-                    crate::codename::MIN_MEMORY_KIB
-                ),
-            ));
-        }
-        if codename_cost.memory_kib > 4 * 1024 * 1024 {
-            return Err(invalid(
-                "codename.memory_kib",
-                "must be at most 4194304 (4 GiB)".into(),
-            ));
-        }
-        if !(1..=16).contains(&codename_cost.time) {
-            return Err(invalid("codename.time", "must be between 1 and 16".into()));
-        }
-        if !(1..=8).contains(&codename_cost.lanes)
-            || codename_cost.memory_kib < 8 * codename_cost.lanes
-        {
-            return Err(invalid("codename.lanes", "must be between 1 and 8".into()));
-        }
-        let codename_concurrency = raw.codename.max_concurrent.unwrap_or(2);
-        if !(1..=64).contains(&codename_concurrency) {
-            return Err(invalid(
-                "codename.max_concurrent",
-                "must be between 1 and 64".into(),
-            ));
-        }
-        let codename_login_queue = raw.codename.login_queue;
-        if codename_login_queue.is_some_and(|q| !(1..=4096).contains(&q)) {
-            return Err(invalid(
-                "codename.login_queue",
-                "must be between 1 and 4096".into(),
-            ));
-        }
-
-        let idle = raw.listen.session_idle_seconds.unwrap_or(30 * 60);
-        if !(1..=24 * 3600).contains(&idle) {
-            return Err(invalid(
-                "listen.session_idle_seconds",
-                "must be between 1 and 86400".into(),
-            ));
-        }
-        let session_idle = std::time::Duration::from_secs(idle);
+        let listen = listen::validate(raw.listen, base).map_err(invalid)?;
+        let limits = limits::validate(&raw.limits).map_err(invalid)?;
+        let default_locale = default_locale(raw.default_locale.as_deref()).map_err(invalid)?;
+        let pepper = pepper(&raw.secrets).map_err(invalid)?;
+        let (desks, forms) =
+            desks::validate(raw.desks, raw.forms_dir.as_deref(), base).map_err(invalid)?;
+        let codename = codename::validate(&raw.codename).map_err(invalid)?;
         let store = raw
             .store
             .validate()
-            .map_err(|(key, message)| invalid(&format!("store.{key}"), message))?;
+            .map_err(|(key, message)| invalid((format!("store.{key}"), message)))?;
         let node = raw
             .node
-            .validate([source_addr, api_addr])
-            .map_err(|(key, message)| invalid(&format!("node.{key}"), message))?;
-
+            .validate([listen.source_addr, listen.api_addr])
+            .map_err(|(key, message)| invalid((format!("node.{key}"), message)))?;
         Ok(Config {
             path: path.to_owned(),
-            data_dir,
-            source_addr,
-            api_addr,
-            secure_cookies: raw.listen.secure_cookies.unwrap_or(false),
-            session_idle,
-            max_request_bytes,
-            max_message_bytes,
-            max_files,
-            net,
+            data_dir: base.join(raw.data_dir.as_deref().unwrap_or(".")),
+            source_addr: listen.source_addr,
+            api_addr: listen.api_addr,
+            secure_cookies: listen.secure_cookies,
+            session_idle: listen.session_idle,
+            max_request_bytes: limits.max_request_bytes,
+            max_message_bytes: limits.max_message_bytes,
+            max_files: limits.max_files,
+            net: limits.net,
             default_locale,
-            onion_address,
-            tls,
-            pepper: Secret::new(std::mem::take(&mut *pepper)),
+            onion_address: listen.onion_address,
+            tls: listen.tls,
+            pepper,
             desks,
             forms,
-            codename_cost,
-            codename_concurrency,
-            codename_login_queue,
+            codename_cost: codename.cost,
+            codename_concurrency: codename.concurrency,
+            codename_login_queue: codename.login_queue,
             store,
             node,
         })
@@ -658,6 +399,44 @@ impl Config {
     pub fn default_desk(&self) -> &Desk {
         &self.desks[0]
     }
+}
+
+/// A key that failed its check, and what to do about it.
+type Invalid = (String, String);
+
+/// `default_locale`: one of the site's languages (English when unset).
+fn default_locale(code: Option<&str>) -> Result<crate::i18n::Locale, Invalid> {
+    let Some(code) = code else {
+        return Ok(crate::i18n::Locale::english());
+    };
+    crate::i18n::Locale::from_code(code).ok_or_else(|| {
+        let codes: Vec<_> = crate::i18n::Locale::all().map(|l| l.code()).collect();
+        (
+            "default_locale".to_owned(),
+            format!("{code:?} is not one of {}", codes.join(", ")),
+        )
+    })
+}
+
+/// `secrets.pepper`: at least 32 random bytes in base64, decoded into memory wiped on drop.
+fn pepper(raw: &RawSecrets) -> Result<Secret, Invalid> {
+    let fresh = "`sanduq init` writes a fresh one";
+    let mut pepper = base64::engine::general_purpose::STANDARD
+        .decode(raw.pepper.trim())
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| {
+            (
+                "secrets.pepper".to_owned(),
+                format!("is not base64; {fresh}"),
+            )
+        })?;
+    if pepper.len() < 32 {
+        return Err((
+            "secrets.pepper".to_owned(),
+            format!("must be at least 32 random bytes; {fresh}"),
+        ));
+    }
+    Ok(Secret::new(std::mem::take(&mut *pepper)))
 }
 
 /// Whether `name` is a valid desk name.
@@ -729,6 +508,80 @@ mod tests {
         assert_eq!(weak.codename_cost.memory_kib, 64);
         let err = Config::parse(p, &format!("[secrets]\npepper = \"{}\"\n", pepper())).unwrap_err();
         assert!(err.to_string().contains("[[desk]]"), "{err}");
+    }
+
+    #[test]
+    fn each_section_names_its_own_key() {
+        let p = Path::new("x.toml");
+        let base = format!(
+            "[secrets]\npepper = \"{}\"\n[[desk]]\nname = \"a\"\n",
+            pepper()
+        );
+        let cases = [
+            ("[listen]\napi = \"127.0.0.1:8080\"\n", "listen.api"),
+            (
+                "[listen]\nsession_idle_seconds = 0\n",
+                "listen.session_idle_seconds",
+            ),
+            (
+                "[listen]\nonion_address = \"example.com\"\n",
+                "listen.onion_address",
+            ),
+            ("[listen]\ntls_cert = \"c.pem\"\n", "listen.tls_cert"),
+            (
+                "[limits]\nmax_request_bytes = 100\n",
+                "limits.max_request_bytes",
+            ),
+            (
+                "[limits]\nmax_message_bytes = 0\n",
+                "limits.max_message_bytes",
+            ),
+            ("[limits]\nmax_files = 0\n", "limits.max_files"),
+            ("[limits]\nmax_connections = 0\n", "limits.max_connections"),
+            (
+                "[limits]\nheader_read_timeout_seconds = 0\n",
+                "limits.header_read_timeout_seconds",
+            ),
+            (
+                "[limits]\nmax_header_bytes = 100\n",
+                "limits.max_header_bytes",
+            ),
+            (
+                "[limits]\nstall_window_seconds = 0\n",
+                "limits.stall_window_seconds",
+            ),
+            ("[codename]\ntime = 0\n", "codename.time"),
+            ("[codename]\nlanes = 9\n", "codename.lanes"),
+            (
+                "[codename]\nmax_concurrent = 0\n",
+                "codename.max_concurrent",
+            ),
+            ("[codename]\nlogin_queue = 0\n", "codename.login_queue"),
+            ("default_locale = \"xx\"\n", "default_locale"),
+        ];
+        for (section, key) in cases {
+            // Top-level keys go before the first table.
+            let text = if section.starts_with('[') {
+                format!("{base}{section}")
+            } else {
+                format!("{section}{base}")
+            };
+            let err = Config::parse(p, &text).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("`{key}`")),
+                "{key}: {err}"
+            );
+        }
+        let onion = format!("{}.onion", "a".repeat(56));
+        let c = Config::parse(
+            p,
+            &format!(
+                "{base}[listen]\nonion_address = \"http://{}/\"\n",
+                onion.to_uppercase()
+            ),
+        )
+        .unwrap();
+        assert_eq!(c.onion_address.as_deref(), Some(onion.as_str()));
     }
 
     #[test]
