@@ -261,6 +261,13 @@ async fn a_copy_of_postgres_taken_while_sources_are_logged_in_opens_nothing() {
         logged.push((codename, session, answer));
     }
 
+    // The test cluster commits without waiting for the WAL (synchronous_commit = off): a
+    // checkpoint puts every row in the data folder before it is copied.
+    let checkpoint = std::process::Command::new("psql")
+        .args([&n.url, "-q", "-c", "CHECKPOINT"])
+        .output()
+        .unwrap();
+    assert!(checkpoint.status.success(), "{checkpoint:?}");
     let dump = std::process::Command::new("pg_dump")
         .args(["--data-only", &n.url])
         .output()
