@@ -32,25 +32,12 @@ impl Stack {
 
     /// The config text `t` on these stores, with a janitor of `grace` seconds.
     fn config(&self, t: String, grace: u64) -> String {
-        let t = with_janitor(t, grace);
-        in_store_table(
-            t,
-            &format!(
-                "metadata = \"{}\"\nblobs = \"s3://{}\"\ns3_endpoint = \"{}\"\ns3_region = \"{}\"",
-                self.url,
-                self.garage.bucket(),
-                self.garage.endpoint(),
-                self.garage.region()
-            ),
-        )
+        in_store_table(with_janitor(t, grace), &self.garage.store_keys(&self.url))
     }
 
     /// The object store's credentials, as sanduq reads them: from the environment only.
     fn env(&self) -> Vec<(String, String)> {
-        vec![
-            ("AWS_ACCESS_KEY_ID".into(), self.garage.key_id().into()),
-            ("AWS_SECRET_ACCESS_KEY".into(), self.garage.secret().into()),
-        ]
+        self.garage.env()
     }
 
     /// A started server on these stores, logging at `trace`.

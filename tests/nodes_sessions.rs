@@ -29,19 +29,8 @@ impl Nodes {
         let pg = PgCluster::start();
         let url = pg.database("sanduq").await;
         let garage = Garage::start();
-        let stores = format!(
-            "metadata = \"{url}\"\nblobs = \"s3://{}\"\ns3_endpoint = \"{}\"\ns3_region = \"{}\"",
-            garage.bucket(),
-            garage.endpoint(),
-            garage.region()
-        );
-        let env = vec![
-            ("AWS_ACCESS_KEY_ID".to_owned(), garage.key_id().to_owned()),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_owned(),
-                garage.secret().to_owned(),
-            ),
-        ];
+        let stores = garage.store_keys(&url);
+        let env = garage.env();
         let first = Server::init(|t| {
             in_store_table(t, &stores).replace(
                 "session_idle_seconds = 1800",

@@ -243,6 +243,24 @@ api_bind_addr = "127.0.0.1:{admin_port}"
         &self.secret
     }
 
+    /// The `[store]` keys of a sanduq on PostgreSQL at `metadata_url` and on this bucket.
+    pub fn store_keys(&self, metadata_url: &str) -> String {
+        format!(
+            "metadata = \"{metadata_url}\"\nblobs = \"s3://{}\"\ns3_endpoint = \"{}\"\ns3_region = \"{}\"",
+            self.bucket(),
+            self.endpoint(),
+            self.region()
+        )
+    }
+
+    /// This bucket's credentials as sanduq reads them: from the environment only.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".into(), self.key_id().into()),
+            ("AWS_SECRET_ACCESS_KEY".into(), self.secret().into()),
+        ]
+    }
+
     /// Garage's data directory (object blocks).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

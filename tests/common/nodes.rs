@@ -48,19 +48,8 @@ impl Nodes {
         let pg = PgCluster::start();
         let url = pg.database("sanduq").await;
         let garage = Garage::start();
-        let store = format!(
-            "metadata = \"{url}\"\nblobs = \"s3://{}\"\ns3_endpoint = \"{}\"\ns3_region = \"{}\"",
-            garage.bucket(),
-            garage.endpoint(),
-            garage.region()
-        );
-        let env = vec![
-            ("AWS_ACCESS_KEY_ID".to_owned(), garage.key_id().to_owned()),
-            (
-                "AWS_SECRET_ACCESS_KEY".to_owned(),
-                garage.secret().to_owned(),
-            ),
-        ];
+        let store = garage.store_keys(&url);
+        let env = garage.env();
         let mut pepper: Option<String> = None;
         let mut nodes = Vec::new();
         for _ in 0..3 {
