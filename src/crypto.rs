@@ -249,9 +249,13 @@ fn open_with_passphrase(path: &str, bytes: &[u8]) -> Result<zeroize::Zeroizing<V
     Ok(plain)
 }
 
+/// What a decryption error says when no identity given matches a recipient of the file (an
+/// item sent before a key rotation, read with the new key only): callers look for it.
+pub const NO_MATCHING_KEY: &str = "none of the given identities can decrypt it";
+
 fn describe(e: &age::DecryptError) -> String {
     match e {
-        age::DecryptError::NoMatchingKeys => "none of the given identities can decrypt it".into(),
+        age::DecryptError::NoMatchingKeys => NO_MATCHING_KEY.into(),
         age::DecryptError::InvalidHeader => "not an age file, or its header is damaged".into(),
         age::DecryptError::InvalidMac => "its header was tampered with".into(),
         other => one_line(&other.to_string()),

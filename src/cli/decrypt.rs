@@ -104,6 +104,8 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         });
     let progress = Progress::new("decrypt", todo, bytes);
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    // Of the failures, those encrypted to none of the keys given (before a rotation, say).
+    let mut not_for_these_keys = 0usize;
     for item in &manifest.items {
         if done.contains(&item.id.to_string()) {
             skipped += 1;
@@ -124,6 +126,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
             Err(e) => {
                 progress.note(&format!("sanduq: item {}: {e}", item.id));
                 failed += 1;
+                not_for_these_keys += usize::from(e.contains(crate::crypto::NO_MATCHING_KEY));
             }
         }
         progress.add_bytes(item.size.saturating_add(item.meta_size));
@@ -138,11 +141,23 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
     );
     if failed > 0 {
         return Err(CliError::new(format!(
-            "{failed} item{} could not be decrypted and left no output (reasons above)",
-            if failed == 1 { "" } else { "s" }
+            "{failed} item{} could not be decrypted and left no output (reasons above){}",
+            if failed == 1 { "" } else { "s" },
+            rotation_hint(not_for_these_keys)
         )));
     }
     Ok(())
+}
+
+/// The end of decrypt's error when `n` items are encrypted to none of the keys given.
+fn rotation_hint(n: usize) -> String {
+    if n == 0 {
+        return String::new();
+    }
+    format!(
+        "; {n} of them {} encrypted to none of the --identity keys given: an item sent before a key rotation needs the old key (--identity OLD --identity NEW)",
+        if n == 1 { "is" } else { "are" }
+    )
 }
 
 /// Reads the `--identity` files. One that does not exist is refused before age sees it, with

@@ -50,6 +50,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     // An item whose files went missing or were damaged in the bundle is fetched again.
     let items_dir = bundle.items_dir();
     let before = manifest.items.len();
+    let held_before: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     manifest.items.retain(|i| intact(&items_dir, i));
     let tag_path = bundle_dir.join(LISTING_TAG_FILE);
     let tag =
@@ -77,6 +78,14 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         eprintln!("sanduq: {note}");
     }
     let listed = listing.items.len();
+    // Items seen by the desk: what some editor already holds, by the server's word.
+    let taken: HashSet<Id> = listing.fetched.iter().copied().collect();
+    let unmarked: HashSet<Id> = listing
+        .items
+        .iter()
+        .map(|i| i.id)
+        .filter(|id| !taken.contains(id))
+        .collect();
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
         .items
@@ -89,6 +98,13 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         n.saturating_add(i.size).saturating_add(i.meta_size)
     });
     let fresh = new.len();
+    // A damaged item fetched again was taken by this bundle, not by another editor.
+    let elsewhere: Vec<Id> = new
+        .iter()
+        .map(|i| i.id)
+        .filter(|id| taken.contains(id) && !held_before.contains(id))
+        .collect();
+    drop(held_before);
     let sources = new.iter().map(|i| i.source).collect::<HashSet<_>>().len();
     let progress = Progress::new("fetch", fresh as u64, total_bytes);
     let mut done = Committer {
@@ -102,6 +118,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let got = download_all(&api, &items_dir, new, &progress, &mut done, per_object).await;
     // Keep what is complete, then report.
     done.commit()?;
+    let told = record_seen(&api, &mut done, &elsewhere, &unmarked).await?;
     let gone = match got {
         Ok(gone) => gone,
         Err(e) => {
@@ -124,13 +141,44 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
             String::new()
         }
     );
+    if fresh > 0 {
+        eprintln!("{}", super::seen::summary(fresh, elsewhere.len()));
+    }
     // The next fetch may skip the listing only if this one left nothing to say or to fetch.
-    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && !per_object) {
+    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && told && !per_object) {
         if let Some(m) = manifest_hash(bundle_dir) {
             let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
         }
     }
     Ok(())
+}
+
+/// Items seen by the desk: notes in the manifest which of the items now held another editor
+/// had taken first, and tells the server which items the bundle holds; `false` if the
+/// server could not be told.
+async fn record_seen(
+    api: &Api,
+    done: &mut Committer<'_>,
+    elsewhere: &[Id],
+    unmarked: &HashSet<Id>,
+) -> Result<bool> {
+    let held: HashSet<Id> = done.manifest.items.iter().map(|i| i.id).collect();
+    let m = &mut done.manifest;
+    let old = m.fetched_elsewhere.clone();
+    m.fetched_elsewhere.retain(|id| held.contains(id));
+    for id in elsewhere {
+        if held.contains(id) && !m.fetched_elsewhere.contains(id) {
+            m.fetched_elsewhere.push(*id);
+        }
+    }
+    if m.fetched_elsewhere != old {
+        done.bundle.save(&done.manifest)?;
+    }
+    let tell: Vec<Id> = held
+        .into_iter()
+        .filter(|id| unmarked.contains(id))
+        .collect();
+    Ok(super::seen::tell(api, &tell).await)
 }
 
 /// The listing tag the last complete fetch saved, if the manifest is still as that fetch

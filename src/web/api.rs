@@ -20,6 +20,7 @@ use crate::ids::Id;
 use crate::store::{BlobKey, Editor, ItemRow, SourceInfo};
 
 pub(crate) mod batch;
+pub(crate) mod fetched;
 
 /// The header that carries the listing's tag, both ways.
 pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
@@ -46,6 +47,10 @@ pub struct Listing {
         deserialize_with = "at_most::<_, _, { Listing::MAX_EDITORS }>"
     )]
     pub editors: Vec<String>,
+    /// The items of `items` that some editor of the desk has already fetched (the server's
+    /// one boolean per item: no name, no time).
+    #[serde(default, deserialize_with = "at_most::<_, _, { Listing::MAX_ITEMS }>")]
+    pub fetched: Vec<Id>,
 }
 
 impl Listing {
@@ -184,11 +189,13 @@ pub(crate) async fn list(
     let items = st.meta.items_for_desk(&editor.desk).await?;
     let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
+    let fetched = st.meta.fetched_items(&editor.desk).await?;
     let body = serde_json::to_vec(&Listing {
         desk: editor.desk,
         items,
         sources,
         editors,
+        fetched,
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let tag = hex::encode(sha2::Sha256::digest(&body));

@@ -32,6 +32,7 @@ use axum::Router;
 use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
+pub(crate) use api::fetched::MAX_IDS as MAX_FETCHED_IDS;
 pub use api::Listing;
 pub use error::AppError;
 
@@ -133,6 +134,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}/content", get(api::content))
         .route("/api/v1/items/{id}/meta", get(api::meta))
         .route("/api/v1/batch", post(api::batch::items))
+        .route("/api/v1/fetched", post(api::fetched::mark))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
