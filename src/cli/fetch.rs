@@ -78,14 +78,8 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         eprintln!("sanduq: {note}");
     }
     let listed = listing.items.len();
-    // Items seen by the desk: what some editor already holds, by the server's word.
-    let taken: HashSet<Id> = listing.fetched.iter().copied().collect();
-    let unmarked: HashSet<Id> = listing
-        .items
-        .iter()
-        .map(|i| i.id)
-        .filter(|id| !taken.contains(id))
-        .collect();
+    let seen = super::seen::Seen::of(&listing.items, &listing.fetched, &held_before);
+    drop(held_before);
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
         .items
@@ -98,13 +92,6 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         n.saturating_add(i.size).saturating_add(i.meta_size)
     });
     let fresh = new.len();
-    // A damaged item fetched again was taken by this bundle, not by another editor.
-    let elsewhere: Vec<Id> = new
-        .iter()
-        .map(|i| i.id)
-        .filter(|id| taken.contains(id) && !held_before.contains(id))
-        .collect();
-    drop(held_before);
     let sources = new.iter().map(|i| i.source).collect::<HashSet<_>>().len();
     let progress = Progress::new("fetch", fresh as u64, total_bytes);
     let mut done = Committer {
@@ -118,7 +105,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let got = download_all(&api, &items_dir, new, &progress, &mut done, per_object).await;
     // Keep what is complete, then report.
     done.commit()?;
-    let told = record_seen(&api, &mut done, &elsewhere, &unmarked).await?;
+    let told = record_seen(&api, &mut done, &seen).await?;
     let gone = match got {
         Ok(gone) => gone,
         Err(e) => {
@@ -127,6 +114,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         }
     };
     progress.finish();
+    if fresh > 0 {
+        eprintln!("{}", seen.summary(fresh));
+    }
     eprintln!(
         "fetched {} new item{} from {sources} source{} ({}) in {}; {} already in the bundle{}",
         fresh - gone,
@@ -141,9 +131,6 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
             String::new()
         }
     );
-    if fresh > 0 {
-        eprintln!("{}", super::seen::summary(fresh, elsewhere.len()));
-    }
     // The next fetch may skip the listing only if this one left nothing to say or to fetch.
     if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && told && !per_object) {
         if let Some(m) = manifest_hash(bundle_dir) {
@@ -159,26 +146,13 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
 async fn record_seen(
     api: &Api,
     done: &mut Committer<'_>,
-    elsewhere: &[Id],
-    unmarked: &HashSet<Id>,
+    seen: &super::seen::Seen,
 ) -> Result<bool> {
     let held: HashSet<Id> = done.manifest.items.iter().map(|i| i.id).collect();
-    let m = &mut done.manifest;
-    let old = m.fetched_elsewhere.clone();
-    m.fetched_elsewhere.retain(|id| held.contains(id));
-    for id in elsewhere {
-        if held.contains(id) && !m.fetched_elsewhere.contains(id) {
-            m.fetched_elsewhere.push(*id);
-        }
-    }
-    if m.fetched_elsewhere != old {
+    if seen.note(&mut done.manifest.fetched_elsewhere, &held) {
         done.bundle.save(&done.manifest)?;
     }
-    let tell: Vec<Id> = held
-        .into_iter()
-        .filter(|id| unmarked.contains(id))
-        .collect();
-    Ok(super::seen::tell(api, &tell).await)
+    Ok(seen.tell(api, &held).await)
 }
 
 /// The listing tag the last complete fetch saved, if the manifest is still as that fetch
