@@ -77,21 +77,32 @@ fn contents(bundle: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
-    let server = Server::start_default();
+/// What [`rotate_between_two_items`] leaves: ana's bundle holding one item sent before her
+/// key was rotated and one sent after.
+struct Rotated {
+    ana: EditorKeys,
+    new_key: PathBuf,
+    bundle: PathBuf,
+    before: String,
+    after: String,
+}
+
+/// On the running `server` (no restart): editors ana and bo, an item, ana's key rotated, an
+/// item; checks that the reference age CLI opens the first with the old key only and the
+/// second with the new key only.
+async fn rotate_between_two_items(server: &Server) -> Rotated {
     let ana = server.add_editor("ana", None);
     let _bo = server.add_editor("bo", None);
-    let v = Visitor::new(&server).await;
+    let v = Visitor::new(server).await;
     let (before, after) = (marker(), marker());
     assert_eq!(
-        v.submit(&server, &[Part::text("message", before.as_bytes())])
+        v.submit(server, &[Part::text("message", before.as_bytes())])
             .await
             .0,
         200
     );
     let bundle = server.dir.path().join("b");
-    let o = fetch(&server, &ana, &bundle);
+    let o = fetch(server, &ana, &bundle);
     assert!(o.status.success(), "{}", stderr(&o));
 
     // The new key, on the running server: no restart.
@@ -100,7 +111,7 @@ async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
         .trim()
         .to_owned();
     let o = admin(
-        &server,
+        server,
         &["rotate-key", "--name", "ana", "--recipient", &new],
     );
     assert!(o.status.success(), "{}", stderr(&o));
@@ -127,19 +138,24 @@ async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
             "bad key",
         ),
     ] {
-        let o = admin(&server, &args);
+        let o = admin(server, &args);
         assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(&o));
-        assert_eq!(stderr(&o).trim().lines().count(), 1, "{why}: one line");
+        assert_eq!(
+            stderr(&o).trim().lines().count(),
+            1,
+            "{why}: one line: {}",
+            stderr(&o)
+        );
     }
     assert_eq!(
-        v.submit(&server, &[Part::text("message", after.as_bytes())])
+        v.submit(server, &[Part::text("message", after.as_bytes())])
             .await
             .0,
         200
     );
 
     // The bundle holds the change to the desk's editors until ana accepts it.
-    let o = fetch(&server, &ana, &bundle);
+    let o = fetch(server, &ana, &bundle);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!("added:   {new}"))
@@ -175,6 +191,25 @@ async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
         "new items go to the new key, nothing old is re-encrypted"
     );
 
+    Rotated {
+        ana,
+        new_key,
+        bundle,
+        before,
+        after,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
+    let server = Server::start_default();
+    let Rotated {
+        ana,
+        new_key,
+        bundle,
+        before,
+        after,
+    } = rotate_between_two_items(&server).await;
     // sanduq decrypt: one key reads its share and says why the rest failed; both read all.
     for (key, name) in [(&ana.identity, "old"), (&new_key, "new")] {
         let out = server.dir.path().join(format!("out-{name}"));
@@ -268,8 +303,7 @@ fn ids(v: &serde_json::Value, key: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn editors_of_a_desk_see_what_another_has_fetched_and_no_other_desk_does() {
-    let server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
-    let mut server = server;
+    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
     server.start();
     let ana = server.add_editor("ana", None);
     let bo = server.add_editor("bo", None);
@@ -348,4 +382,16 @@ async fn editors_of_a_desk_see_what_another_has_fetched_and_no_other_desk_does()
         "{}",
         stderr(&o)
     );
+}
+
+/// Several nodes share one metadata store and read the desk's editors from it for each
+/// submission: a server on PostgreSQL takes a rotated key at once, as the embedded one does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_on_postgresql_takes_a_rotated_key_at_once() {
+    let pg = crate::common::pg::PgCluster::start();
+    let url = pg.database("keys").await;
+    let mut server = Server::init(|t| in_store_table(t, &format!("metadata = \"{url}\"")));
+    server.start();
+    let r = rotate_between_two_items(&server).await;
+    assert_eq!(contents(&r.bundle).len(), 2);
 }

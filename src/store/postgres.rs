@@ -75,7 +75,11 @@ impl PgMetaStore {
     /// its schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
         // Connection lines name the server, never data: keep them out of the log.
-        let opts = PgConnectOptions::from_str(url)?.disable_statement_logging();
+        // PostgreSQL's notices ("relation … already exists, skipping" at each start) are not
+        // news: without them an admin command's error stays one line on stderr.
+        let opts = PgConnectOptions::from_str(url)?
+            .disable_statement_logging()
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
