@@ -77,6 +77,65 @@ fn contents(bundle: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// rotate-key refuses the key the editor has, an unknown editor and a malformed key, each
+/// with one line.
+fn refusals(server: &Server, new: &str) {
+    for (args, why) in [
+        (
+            ["rotate-key", "--name", "ana", "--recipient", &new],
+            "same key",
+        ),
+        (
+            ["rotate-key", "--name", "nobody", "--recipient", &new],
+            "no such editor",
+        ),
+        (
+            ["rotate-key", "--name", "ana", "--recipient", "age1nonsense"],
+            "bad key",
+        ),
+    ] {
+        let o = admin(server, &args);
+        assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim().lines().count(),
+            1,
+            "{why}: one line: {}",
+            stderr(&o)
+        );
+    }
+}
+
+/// The reference age CLI opens the item sent `before` with the `old` key only, and the one
+/// sent `after` with the `new` key only.
+fn old_before_new_after(bundle: &Path, old: &Path, new: &Path, before: &str, after: &str) {
+    // The reference age CLI: the item from before opens with the old key only, the one
+    // from after with the new key only.
+    let files = contents(&bundle);
+    assert_eq!(files.len(), 2);
+    let mut seen = Vec::new();
+    for f in &files {
+        let (by_old, by_new) = (age_open(old, f), age_open(new, f));
+        assert!(
+            by_old.is_some() != by_new.is_some(),
+            "exactly one key opens {f:?}"
+        );
+        seen.push(match (by_old, by_new) {
+            (Some(text), None) => ("old", text),
+            (None, Some(text)) => ("new", text),
+            _ => unreachable!(),
+        });
+    }
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            ("new", after.as_bytes().to_vec()),
+            ("old", before.as_bytes().to_vec())
+        ],
+        "new items go to the new key, nothing old is re-encrypted"
+    );
+}
+
 /// What [`rotate_between_two_items`] leaves: ana's bundle holding one item sent before her
 /// key was rotated and one sent after.
 struct Rotated {
@@ -124,29 +183,7 @@ async fn rotate_between_two_items(server: &Server) -> Rotated {
         !stderr(&o).contains("one editor"),
         "two editors: no warning"
     );
-    for (args, why) in [
-        (
-            ["rotate-key", "--name", "ana", "--recipient", &new],
-            "same key",
-        ),
-        (
-            ["rotate-key", "--name", "nobody", "--recipient", &new],
-            "no such editor",
-        ),
-        (
-            ["rotate-key", "--name", "ana", "--recipient", "age1nonsense"],
-            "bad key",
-        ),
-    ] {
-        let o = admin(server, &args);
-        assert_eq!(o.status.code(), Some(1), "{why}: {}", stderr(&o));
-        assert_eq!(
-            stderr(&o).trim().lines().count(),
-            1,
-            "{why}: one line: {}",
-            stderr(&o)
-        );
-    }
+    refusals(server, &new);
     assert_eq!(
         v.submit(server, &[Part::text("message", after.as_bytes())])
             .await
@@ -164,32 +201,7 @@ async fn rotate_between_two_items(server: &Server) -> Rotated {
         stderr(&o)
     );
 
-    // The reference age CLI: the item from before opens with the old key only, the one
-    // from after with the new key only.
-    let files = contents(&bundle);
-    assert_eq!(files.len(), 2);
-    let mut seen = Vec::new();
-    for f in &files {
-        let (old, new) = (age_open(&ana.identity, f), age_open(&new_key, f));
-        assert!(
-            old.is_some() != new.is_some(),
-            "exactly one key opens {f:?}"
-        );
-        seen.push(match (old, new) {
-            (Some(text), None) => ("old", text),
-            (None, Some(text)) => ("new", text),
-            _ => unreachable!(),
-        });
-    }
-    seen.sort();
-    assert_eq!(
-        seen,
-        vec![
-            ("new", after.clone().into_bytes()),
-            ("old", before.clone().into_bytes())
-        ],
-        "new items go to the new key, nothing old is re-encrypted"
-    );
+    old_before_new_after(&bundle, &ana.identity, &new_key, &before, &after);
 
     Rotated {
         ana,
