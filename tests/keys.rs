@@ -82,11 +82,11 @@ fn contents(bundle: &Path) -> Vec<PathBuf> {
 fn refusals(server: &Server, new: &str) {
     for (args, why) in [
         (
-            ["rotate-key", "--name", "ana", "--recipient", &new],
+            ["rotate-key", "--name", "ana", "--recipient", new],
             "same key",
         ),
         (
-            ["rotate-key", "--name", "nobody", "--recipient", &new],
+            ["rotate-key", "--name", "nobody", "--recipient", new],
             "no such editor",
         ),
         (
@@ -110,7 +110,7 @@ fn refusals(server: &Server, new: &str) {
 fn old_before_new_after(bundle: &Path, old: &Path, new: &Path, before: &str, after: &str) {
     // The reference age CLI: the item from before opens with the old key only, the one
     // from after with the new key only.
-    let files = contents(&bundle);
+    let files = contents(bundle);
     assert_eq!(files.len(), 2);
     let mut seen = Vec::new();
     for f in &files {
