@@ -387,6 +387,25 @@ async fn editors_of_a_desk_see_what_another_has_fetched_and_no_other_desk_does()
         ids(&listing(&server, &lev).await, "fetched").is_empty(),
         "an editor of another desk marks nothing here"
     );
+    // Without a token, or with a body that names no item, nothing is marked.
+    let url = format!("{}/api/v1/fetched", server.api_url());
+    let body = serde_json::json!({ "ids": ids(&lawyers, "items") });
+    let res = reqwest::Client::new()
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    let res = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(std::fs::read_to_string(&lev.token_file).unwrap().trim())
+        .json(&serde_json::json!({ "ids": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    assert!(ids(&listing(&server, &lev).await, "fetched").is_empty());
     let o = fetch(&server, &lev, &l);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
