@@ -68,6 +68,9 @@ pub(super) async fn replies(
     }
     // A reply whose file went missing is fetched again.
     manifest.replies.retain(|r| r.gone || intact(&dir, r));
+    if !news.deleted.is_empty() {
+        bundle.save(manifest)?;
+    }
     let have: HashSet<Id> = manifest.replies.iter().map(|r| r.id).collect();
     let new: Vec<ReplyRow> = listed
         .into_iter()
