@@ -281,15 +281,71 @@ async fn page(api: &Api, after: &(String, Option<Id>)) -> Result<Option<SourcesP
 mod tests {
     use super::*;
 
-    #[test]
-    fn replies_are_planned_in_bounded_batches() {
-        let r = |size| ReplyRow {
+    fn reply(size: u64) -> ReplyRow {
+        ReplyRow {
             id: Id::random(),
             source: Id::random(),
             desk: "d".into(),
             day: "2026-12-07".into(),
             size,
-        };
+        }
+    }
+
+    /// A replies batch answer: the magic, then `(id, bytes)` frames, then `extra`.
+    fn answer(frames: &[(Id, &[u8])], extra: &[u8]) -> Body {
+        let mut b = REPLIES_MAGIC.to_vec();
+        for (id, bytes) in frames {
+            b.extend_from_slice(id.as_bytes());
+            b.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+            b.extend_from_slice(bytes);
+        }
+        b.extend_from_slice(extra);
+        Body::new(reqwest::Response::from(axum::http::Response::new(b)))
+    }
+
+    async fn read(batch: &[ReplyRow], mut body: Body) -> std::result::Result<usize, String> {
+        let dir = tempfile::tempdir().unwrap();
+        read_frames(&mut body, dir.path(), batch)
+            .await
+            .map(|staged| staged.len())
+            .map_err(|s| s.into_error().0)
+    }
+
+    #[tokio::test]
+    async fn a_hostile_replies_batch_is_refused() {
+        let age = b"age-encryption.org/v1\n-> X25519 x\n";
+        let (a, b) = (reply(age.len() as u64), reply(age.len() as u64));
+        let both = [a.clone(), b.clone()];
+        let ok = answer(&[(a.id, age), (b.id, age)], b"");
+        assert_eq!(read(&both, ok).await, Ok(2));
+        let one_gone = answer(&[(a.id, age), (b.id, b"")], b"");
+        assert_eq!(
+            read(&both, one_gone).await,
+            Ok(1),
+            "a reply deleted meanwhile"
+        );
+        let cases: [(Body, &str); 5] = [
+            (answer(&[(b.id, age), (a.id, age)], b""), "not asked for"),
+            (
+                answer(&[(a.id, b"age-encryption.org/v1\n-> X25519 xy\n")], b""),
+                "bytes",
+            ),
+            (
+                answer(&[(a.id, &[b'x'; 34]), (b.id, age)], b""),
+                "not an age file",
+            ),
+            (answer(&[(a.id, age), (b.id, age)], b"more"), "more than"),
+            (answer(&[(a.id, age)], b""), "ended before"),
+        ];
+        for (body, why) in cases {
+            let e = read(&both, body).await.unwrap_err();
+            assert!(e.contains(why) && e.contains("refused"), "{e}");
+        }
+    }
+
+    #[test]
+    fn replies_are_planned_in_bounded_batches() {
+        let r = reply;
         let batches = plan((0..2500).map(|_| r(100)).collect());
         assert_eq!(
             batches.iter().map(Vec::len).collect::<Vec<_>>(),
