@@ -131,8 +131,8 @@ impl Api {
         let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
             if e.to_string().starts_with(Listing::OVER_CAP) {
                 return CliError::new(format!(
-                    "the server sent a listing sanduq refuses: it lists more than {} items, {} sources or {} editors; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
-                    Listing::MAX_ITEMS, Listing::MAX_SOURCES, Listing::MAX_EDITORS
+                    "the server sent a listing sanduq refuses: it lists more than {} items, {} sources, {} editors or {} replies; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
+                    Listing::MAX_ITEMS, Listing::MAX_SOURCES, Listing::MAX_EDITORS, Listing::MAX_REPLIES
                 ));
             }
             CliError::new(format!(
@@ -354,6 +354,9 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
     for r in l.replies.iter().flatten() {
         if !replies.insert(r.id) {
             return Err(format!("it lists reply {} twice", r.id));
+        }
+        if r.desk != l.desk {
+            return Err(format!("it lists reply {} of another desk", r.id));
         }
         if r.size == 0 || r.size > MAX_LISTED_REPLY {
             return Err(format!("it lists reply {} as {} bytes", r.id, r.size));

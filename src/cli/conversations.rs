@@ -211,24 +211,7 @@ pub(super) async fn address_book(
             return Ok(notes);
         };
         let full = page.sources.len() == PAGE;
-        for s in &page.sources {
-            let forward = match after.1 {
-                None => s.day >= after.0,
-                Some(id) => (&s.day, s.id) > (&after.0, id),
-            };
-            if !forward || s.desk != desk {
-                return Err(book_refused("its pages do not move forward in one desk"));
-            }
-            if s.reply_recipient
-                .as_deref()
-                .is_some_and(|r| !super::api::plausible_recipient(r))
-            {
-                return Err(book_refused(
-                    "it lists a recipient that is not an age recipient",
-                ));
-            }
-            after = (s.day.clone(), Some(s.id));
-        }
+        after = check_page(after, desk, &page.sources).map_err(book_refused)?;
         notes.extend(trust::merge_sources(
             &mut manifest.sources,
             page.sources,
@@ -242,6 +225,32 @@ pub(super) async fn address_book(
         }
     }
     Err(book_refused("it has more pages than sanduq reads"))
+}
+
+/// Checks one page of the address book against where it should start (`after`) and the
+/// desk; returns where the next page starts.
+fn check_page(
+    mut after: (String, Option<Id>),
+    desk: &str,
+    sources: &[crate::store::SourceInfo],
+) -> std::result::Result<(String, Option<Id>), &'static str> {
+    for s in sources {
+        let forward = match after.1 {
+            None => s.day >= after.0,
+            Some(id) => (&s.day, s.id) > (&after.0, id),
+        };
+        if !forward || s.desk != desk {
+            return Err("its pages do not move forward in one desk");
+        }
+        if s.reply_recipient
+            .as_deref()
+            .is_some_and(|r| !super::api::plausible_recipient(r))
+        {
+            return Err("it lists a recipient that is not an age recipient");
+        }
+        after = (s.day.clone(), Some(s.id));
+    }
+    Ok(after)
 }
 
 fn book_refused(why: &str) -> CliError {
@@ -341,6 +350,29 @@ mod tests {
             let e = read(&both, body).await.unwrap_err();
             assert!(e.contains(why) && e.contains("refused"), "{e}");
         }
+    }
+
+    #[test]
+    fn address_book_pages_must_move_forward_in_the_desk() {
+        let s = |day: &str, id: &str, desk: &str| crate::store::SourceInfo {
+            id: id.parse().unwrap(),
+            desk: desk.into(),
+            day: day.into(),
+            reply_recipient: Some("age1x".into()),
+        };
+        let (a, b) = ("0".repeat(32), "f".repeat(32));
+        let start = ("2026-12-01".to_owned(), None);
+        let page = [s("2026-12-01", &a, "d"), s("2026-12-02", &a, "d")];
+        let next = check_page(start.clone(), "d", &page).unwrap();
+        assert_eq!(next, ("2026-12-02".to_owned(), Some(a.parse().unwrap())));
+        // The same page again would loop forever: refused.
+        assert!(check_page(next.clone(), "d", &page).is_err());
+        assert!(check_page(next, "d", &[s("2026-12-02", &b, "d")]).is_ok());
+        assert!(check_page(start.clone(), "d", &[s("2026-11-30", &b, "d")]).is_err());
+        assert!(check_page(start.clone(), "d", &[s("2026-12-03", &b, "other")]).is_err());
+        let mut hostile = s("2026-12-03", &b, "d");
+        hostile.reply_recipient = Some("age1\x1b[2J".into());
+        assert!(check_page(start, "d", &[hostile]).is_err());
     }
 
     #[test]
