@@ -23,6 +23,9 @@ mod editor_cli_hostile;
 // Fetch over a Tor-like link: batches, cuts resumed, hostile batches, progress and summaries.
 mod editor_sync;
 
+// sync and whole conversations: news about people, every editor's replies, the address book.
+mod sync;
+
 // Who reads replies: pinned editors and reply keys, changes held until an editor accepts.
 mod editor_cli_trust;
 

@@ -32,6 +32,7 @@ use axum::Router;
 use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
+pub use api::book::{SourcesPage, PAGE as SOURCES_PAGE, REPLIES_MAGIC};
 pub(crate) use api::fetched::MAX_IDS as MAX_FETCHED_IDS;
 pub use api::Listing;
 pub use error::AppError;
@@ -136,6 +137,8 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/batch", post(api::batch::items))
         .route("/api/v1/fetched", post(api::fetched::mark))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
+        .route("/api/v1/sources", get(api::book::sources))
+        .route("/api/v1/replies/batch", post(api::book::replies))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
             state.config.net,
