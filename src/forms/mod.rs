@@ -274,6 +274,25 @@ fn optional_text(what: &str, map: BTreeMap<String, String>) -> Result<Option<Tex
     }
 }
 
+/// Checks a field's offered answers; `at` names the field in errors.
+fn choices(at: &str, raw: Vec<RawChoice>) -> Result<Vec<Choice>, String> {
+    let mut values = HashSet::new();
+    let mut options = Vec::with_capacity(raw.len());
+    for o in raw {
+        if !valid_name(&o.value, true) || !values.insert(o.value.clone()) {
+            return Err(format!(
+                "{at}: option value {:?} must be unique, 1 to 64 of a-z, 0-9, _ and -",
+                o.value
+            ));
+        }
+        options.push(Choice {
+            label: text(&format!("{at} option {:?} label", o.value), o.label)?,
+            value: o.value,
+        });
+    }
+    Ok(options)
+}
+
 impl RawForm {
     fn check(self) -> Result<Form, String> {
         if !valid_name(&self.id, true) {
@@ -333,20 +352,7 @@ impl RawForm {
             if !wants_options && !f.options.is_empty() {
                 return Err(format!("{at}: options are for select and multiselect only"));
             }
-            let mut values = HashSet::new();
-            let mut options = Vec::with_capacity(f.options.len());
-            for o in f.options {
-                if !valid_name(&o.value, true) || !values.insert(o.value.clone()) {
-                    return Err(format!(
-                        "{at}: option value {:?} must be unique, 1 to 64 of a-z, 0-9, _ and -",
-                        o.value
-                    ));
-                }
-                options.push(Choice {
-                    label: text(&format!("{at} option {:?} label", o.value), o.label)?,
-                    value: o.value,
-                });
-            }
+            let options = choices(&at, f.options)?;
             fields.push(Field {
                 label: text(&format!("{at} label"), f.label)?,
                 help: optional_text(&format!("{at} help"), f.help)?,
