@@ -32,6 +32,8 @@ use crate::store::{BlobKey, ItemRow};
 
 /// Largest metadata object sanduq will decrypt into memory.
 const MAX_META: u64 = 1 << 20;
+/// Largest form answer document that decrypt also writes in words (as `export` reads).
+const MAX_WORDS: u64 = 64 << 20;
 /// The record of items already decrypted into an output folder.
 const DONE_FILE: &str = ".sanduq-decrypted";
 /// The per-source index of decrypted items.
@@ -398,7 +400,8 @@ fn decrypt_item(
         meta.size,
     )
     .and_then(|()| {
-        if meta.kind == "form" {
+        // Answers are at most a few MiB (intake's limits); a larger one stays as it came.
+        if meta.kind == "form" && meta.size <= MAX_WORDS {
             add_words(&partial, words)?;
         }
         place(&partial, &dir, &wanted)
