@@ -27,6 +27,9 @@ mod editor_sync;
 // --new, an editor added later, deleting what is already gone.
 mod newcomer;
 
+// sync and whole conversations: news about people, every editor's replies, the address book.
+mod sync;
+
 // Who reads replies: pinned editors and reply keys, changes held until an editor accepts.
 mod editor_cli_trust;
 

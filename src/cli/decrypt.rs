@@ -164,7 +164,7 @@ pub(super) fn decrypt(
     let ids = open_identities(identity)?;
     private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
     let done_path = out.join(DONE_FILE);
-    let mut done: HashSet<String> = fs::read_to_string(&done_path)
+    let done: HashSet<String> = fs::read_to_string(&done_path)
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
@@ -173,28 +173,28 @@ pub(super) fn decrypt(
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
     rename_old_folders(out, &manifest.items);
 
-    let (todo, bytes) = manifest
+    let todo: Vec<&ItemRow> = manifest
         .items
         .iter()
         .filter(|i| !done.contains(&i.id.to_string()))
-        .fold((0u64, 0u64), |(n, b), i| {
-            (n + 1, b.saturating_add(i.size).saturating_add(i.meta_size))
-        });
-    let progress = Progress::new("decrypt", todo, bytes);
-    let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
-    let mut not_for_these = NotForThese::default();
+        .collect();
+    let skipped = manifest.items.len() - todo.len();
+    let bytes = todo.iter().fold(0u64, |b, i| {
+        b.saturating_add(i.size).saturating_add(i.meta_size)
+    });
+    let progress = Progress::new("decrypt", todo.len() as u64, bytes);
     let items_dir = bundle.items_dir();
+    let mut not_for_these = NotForThese::default();
+    let (ordered, mut failed) =
+        in_sent_order(&ids, &items_dir, todo, &progress, &mut not_for_these);
     let names = |id: &str| file_name(&ids, &items_dir, &manifest.items, id);
     let words = FormWords {
         lang,
         file_name: &names,
     };
-    for item in &manifest.items {
-        if done.contains(&item.id.to_string()) {
-            skipped += 1;
-            continue;
-        }
-        match decrypt_item(&ids, &items_dir, item, out, &words) {
+    let mut ok = 0usize;
+    for (item, meta) in ordered {
+        match decrypt_item(&ids, &items_dir, item, &meta, out, &words) {
             Ok(name) => {
                 writeln!(done_log, "{}", item.id)
                     .and_then(|()| done_log.sync_all())
@@ -202,7 +202,6 @@ pub(super) fn decrypt(
                         progress.abandon();
                         CliError::new(e)
                     })?;
-                done.insert(item.id.to_string());
                 println!("{}", name.display());
                 ok += 1;
             }
@@ -344,11 +343,60 @@ pub(super) fn read_meta(
     Ok(meta)
 }
 
-/// Decrypts one item; returns the path written, relative to `out`.
+/// The items of `todo` whose metadata decrypts, in the order their sources sent them: by the
+/// exact time of receipt inside the encrypted metadata (the server keeps only the day in
+/// plaintext), then by their place in their submission. So a source's first message is
+/// `message.txt` and a later one `message (2).txt`, whatever order they were fetched in.
+/// Returns them and how many were refused (said on `progress`).
+fn in_sent_order<'a>(
+    ids: &Identities,
+    items: &Path,
+    todo: Vec<&'a ItemRow>,
+    progress: &Progress,
+    not_for_these: &mut NotForThese,
+) -> (Vec<(&'a ItemRow, ItemMeta)>, usize) {
+    let mut failed = 0;
+    let mut ordered = Vec::with_capacity(todo.len());
+    for item in todo {
+        match read_meta(ids, items, item) {
+            Ok(meta) => ordered.push((item, meta)),
+            Err(ItemError::NotForThese) => {
+                not_for_these.add(item);
+                progress.add_bytes(item.size.saturating_add(item.meta_size));
+                progress.item_done();
+            }
+            Err(e) => {
+                progress.note(&format!("sanduq: item {}: {e}", item.id));
+                progress.add_bytes(item.size.saturating_add(item.meta_size));
+                progress.item_done();
+                failed += 1;
+            }
+        }
+    }
+    ordered.sort_by_cached_key(|(item, meta)| {
+        let place = meta.items.iter().position(|i| *i == item.id);
+        (sent_at(meta), meta.submission, place, item.id)
+    });
+    (ordered, failed)
+}
+
+/// When the source's item was received, from its encrypted metadata; `None` (first) if the
+/// metadata has no readable time.
+fn sent_at(meta: &ItemMeta) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(
+        &meta.received_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+}
+
+/// Decrypts one item; returns the path written, relative to `out`. The file's modification
+/// time is the time the source sent it, not the time of decryption.
 fn decrypt_item(
     ids: &Identities,
     items: &Path,
     item: &ItemRow,
+    meta: &ItemMeta,
     out: &Path,
     words: &FormWords<'_>,
 ) -> std::result::Result<PathBuf, ItemError> {
@@ -373,8 +421,6 @@ fn decrypt_item(
             )));
         }
     }
-    let meta = read_meta(ids, items, item)?;
-
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
     private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -398,6 +444,7 @@ fn decrypt_item(
         &items.join(BlobKey::content(item.id).file_name()),
         &partial,
         meta.size,
+        sent_at(meta).map(std::time::SystemTime::from),
     )
     .and_then(|()| {
         // Answers are at most a few MiB (intake's limits); a larger one stays as it came.
@@ -408,7 +455,7 @@ fn decrypt_item(
     });
     let _ = fs::remove_file(&partial);
     let name = result?;
-    if let Err(e) = append_index(&dir, &name, item, &meta) {
+    if let Err(e) = append_index(&dir, &name, item, meta) {
         // Without its index line the item is not done: take the file back out.
         let _ = fs::remove_file(dir.join(&name));
         return Err(ItemError::Failed(format!(
@@ -426,9 +473,18 @@ fn add_words(partial: &Path, words: &FormWords<'_>) -> std::result::Result<(), S
     let Some(text) = crate::forms::words::readable_json(&raw, words.lang, words.file_name) else {
         return Ok(());
     };
+    // The time the source sent it, which write_plaintext gave the file, stays.
+    let sent = fs::metadata(partial).and_then(|m| m.modified()).ok();
     fs::remove_file(partial).map_err(|e| e.to_string())?;
     super::write_private(partial, &text)
-        .map_err(|e| format!("cannot create {}: {e}", partial.display()))
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    if let Some(t) = sent {
+        let _ = OpenOptions::new()
+            .write(true)
+            .open(partial)
+            .and_then(|f| f.set_modified(t));
+    }
+    Ok(())
 }
 
 fn write_plaintext(
@@ -436,6 +492,7 @@ fn write_plaintext(
     ciphertext: &Path,
     partial: &Path,
     expected: u64,
+    sent: Option<std::time::SystemTime>,
 ) -> std::result::Result<(), String> {
     let f = File::open(ciphertext).map_err(|e| format!("cannot open its ciphertext: {e}"))?;
     let mut reader = ids
@@ -453,6 +510,10 @@ fn write_plaintext(
         return Err(format!(
             "decrypted {n} bytes where its metadata says {expected}"
         ));
+    }
+    if let Some(t) = sent {
+        // Best effort: a filesystem that keeps no such time loses only the date.
+        let _ = w.set_modified(t);
     }
     w.sync_all().map_err(|e| e.to_string())
 }

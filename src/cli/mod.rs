@@ -6,6 +6,7 @@
 mod admin;
 mod api;
 pub(crate) mod bundle;
+mod conversations;
 mod decrypt;
 mod export;
 mod fetch;
@@ -16,6 +17,7 @@ mod migrate;
 mod progress;
 mod reply;
 pub(crate) mod sources;
+mod sync;
 mod trust;
 
 use std::path::PathBuf;
@@ -186,6 +188,15 @@ pub enum Command {
         #[arg(long)]
         bundle: PathBuf,
     },
+    /// Online, one step: push the outbox, fetch, and say what is new about people.
+    Sync {
+        /// The editor API.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The bundle folder (created by the first sync).
+        #[arg(long)]
+        bundle: PathBuf,
+    },
     /// Delete items on the server.
     Delete {
         /// The editor API.
@@ -315,7 +326,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
         },
-        Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
+        Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {
             identity,
             bundle,
@@ -356,7 +367,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             source,
             message_file,
         } => reply::reply(&bundle, &source, &message_file),
-        Command::Push { server, bundle } => fetch::push(&server, &bundle).await,
+        Command::Push { server, bundle } => fetch::push(&server, &bundle).await.map(|_| ()),
+        Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
 }
