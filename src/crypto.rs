@@ -23,9 +23,13 @@ pub enum Error {
     /// age refused to encrypt (e.g. a plugin failed or recipients cannot be mixed).
     #[error("encryption failed: {0}")]
     Encrypt(String),
-    /// The file is not an age file, is damaged, truncated, or not for these identities.
+    /// The file is not an age file, is damaged, or truncated.
     #[error("{0}")]
     Decrypt(String),
+    /// The file is intact but encrypted to none of these identities (for an editor who
+    /// joined the desk after it arrived, not a fault).
+    #[error("none of the given identities can decrypt it")]
+    NotForThese,
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -153,7 +157,10 @@ impl Identities {
     pub fn decrypt<R: Read>(&self, input: R) -> Result<impl Read, Error> {
         let d = Decryptor::new(input).map_err(|e| Error::Decrypt(describe(&e)))?;
         d.decrypt(self.0.iter().map(|i| i.as_ref() as &dyn age::Identity))
-            .map_err(|e| Error::Decrypt(describe(&e)))
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => Error::NotForThese,
+                other => Error::Decrypt(describe(&other)),
+            })
     }
 }
 
@@ -249,13 +256,9 @@ fn open_with_passphrase(path: &str, bytes: &[u8]) -> Result<zeroize::Zeroizing<V
     Ok(plain)
 }
 
-/// What a decryption error says when no identity given matches a recipient of the file (an
-/// item sent before a key rotation, read with the new key only): callers look for it.
-pub const NO_MATCHING_KEY: &str = "none of the given identities can decrypt it";
-
 fn describe(e: &age::DecryptError) -> String {
     match e {
-        age::DecryptError::NoMatchingKeys => NO_MATCHING_KEY.into(),
+        age::DecryptError::NoMatchingKeys => "none of the given identities can decrypt it".into(),
         age::DecryptError::InvalidHeader => "not an age file, or its header is damaged".into(),
         age::DecryptError::InvalidMac => "its header was tampered with".into(),
         other => one_line(&other.to_string()),

@@ -222,23 +222,34 @@ async fn a_rotated_key_takes_new_items_at_once_and_both_keys_read_everything() {
         before,
         after,
     } = rotate_between_two_items(&server).await;
-    // sanduq decrypt: one key reads its share and says why the rest failed; both read all.
-    for (key, name) in [(&ana.identity, "old"), (&new_key, "new")] {
+    // sanduq decrypt: one key reads its share and says the other needs the old key too;
+    // both read all.
+    for (key, name, text) in [(&ana.identity, "old", &before), (&new_key, "new", &after)] {
         let out = server.dir.path().join(format!("out-{name}"));
         let o = decrypt_with(&[key], &bundle, &out);
-        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let err = stderr(&o);
+        assert!(o.status.success(), "{err}");
         assert!(
-            err.contains("decrypted 1 item")
-                && err.contains("1 item could not be decrypted")
+            err.contains("decrypted 1 item into")
+                && err.contains("1 not for your key")
+                && err.contains("1 item received on")
                 && err.contains("--identity OLD --identity NEW"),
             "the {name} key alone: {err}"
         );
+        let got: String = files_under(&out)
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .collect();
+        assert!(got.contains(text.as_str()), "the {name} key reads its item");
     }
     let out = server.dir.path().join("out-both");
     let o = decrypt_with(&[&ana.identity, &new_key], &bundle, &out);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("decrypted 2 items"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("decrypted 2 items") && stderr(&o).contains("0 not for your key"),
+        "{}",
+        stderr(&o)
+    );
     let all: String = files_under(&out)
         .iter()
         .filter_map(|p| std::fs::read_to_string(p).ok())

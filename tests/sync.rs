@@ -98,7 +98,7 @@ fn news(o: &Output) -> String {
 
 /// How sanduq names a source for people.
 fn name_of(id: &str) -> String {
-    sanduq::designation::of(id.parse().unwrap())
+    sanduq::designation::label(id.parse().unwrap())
 }
 
 fn write_reply(bundle: &Path, source: &str, text: &str) {

@@ -483,7 +483,7 @@ async fn download(
 /// `sanduq delete`.
 pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
     let api = Api::new(args)?;
-    let mut failed = 0;
+    let (mut failed, mut deleted, mut gone) = (0usize, 0usize, 0usize);
     for (n, id) in ids.iter().enumerate() {
         // Not echoed: a token or a codename pasted here by mistake must not be shown.
         if id.parse::<crate::ids::Id>().is_err() {
@@ -502,7 +502,13 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
             .await
             .map_err(|e| CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e))))?;
         match api.check(res.status(), &format!("item {id}")) {
-            Ok(()) => println!("deleted {id}"),
+            Ok(()) => {
+                println!("deleted {id}");
+                deleted += 1;
+            }
+            // Deleted before (by this editor, another, or the retention janitor): the wish
+            // is fulfilled, and one line below says how many.
+            Err(_) if res.status() == StatusCode::NOT_FOUND => gone += 1,
             Err(e) if res.status() == StatusCode::UNAUTHORIZED => return Err(e),
             Err(e) => {
                 eprintln!("sanduq: {e}");
@@ -510,6 +516,7 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
             }
         }
     }
+    eprintln!("{}", delete_summary(deleted, gone, failed));
     if failed > 0 {
         return Err(CliError::new(format!(
             "{failed} of {} items not deleted",
@@ -517,6 +524,19 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// "deleted 3 items; 40 already gone (deleted before, or past retention)".
+fn delete_summary(deleted: usize, gone: usize, failed: usize) -> String {
+    let items = |n: usize| format!("{n} item{}", if n == 1 { "" } else { "s" });
+    let mut line = format!("deleted {}", items(deleted));
+    if gone > 0 {
+        line += &format!("; {gone} already gone (deleted before, or past retention)");
+    }
+    if failed > 0 {
+        line += &format!("; {} not deleted (reasons above)", items(failed));
+    }
+    line
 }
 
 /// What `push` did, for `sync`'s news.

@@ -107,7 +107,7 @@ pub(super) fn names(sources: &[Id]) -> String {
     let mut shown: Vec<String> = unique
         .iter()
         .take(MAX_NAMES)
-        .map(|s| crate::designation::of(*s))
+        .map(|s| crate::designation::label(*s))
         .collect();
     if all.len() > MAX_NAMES {
         shown.push(format!("and {} more", all.len() - MAX_NAMES));
@@ -135,11 +135,14 @@ mod tests {
         news.extend(fetched_news(&f));
         let line = news.join(", ");
         assert!(line.starts_with("1 reply sent, 3 new sources ("), "{line}");
-        assert!(line.contains(&format!("1 follow-up ({})", crate::designation::of(ids[3]))));
+        assert!(line.contains(&format!(
+            "1 follow-up ({})",
+            crate::designation::label(ids[3])
+        )));
         assert!(line.contains("2 replies by the desk downloaded"));
         assert!(line.contains(&format!(
             "2 replies deleted by their sources ({})",
-            crate::designation::of(ids[4])
+            crate::designation::label(ids[4])
         )));
         let many = names(&ids);
         assert!(many.ends_with("and 3 more"), "{many}");
