@@ -106,3 +106,6 @@ mod tor_network;
 // Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
 // SIGTERM drained, SIGKILL survived, health checks.
 mod nodes;
+
+// Editor keys over time (rotation, old and new keys) and items seen by the desk's editors.
+mod keys;

@@ -264,6 +264,7 @@ pub(super) async fn editor_add(
     .map_err(CliError::new)?;
     eprintln!("Editor {name:?} added to desk {desk:?}. Its API token, shown only this once:");
     println!("{token}");
+    super::rotate::warn_if_alone(meta.as_ref(), &desk).await;
     Ok(())
 }
 
@@ -281,10 +282,22 @@ pub(super) async fn editor_list(config: &Path) -> Result<()> {
 pub(super) async fn editor_remove(config: &Path, name: &str) -> Result<()> {
     let cfg = load(config)?;
     let meta = meta_store(&cfg).await?;
+    let desk = meta
+        .editors()
+        .await
+        .map_err(CliError::new)?
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| e.desk);
     if !meta.remove_editor(name).await.map_err(CliError::new)? {
         return Err(CliError::new(format!("no editor named {name:?}")));
     }
-    eprintln!("Editor {name:?} removed; its token no longer works.");
+    eprintln!(
+        "Editor {name:?} removed; its token no longer works and new items are no longer          encrypted to its key. What it could read before stays readable to it."
+    );
+    if let Some(desk) = desk {
+        super::rotate::warn_if_alone(meta.as_ref(), &desk).await;
+    }
     Ok(())
 }
 

@@ -40,6 +40,10 @@ pub struct Manifest {
     /// editor accepts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_editors: Option<Vec<String>>,
+    /// The items of this bundle that another editor of the desk had already fetched when this
+    /// bundle took them, as the server's listing said then (see `seen`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetched_elsewhere: Vec<crate::ids::Id>,
     /// Every reply of the desk this bundle holds in `replies/<id>.age`, written by any of its
     /// editors (each is encrypted to the desk's editors too); kept after the server loses it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

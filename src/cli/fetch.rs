@@ -61,6 +61,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
     // An item whose files went missing or were damaged in the bundle is fetched again.
     let items_dir = bundle.items_dir();
     let before = manifest.items.len();
+    let held_before: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     manifest.items.retain(|i| intact(&items_dir, i));
     let tag_path = bundle_dir.join(LISTING_TAG_FILE);
     let tag =
@@ -96,6 +97,8 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
     }
     let replies = conversations::replies(&api, &bundle, &mut manifest, listing.replies).await?;
     let listed = listing.items.len();
+    let seen = super::seen::Seen::of(&listing.items, &listing.fetched, &held_before);
+    drop(held_before);
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
         .items
@@ -103,7 +106,10 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         .filter(|i| !have.contains(&i.id))
         .collect();
     drop(have);
-    let got = fetch_items(&api, &bundle, manifest, new, per_object).await?;
+    let got = fetch_items(&api, &bundle, manifest, new, per_object, &seen).await?;
+    if got.fresh > 0 {
+        eprintln!("{}", seen.summary(got.fresh));
+    }
     eprintln!(
         "fetched {}; {} already in the bundle{}{}",
         got.summary,
@@ -119,7 +125,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         replies_summary(&replies),
     );
     // The next fetch may skip the listing only if this one left nothing to say or to fetch.
-    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && got.gone == 0 && !per_object) {
+    if let Some(tag) =
+        new_tag.filter(|_| notes.is_empty() && got.gone == 0 && got.told && !per_object)
+    {
         if let Some(m) = manifest_hash(bundle_dir) {
             let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
         }
@@ -165,6 +173,8 @@ struct GotItems {
     gone: usize,
     /// The sources of the items fetched, in the order first seen.
     sources: Vec<Id>,
+    /// Whether the server was told which items the bundle holds (`seen`).
+    told: bool,
 }
 
 /// Downloads `new` into the bundle, entering them in `manifest` as they complete.
@@ -174,6 +184,7 @@ async fn fetch_items(
     manifest: Manifest,
     new: Vec<ItemRow>,
     per_object: bool,
+    seen: &super::seen::Seen,
 ) -> Result<GotItems> {
     let items_dir = bundle.items_dir();
     // Saturating: the sizes are the server's word, and checked only by the downloads.
@@ -196,6 +207,7 @@ async fn fetch_items(
     let got = download_all(api, &items_dir, new, &progress, &mut done, per_object).await;
     // Keep what is complete, then report.
     done.commit()?;
+    let told = record_seen(api, &mut done, seen).await?;
     let gone = match got {
         Ok(gone) => gone,
         Err(e) => {
@@ -217,7 +229,23 @@ async fn fetch_items(
         fresh,
         gone,
         sources: done.sources,
+        told,
     })
+}
+
+/// Items seen by the desk: notes in the manifest which of the items now held another editor
+/// had taken first, and tells the server which items the bundle holds; `false` if the
+/// server could not be told.
+async fn record_seen(
+    api: &Api,
+    done: &mut Committer<'_>,
+    seen: &super::seen::Seen,
+) -> Result<bool> {
+    let held: HashSet<Id> = done.manifest.items.iter().map(|i| i.id).collect();
+    if seen.note(&mut done.manifest.fetched_elsewhere, &held) {
+        done.bundle.save(&done.manifest)?;
+    }
+    Ok(seen.tell(api, &held).await)
 }
 
 /// The listing tag the last complete fetch saved, if the manifest is still as that fetch

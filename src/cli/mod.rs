@@ -16,6 +16,8 @@ mod keygen;
 mod migrate;
 mod progress;
 mod reply;
+mod rotate;
+mod seen;
 pub(crate) mod sources;
 mod sync;
 mod trust;
@@ -168,6 +170,10 @@ pub enum Command {
         /// A UTF-8 text file with the reply.
         #[arg(long)]
         message_file: PathBuf,
+        /// Your own identity file (may be repeated: old and new keys): the reply is written
+        /// only if one of them can read it back, i.e. your key is among the accepted editors.
+        #[arg(short = 'i', long = "identity")]
+        identity: Vec<String>,
     },
     /// Show how the desk's editors listed by the server differ from the ones this bundle trusts,
     /// and accept that change: replies are encrypted only to editors accepted here.
@@ -283,6 +289,19 @@ pub enum EditorAction {
         #[arg(long)]
         name: String,
     },
+    /// Give an editor a new key: new items are encrypted to it at once; nothing stored is
+    /// re-encrypted, so the editor keeps the old key to read older items.
+    RotateKey {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// The editor's new age recipient.
+        #[arg(long)]
+        recipient: String,
+    },
 }
 
 /// `sanduq admin token …`.
@@ -320,6 +339,11 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } => admin::editor_add(&config, &name, &recipient, desk.as_deref()).await,
                 EditorAction::List { config } => admin::editor_list(&config).await,
                 EditorAction::Remove { config, name } => admin::editor_remove(&config, &name).await,
+                EditorAction::RotateKey {
+                    config,
+                    name,
+                    recipient,
+                } => rotate::rotate_key(&config, &name, &recipient).await,
             },
             AdminCommand::Token { action } => match action {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
@@ -366,7 +390,8 @@ pub async fn run(cli: Cli) -> Result<()> {
             bundle,
             source,
             message_file,
-        } => reply::reply(&bundle, &source, &message_file),
+            identity,
+        } => reply::reply(&bundle, &source, &message_file, &identity),
         Command::Push { server, bundle } => fetch::push(&server, &bundle).await.map(|_| ()),
         Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),

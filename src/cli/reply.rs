@@ -16,7 +16,17 @@ use super::{CliError, Result};
 const MAX_REPLY_TEXT: u64 = 256 * 1024;
 
 /// `sanduq reply`.
-pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Result<()> {
+///
+/// With `identity` (the editor's own keys, old and new), the reply is written only if one of
+/// them can read it: the editor can then read their sent reply back, and learns at once when
+/// their current key is not yet among the editors this bundle encrypts to (after a rotation,
+/// until `sanduq accept`).
+pub(super) fn reply(
+    bundle_dir: &Path,
+    source: &str,
+    message_file: &Path,
+    identity: &[String],
+) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let source = super::sources::resolve(&manifest.sources, source)
@@ -71,6 +81,9 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
     let ct = crate::crypto::encrypt_to_vec(enc, &text);
     zeroize::Zeroize::zeroize(&mut text);
     let ct = ct.map_err(CliError::new)?;
+    if !identity.is_empty() {
+        readable_by(identity, &ct, bundle_dir)?;
+    }
     let name = format!("{}.{}.age", source.id, crate::ids::Id::random());
     let path = bundle.outbox().join(&name);
     std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
@@ -88,6 +101,18 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
         );
     }
     Ok(())
+}
+
+/// Refuses a reply that none of the editor's own `identity` files can read back.
+fn readable_by(identity: &[String], ct: &[u8], bundle_dir: &Path) -> Result<()> {
+    let ids = super::decrypt::open_identities(identity)?;
+    if ids.decrypt(ct).is_ok() {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "none of the --identity keys is among the editors this bundle encrypts replies to, so you could not read this reply back; nothing was written. After a key rotation, accept the new key first: sanduq fetch, then sanduq accept --bundle {}",
+        bundle_dir.display()
+    )))
 }
 
 /// How many replies to `source` wait in `outbox` (not yet pushed).

@@ -295,6 +295,8 @@ pub struct Dump {
     pub replies: Vec<ReplyRow>,
     /// The fingerprint of the install's pepper, if one is recorded.
     pub pepper_fingerprint: Option<[u8; 32]>,
+    /// The items some editor of their desk has fetched ([`MetaStore::mark_fetched`]).
+    pub fetched: Vec<Id>,
 }
 
 /// Plaintext metadata storage.
@@ -390,4 +392,17 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Fails with [`Error::Exists`], writing nothing, if this store records a pepper
     /// fingerprint other than the dump's: that store belongs to another install.
     async fn restore(&self, dump: &Dump) -> Result<()>;
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    /// Replaces an editor's recipient; `false` if there was none of that name. Every read of
+    /// the desk's recipients (each submission reads them when it starts) sees the new one at
+    /// once, on every node; what is stored stays encrypted to the old one.
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool>;
+    /// Records that some editor of `desk` has fetched the items `ids`: one boolean per item,
+    /// no name and no time. Ids that are not items of `desk` are ignored. Returns how many
+    /// items were not marked before.
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64>;
+    /// The items of `desk` that some editor of the desk has fetched.
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>>;
 }

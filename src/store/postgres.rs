@@ -75,7 +75,11 @@ impl PgMetaStore {
     /// its schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
         // Connection lines name the server, never data: keep them out of the log.
-        let opts = PgConnectOptions::from_str(url)?.disable_statement_logging();
+        // PostgreSQL's notices ("relation … already exists, skipping" at each start) are not
+        // news: without them an admin command's error stays one line on stderr.
+        let opts = PgConnectOptions::from_str(url)?
+            .disable_statement_logging()
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -622,8 +626,13 @@ impl MetaStore for PgMetaStore {
                 .bind(PEPPER_FINGERPRINT)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let fetched: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE fetched ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Dump {
+            fetched: fetched.iter().map(|s| parse_id(s)).collect::<Result<_>>()?,
             editors,
             sources,
             items,
@@ -682,7 +691,44 @@ impl MetaStore for PgMetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        let fetched: Vec<String> = dump.fetched.iter().map(Id::to_string).collect();
+        sqlx::query("UPDATE items SET fetched = TRUE WHERE id = ANY($1)")
+            .bind(&fetched)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE editors SET recipient = $1 WHERE name = $2")
+            .bind(recipient)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64> {
+        let ids: Vec<String> = ids.iter().map(Id::to_string).collect();
+        let r = sqlx::query(
+            "UPDATE items SET fetched = TRUE WHERE id = ANY($1) AND desk = $2 AND NOT fetched",
+        )
+        .bind(&ids)
+        .bind(desk)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE desk = $1 AND fetched ORDER BY id")
+                .bind(desk)
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
     }
 }

@@ -548,8 +548,13 @@ impl MetaStore for SqliteMetaStore {
             .bind(PEPPER_FINGERPRINT)
             .fetch_optional(&mut *tx)
             .await?;
+        let fetched: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE fetched = 1 ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Dump {
+            fetched: fetched.iter().map(|s| parse_id(s)).collect::<Result<_>>()?,
             editors,
             sources,
             items,
@@ -607,8 +612,51 @@ impl MetaStore for SqliteMetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        for id in &dump.fetched {
+            sqlx::query("UPDATE items SET fetched = 1 WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE editors SET recipient = ? WHERE name = ?")
+            .bind(recipient)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut marked = 0;
+        for id in ids {
+            marked += sqlx::query(
+                "UPDATE items SET fetched = 1 WHERE id = ? AND desk = ? AND fetched = 0",
+            )
+            .bind(id.to_string())
+            .bind(desk)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE desk = ? AND fetched = 1 ORDER BY id")
+                .bind(desk)
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
     }
 }
 

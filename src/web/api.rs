@@ -21,6 +21,7 @@ use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
 
 pub(crate) mod batch;
 pub(crate) mod book;
+pub(crate) mod fetched;
 
 /// The header that carries the listing's tag, both ways.
 pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
@@ -55,6 +56,15 @@ pub struct Listing {
         deserialize_with = "some_at_most::<_, _, { Listing::MAX_REPLIES }>"
     )]
     pub replies: Option<Vec<ReplyRow>>,
+    /// The items of `items` that some editor of the desk has already fetched (the server's
+    /// one boolean per item: no name, no time). Last in the body, and not covered by the
+    /// listing's tag (see [`list`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<_, _, { Listing::MAX_ITEMS }>"
+    )]
+    pub fetched: Vec<Id>,
 }
 
 impl Listing {
@@ -205,15 +215,21 @@ pub(crate) async fn list(
     let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
     let replies = Some(st.meta.replies_for_desk(&editor.desk).await?);
-    let body = serde_json::to_vec(&Listing {
+    let fetched = st.meta.fetched_items(&editor.desk).await?;
+    let mut body = serde_json::to_vec(&Listing {
         desk: editor.desk,
         items,
         sources,
         editors,
         replies,
+        fetched: Vec::new(),
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // The tag leaves out which items are fetched: an editor's own fetch sets those flags,
+    // and must not make its next listing differ. Another editor hears of them with its next
+    // changed listing, which is when it has new items to fetch.
     let tag = hex::encode(sha2::Sha256::digest(&body));
+    append_fetched(&mut body, &fetched)?;
     let unchanged = headers
         .get(LISTING_TAG)
         .is_some_and(|v| v.as_bytes() == tag.as_bytes());
@@ -226,6 +242,21 @@ pub(crate) async fn list(
         res.headers_mut().insert(LISTING_TAG, v);
     }
     Ok(res)
+}
+
+/// Adds `"fetched": [...]` as the last field of the serialised listing `body`.
+fn append_fetched(body: &mut Vec<u8>, fetched: &[Id]) -> Result<(), ApiError> {
+    if fetched.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::to_vec(fetched).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if body.pop() != Some(b'}') {
+        return Err(ApiError::Internal("a listing is not a JSON object".into()));
+    }
+    body.extend_from_slice(b",\"fetched\":");
+    body.extend_from_slice(&list);
+    body.push(b'}');
+    Ok(())
 }
 
 /// The item `id` for the editor presenting the request's token: one query when the editor is

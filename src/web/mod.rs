@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
 pub use api::book::{SourcesPage, PAGE as SOURCES_PAGE, REPLIES_MAGIC};
+pub(crate) use api::fetched::MAX_IDS as MAX_FETCHED_IDS;
 pub use api::Listing;
 pub use error::AppError;
 
@@ -134,6 +135,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}/content", get(api::content))
         .route("/api/v1/items/{id}/meta", get(api::meta))
         .route("/api/v1/batch", post(api::batch::items))
+        .route("/api/v1/fetched", post(api::fetched::mark))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .route("/api/v1/sources", get(api::book::sources))
         .route("/api/v1/replies/batch", post(api::book::replies))

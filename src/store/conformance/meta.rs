@@ -20,6 +20,8 @@ pub async fn run(store: &dyn MetaStore) {
     install(store).await;
     sessions(store).await;
     lease(store).await;
+    // Editor keys over time, and items seen by the desk (issue 19).
+    super::keys::run(store).await;
 }
 
 fn editor(name: &str, desk: &str, tag: u8) -> Editor {
@@ -554,6 +556,10 @@ pub async fn dump_restore(a: &dyn MetaStore, b: &dyn MetaStore) {
         a.commit_submission(&s, Some(&login(tag, c)), &items)
             .await
             .expect("commit");
+        if tag == 71 {
+            // Items seen by the desk (issue 19): the flag travels too.
+            a.mark_fetched(desk, &[items[0].id]).await.expect("mark");
+        }
         sources.push(s);
     }
     let quiet = source(desk, "2026-07-03");
@@ -579,6 +585,7 @@ pub async fn dump_restore(a: &dyn MetaStore, b: &dyn MetaStore) {
     assert_eq!(dump.sources[3].1, None);
     assert_eq!(dump.items.len(), 3);
     assert_eq!(dump.replies.len(), 1);
+    assert_eq!(dump.fetched.len(), 1, "the fetched flag is dumped");
     assert_eq!(dump.pepper_fingerprint, Some([8; 32]));
 
     b.restore(&dump).await.expect("restore");

@@ -4,4 +4,5 @@
 //! integration tests against PostgreSQL and Garage.
 
 pub mod blobs;
+pub mod keys;
 pub mod meta;
