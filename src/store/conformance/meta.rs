@@ -19,6 +19,8 @@ pub async fn run(store: &dyn MetaStore) {
     install(store).await;
     sessions(store).await;
     lease(store).await;
+    // Content-free notifications.
+    super::notify::run(store).await;
 }
 
 fn editor(name: &str, desk: &str, tag: u8) -> Editor {
