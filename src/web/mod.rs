@@ -262,6 +262,12 @@ pub async fn serve(
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
     ));
+    // Content-free notifications, on the janitor's lease too.
+    let notifier = state
+        .config
+        .notify
+        .clone()
+        .map(|n| tokio::spawn(crate::notify::run(state.meta.clone(), n)));
     let limits = state.config.net;
     let drain = state.config.node.drain;
     let health = health_listener.map(|l| {
@@ -310,6 +316,9 @@ pub async fn serve(
     let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     drop(lock);
     health_result?;
     Ok(())
