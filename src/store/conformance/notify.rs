@@ -125,17 +125,3 @@ pub async fn run(store: &dyn MetaStore) {
         "a removed editor's subscriptions go with it"
     );
 }
-
-#[cfg(test)]
-mod tests {
-    /// The embedded store keeps every promise of the suite, notifications included (the
-    /// integration tests run it against PostgreSQL).
-    #[tokio::test]
-    async fn sqlite_keeps_every_promise() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = crate::store::sqlite::SqliteMetaStore::open(&dir.path().join("m.sqlite"))
-            .await
-            .expect("open");
-        super::super::meta::run(&store).await;
-    }
-}
