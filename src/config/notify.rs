@@ -174,20 +174,21 @@ fn smtp(raw: &RawNotify, base: &Path) -> Result<Option<Smtp>, Invalid> {
         SMTP_PASSWORD_ENV,
         base,
     )?;
-    let login =
-        match (raw.smtp_user.clone(), password) {
-            (Some(user), Some(p)) => Some((user, p)),
-            (None, None) => None,
-            (Some(_), None) => return Err((
+    let login = match (raw.smtp_user.clone(), password) {
+        (Some(user), Some(p)) => Some((user, p)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err((
                 "smtp_password_file",
                 format!(
                     "smtp_user is set: name the password's file here, or set {SMTP_PASSWORD_ENV}"
                 ),
-            )),
-            (None, Some(_)) => {
-                return Err(("smtp_user", "a password is given: set the login too".into()))
-            }
-        };
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(("smtp_user", "a password is given: set the login too".into()))
+        }
+    };
     Ok(Some(Smtp {
         server,
         port,
