@@ -322,8 +322,16 @@ fn check_webhook(raw: &str, markers: &[&str]) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn notices_say_only_that_something_arrived_once_per_period() {
+/// The SMTP server, the receiver and a sanduq server (not yet started) whose editor `ed` is
+/// opted in by e-mail and webhook, and `ed2` by a webhook nothing listens on.
+struct Rig {
+    _tmp: tempfile::TempDir,
+    smtp: Smtp,
+    hook: Receiver,
+    server: Server,
+}
+
+fn rig() -> Rig {
     let tmp = tempfile::tempdir().unwrap();
     let (ca, cert, key) = throwaway_ca();
     let (cert_file, key_file) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
@@ -337,8 +345,7 @@ async fn notices_say_only_that_something_arrived_once_per_period() {
         .local_addr()
         .unwrap()
         .port();
-
-    let mut server = Server::init(|t| t);
+    let server = Server::init(|t| t);
     let dir = server.data();
     std::fs::write(dir.join("ca.pem"), ca).unwrap();
     let text = std::fs::read_to_string(&server.config).unwrap() + &notify_section(&dir, smtp.port);
@@ -348,15 +355,51 @@ async fn notices_say_only_that_something_arrived_once_per_period() {
     server.add_editor("ed2", None);
     let hook_url = format!("http://127.0.0.1:{hook_port}/hook/ed");
     let set = ["admin", "notify", "set", "--config", &config, "--name"];
-    sanduq_ok(
-        &[
-            &set[..],
-            &["ed", "--email", EDITOR_MAIL, "--webhook", &hook_url],
-        ]
-        .concat(),
-    );
+    let ed = ["ed", "--email", EDITOR_MAIL, "--webhook", &hook_url];
+    sanduq_ok(&[&set[..], &ed].concat());
     let dead_url = format!("http://127.0.0.1:{closed}/hook/dead");
     sanduq_ok(&[&set[..], &["ed2", "--webhook", &dead_url]].concat());
+    Rig {
+        _tmp: tmp,
+        smtp,
+        hook,
+        server,
+    }
+}
+
+/// The log: the dead webhook's failures, the short period's warning, and no address, URL,
+/// secret or marker.
+fn check_logs(logs: &str, marker: &str) {
+    assert!(
+        logs.contains("could not be delivered"),
+        "the dead webhook's failures are logged"
+    );
+    let secrets = [
+        EDITOR_MAIL,
+        "hook/dead",
+        "hook/ed",
+        SMTP_PASSWORD,
+        WEBHOOK_SECRET,
+        marker,
+    ];
+    for secret in secrets {
+        assert!(!logs.contains(secret), "{secret:?} in the log");
+    }
+    assert!(
+        logs.contains("period_seconds is under a day"),
+        "the short period is warned of"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn notices_say_only_that_something_arrived_once_per_period() {
+    let Rig {
+        _tmp,
+        smtp,
+        hook,
+        mut server,
+    } = rig();
+    let dir = server.data();
     server.start();
 
     // Two whole periods with nothing sent: no notice.
@@ -409,25 +452,7 @@ async fn notices_say_only_that_something_arrived_once_per_period() {
     for (_, raw) in hook.delivered() {
         check_webhook(&raw, &markers);
     }
-    let logs = server.logs();
-    assert!(
-        logs.contains("could not be delivered"),
-        "the dead webhook's failures are logged"
-    );
-    for secret in [
-        EDITOR_MAIL,
-        "hook/dead",
-        "hook/ed",
-        SMTP_PASSWORD,
-        WEBHOOK_SECRET,
-        markers[0],
-    ] {
-        assert!(!logs.contains(secret), "{secret:?} in the log");
-    }
-    assert!(
-        logs.contains("period_seconds is under a day"),
-        "the short period is warned of"
-    );
+    check_logs(&server.logs(), markers[0]);
 }
 
 #[test]
