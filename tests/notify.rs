@@ -473,3 +473,50 @@ fn secrets_in_sanduq_toml_are_refused() {
     );
     assert!(!err.contains("pw-in-file-93"), "{err}");
 }
+
+#[test]
+fn admin_notify_checks_what_it_stores() {
+    let plain = Server::init(|t| t);
+    plain.add_editor("ana", None);
+    let config = plain.config.to_str().unwrap().to_owned();
+    let fails = |args: &[&str], says: &str| {
+        let out = sanduq(args);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    };
+    let set = ["admin", "notify", "set", "--config", &config, "--name"];
+    let hook = "https://ntfy.example.org/ana-x7";
+    fails(
+        &[&set[..], &["ana", "--webhook", hook]].concat(),
+        "[notify]",
+    );
+
+    let webhook_only = Server::init(|t| t + "\n[notify]\n");
+    webhook_only.add_editor("ana", None);
+    let config = webhook_only.config.to_str().unwrap().to_owned();
+    let set = ["admin", "notify", "set", "--config", &config, "--name"];
+    fails(
+        &[&set[..], &["ana", "--email", "ana@example.org"]].concat(),
+        "smtp_server",
+    );
+    for bad in [
+        "http://ntfy.example.org/a",
+        "https://u:p@ntfy.example.org/a",
+        "nope",
+    ] {
+        fails(&[&set[..], &["ana", "--webhook", bad]].concat(), "webhook");
+    }
+    fails(
+        &[&set[..], &["bob", "--webhook", hook]].concat(),
+        "no editor named",
+    );
+    sanduq_ok(&[&set[..], &["ana", "--webhook", hook]].concat());
+    let list = ["admin", "notify", "list", "--config", &config];
+    assert_eq!(sanduq_ok(&list), format!("ana\twebhook\t{hook}\n"));
+    sanduq_ok(&[
+        "admin", "notify", "off", "--config", &config, "--name", "ana",
+    ]);
+    assert_eq!(sanduq_ok(&list), "");
+}
