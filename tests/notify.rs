@@ -23,13 +23,13 @@ const SMTP_PASSWORD: &str = "smtp-pw-7f3a9c";
 const WEBHOOK_SECRET: &str = "hook-secret-51be02";
 const EDITOR_MAIL: &str = "ed-notify@example.org";
 
-/// aiosmtpd with STARTTLS required and a login required; each message's envelope and raw
+/// aiosmtpd with STARTTLS required (or implicit TLS) and a login required; each message's envelope and raw
 /// text is written to a file named by its arrival time.
 const SMTP_SERVER: &str = r#"
 import os, ssl, sys, threading, time
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-out, port, cert, key, user, password = sys.argv[1:7]
+out, port, cert, key, user, password, mode = sys.argv[1:8]
 class Handler:
     async def handle_DATA(self, server, session, envelope):
         raw = ("MAIL FROM:%s\nRCPT TO:%s\n" % (envelope.mail_from, ",".join(envelope.rcpt_tos))).encode()
@@ -43,8 +43,12 @@ def auth(server, session, envelope, mechanism, data):
     return AuthResult(success=ok)
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
-c = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=ctx,
-               require_starttls=True, authenticator=auth, auth_required=True)
+if mode == "starttls":
+    tls = dict(tls_context=ctx, require_starttls=True)
+else:  # implicit TLS: the whole session is TLS, so AUTH is offered at once
+    tls = dict(ssl_context=ctx, auth_require_tls=False)
+c = Controller(Handler(), hostname="127.0.0.1", port=int(port), authenticator=auth,
+               auth_required=True, **tls)
 c.start()
 print("ready", flush=True)
 threading.Event().wait()
@@ -79,7 +83,8 @@ struct Smtp {
 }
 
 impl Smtp {
-    fn start(dir: &Path, cert: &Path, key: &Path) -> Smtp {
+    /// `mode` is `starttls` or `tls` (implicit).
+    fn start(dir: &Path, cert: &Path, key: &Path, mode: &str) -> Smtp {
         let out = dir.join("mail");
         std::fs::create_dir(&out).unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
@@ -92,7 +97,7 @@ impl Smtp {
             .arg(SMTP_SERVER)
             .args([out.to_str().unwrap(), &port.to_string()])
             .args([cert.to_str().unwrap(), key.to_str().unwrap()])
-            .args([SMTP_USER, SMTP_PASSWORD])
+            .args([SMTP_USER, SMTP_PASSWORD, mode])
             .stdout(Stdio::piped())
             .spawn()
             .expect("python3 with aiosmtpd (scripts/test.sh installs it)");
@@ -198,11 +203,12 @@ fn read_request(conn: &mut std::net::TcpStream) -> String {
 }
 
 /// The server's config with `[notify]` at the end; its secrets in files beside it.
-fn notify_section(data: &Path, smtp_port: u16) -> String {
+fn notify_section(data: &Path, smtp_port: u16, mode: &str) -> String {
     std::fs::write(data.join("smtp-password"), format!("{SMTP_PASSWORD}\n")).unwrap();
     std::fs::write(data.join("webhook-secret"), WEBHOOK_SECRET).unwrap();
     format!(
         "\n[notify]\nperiod_seconds = {}\nsmtp_server = \"localhost\"\nsmtp_port = {smtp_port}\n\
+         smtp_tls = \"{mode}\"\n\
          from = \"sanduq@example.org\"\nsmtp_user = \"{SMTP_USER}\"\n\
          smtp_password_file = \"smtp-password\"\nca_file = \"ca.pem\"\n\
          webhook_secret_file = \"webhook-secret\"\n",
@@ -331,13 +337,13 @@ struct Rig {
     server: Server,
 }
 
-fn rig() -> Rig {
+fn rig(mode: &str) -> Rig {
     let tmp = tempfile::tempdir().unwrap();
     let (ca, cert, key) = throwaway_ca();
     let (cert_file, key_file) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
     std::fs::write(&cert_file, cert).unwrap();
     std::fs::write(&key_file, key).unwrap();
-    let smtp = Smtp::start(tmp.path(), &cert_file, &key_file);
+    let smtp = Smtp::start(tmp.path(), &cert_file, &key_file, mode);
     let hook = Receiver::default();
     let hook_port = hook.start();
     let closed = TcpListener::bind("127.0.0.1:0")
@@ -348,7 +354,8 @@ fn rig() -> Rig {
     let server = Server::init(|t| t);
     let dir = server.data();
     std::fs::write(dir.join("ca.pem"), ca).unwrap();
-    let text = std::fs::read_to_string(&server.config).unwrap() + &notify_section(&dir, smtp.port);
+    let text =
+        std::fs::read_to_string(&server.config).unwrap() + &notify_section(&dir, smtp.port, mode);
     std::fs::write(&server.config, text).unwrap();
     let config = server.config.to_str().unwrap().to_owned();
     server.add_editor("ed", None);
@@ -398,7 +405,7 @@ async fn notices_say_only_that_something_arrived_once_per_period() {
         smtp,
         hook,
         mut server,
-    } = rig();
+    } = rig("starttls");
     let dir = server.data();
     server.start();
 
@@ -519,4 +526,19 @@ fn admin_notify_checks_what_it_stores() {
         "admin", "notify", "off", "--config", &config, "--name", "ana",
     ]);
     assert_eq!(sanduq_ok(&list), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn implicit_tls_delivers_too() {
+    let Rig {
+        _tmp,
+        smtp,
+        hook,
+        mut server,
+    } = rig("tls");
+    server.start();
+    let m = marker();
+    submit(&server, &m, false).await;
+    wait_for_notices(&smtp, &hook, 1);
+    check_mail(&smtp.mails()[0].1, &[&m]);
 }
