@@ -17,6 +17,7 @@ mod desks;
 mod limits;
 mod listen;
 pub mod node;
+pub mod notify;
 pub mod store;
 
 /// Default size limit of one source request: 2 GiB.
@@ -87,6 +88,8 @@ pub struct RawConfig {
     /// This process as one node of several: health listener, drain on shutdown.
     #[serde(default)]
     pub node: node::RawNode,
+    /// Content-free notifications; absent means none are sent.
+    pub notify: Option<notify::RawNotify>,
 }
 
 /// `[listen]`.
@@ -310,6 +313,8 @@ pub struct Config {
     pub store: store::StoreConfig,
     /// Health listener and drain on shutdown.
     pub node: node::NodeConfig,
+    /// Content-free notifications, if `[notify]` is present.
+    pub notify: Option<notify::NotifyConfig>,
 }
 
 impl Config {
@@ -360,6 +365,11 @@ impl Config {
             .node
             .validate([listen.source_addr, listen.api_addr])
             .map_err(|(key, message)| invalid((format!("node.{key}"), message)))?;
+        let notify = raw
+            .notify
+            .map(|n| n.validate(base))
+            .transpose()
+            .map_err(|(key, message)| invalid((format!("notify.{key}"), message)))?;
         Ok(Config {
             path: path.to_owned(),
             data_dir: base.join(raw.data_dir.as_deref().unwrap_or(".")),
@@ -382,6 +392,7 @@ impl Config {
             codename_login_queue: codename.login_queue,
             store,
             node,
+            notify,
         })
     }
 

@@ -39,6 +39,9 @@ mod editor_cli_privacy;
 // Operator commands and configuration errors.
 mod admin;
 
+// Content-free notifications: real SMTP and webhook receivers, nothing of a submission in them.
+mod notify;
+
 // migrate-store: an install moved to other stores, and everything works afterwards.
 mod migrate;
 

@@ -104,7 +104,7 @@ async fn no_column_holds_a_time_of_day() {
         columns.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(
         tables.into_iter().collect::<Vec<_>>(),
-        ["editors", "install", "items", "replies", "sessions", "sources"],
+        ["editors", "install", "items", "notify", "replies", "sessions", "sources"],
         "the schema's tables"
     );
     for (table, column, ty) in &columns {

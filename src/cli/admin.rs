@@ -10,11 +10,11 @@ use crate::store::{Editor, MetaStore};
 
 const CONFIG_NAME: &str = "sanduq.toml";
 
-fn load(config: &Path) -> Result<Config> {
+pub(super) fn load(config: &Path) -> Result<Config> {
     Config::load(config).map_err(CliError::new)
 }
 
-async fn meta_store(cfg: &Config) -> Result<std::sync::Arc<dyn MetaStore>> {
+pub(super) async fn meta_store(cfg: &Config) -> Result<std::sync::Arc<dyn MetaStore>> {
     crate::store::open::meta(cfg)
         .await
         .map_err(|e| CliError::new(format!("cannot open the metadata store: {e}")))

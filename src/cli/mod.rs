@@ -14,6 +14,7 @@ mod fetch_batch;
 pub mod filename;
 mod keygen;
 mod migrate;
+mod notify;
 mod progress;
 mod reply;
 mod rotate;
@@ -254,6 +255,53 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Content-free notices to editors that something arrived on their desk.
+    Notify {
+        /// What to do.
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
+}
+
+/// `sanduq admin notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Opt an editor in: at most one notice per period, at a random moment in it.
+    Set {
+        /// The configuration file (it needs a `[notify]` section).
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// Notices by e-mail to this address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Notices by HTTP POST to this URL (https, or http to this machine).
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// Opt an editor out (of the channels named, or of both).
+    Off {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// No more e-mail.
+        #[arg(long)]
+        email: bool,
+        /// No more webhook.
+        #[arg(long)]
+        webhook: bool,
+    },
+    /// List who gets notices, and where.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -349,6 +397,21 @@ pub async fn run(cli: Cli) -> Result<()> {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
+            AdminCommand::Notify { action } => match action {
+                NotifyAction::Set {
+                    config,
+                    name,
+                    email,
+                    webhook,
+                } => notify::set(&config, &name, email.as_deref(), webhook.as_deref()).await,
+                NotifyAction::Off {
+                    config,
+                    name,
+                    email,
+                    webhook,
+                } => notify::off(&config, &name, email, webhook).await,
+                NotifyAction::List { config } => notify::list(&config).await,
+            },
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {

@@ -271,6 +271,7 @@ impl Submission {
         }
         self.meta.commit_submission(source, login, &rows).await?;
         self.staged.clear();
+        crate::notify::arrived(self.meta.as_ref(), &self.desk).await;
         Ok(rows.len())
     }
 

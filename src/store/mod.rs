@@ -10,6 +10,7 @@
 pub mod conformance;
 pub mod fs;
 pub mod janitor;
+mod notify_rows;
 pub mod open;
 pub mod postgres;
 pub mod s3;
@@ -299,6 +300,56 @@ pub struct Dump {
     pub fetched: Vec<Id>,
 }
 
+/// How a notice reaches an editor (content-free notifications, `crate::notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// An e-mail to the editor's address.
+    Email,
+    /// An HTTP POST to the editor's webhook URL.
+    Webhook,
+}
+
+impl Channel {
+    /// The name stored in the `notify` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+    /// Parses [`Channel::as_str`].
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "webhook" => Some(Channel::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// One editor's notices on one channel, as stored. Periods are whole periods since the Unix
+/// epoch (days, unless the operator shortened the period); nothing here dates an arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRow {
+    /// The editor.
+    pub editor: String,
+    /// The editor's desk.
+    pub desk: String,
+    /// The channel.
+    pub channel: Channel,
+    /// The e-mail address or webhook URL.
+    pub address: String,
+    /// Something arrived that no notice has been decided for yet.
+    pub pending: bool,
+    /// A notice was decided at a chosen moment and is not yet delivered.
+    pub owed: bool,
+    /// The period whose moment is planned, and the moment (seconds into it) if not yet
+    /// handled.
+    pub moment: Option<(u64, Option<u64>)>,
+    /// The period of the last delivered notice.
+    pub sent_period: Option<u64>,
+}
+
 /// Plaintext metadata storage.
 #[async_trait]
 pub trait MetaStore: Send + Sync + 'static {
@@ -405,4 +456,35 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64>;
     /// The items of `desk` that some editor of the desk has fetched.
     async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>>;
+
+    // Content-free notifications (`crate::notify`): who opted in, and the little state that
+    // sends at most one notice per period at a random moment.
+
+    /// Opts editor `editor` in to notices on `channel` at `address`, or out with `None`;
+    /// `false` if there is no such editor. Opting in again keeps the state, with the new
+    /// address.
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool>;
+    /// Every editor's notice state, on every channel it opted in to.
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>>;
+    /// Something arrived on `desk`: every subscription of its editors is pending.
+    async fn notify_arrived(&self, desk: &str) -> Result<()>;
+    /// Plans the moment of `period` (`offset` seconds into it), unless a moment of that
+    /// period or a later one is planned already.
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()>;
+    /// The planned moment has come: it is handled, and what was pending is now owed, in one
+    /// statement. Returns whether a notice is owed.
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool>;
+    /// The owed notice was delivered in `period`.
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()>;
 }

@@ -40,8 +40,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgPool, Row};
 
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
-    SourceLogin, SourceRow,
+    Channel, Dump, Editor, Error, ItemRow, Lease, MetaStore, NotifyRow, ReplyRow, Result,
+    SessionRow, SourceInfo, SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -730,5 +730,42 @@ impl MetaStore for PgMetaStore {
                 .fetch_all(&self.pool)
                 .await?;
         ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    // Content-free notifications: the statements are shared with the other SQL store.
+
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool> {
+        super::notify_rows::subscribe(&self.pool, editor, channel, address).await
+    }
+
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>> {
+        super::notify_rows::rows(&self.pool).await
+    }
+
+    async fn notify_arrived(&self, desk: &str) -> Result<()> {
+        super::notify_rows::arrived(&self.pool, desk).await
+    }
+
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()> {
+        super::notify_rows::plan(&self.pool, editor, channel, (period, offset)).await
+    }
+
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool> {
+        super::notify_rows::due(&self.pool, editor, channel).await
+    }
+
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()> {
+        super::notify_rows::sent(&self.pool, editor, channel, period).await
     }
 }

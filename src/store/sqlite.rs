@@ -15,8 +15,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::sqlite_schema::migrate;
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
-    SourceLogin, SourceRow,
+    Channel, Dump, Editor, Error, ItemRow, Lease, MetaStore, NotifyRow, ReplyRow, Result,
+    SessionRow, SourceInfo, SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -657,6 +657,43 @@ impl MetaStore for SqliteMetaStore {
                 .fetch_all(&self.pool)
                 .await?;
         ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    // Content-free notifications: the statements are shared with the other SQL store.
+
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool> {
+        super::notify_rows::subscribe(&self.pool, editor, channel, address).await
+    }
+
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>> {
+        super::notify_rows::rows(&self.pool).await
+    }
+
+    async fn notify_arrived(&self, desk: &str) -> Result<()> {
+        super::notify_rows::arrived(&self.pool, desk).await
+    }
+
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()> {
+        super::notify_rows::plan(&self.pool, editor, channel, (period, offset)).await
+    }
+
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool> {
+        super::notify_rows::due(&self.pool, editor, channel).await
+    }
+
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()> {
+        super::notify_rows::sent(&self.pool, editor, channel, period).await
     }
 }
 

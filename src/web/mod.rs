@@ -210,6 +210,12 @@ async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     }
 }
 
+/// Starts the notification task if `[notify]` is present.
+fn spawn_notifier(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let config = state.config.notify.clone()?;
+    Some(tokio::spawn(crate::notify::run(state.meta.clone(), config)))
+}
+
 /// Runs both listeners, the health listener if configured, the session sweep and the janitor
 /// until `shutdown` completes; then stops accepting, answers 503 to health checks, and lets
 /// the requests in flight finish for at most `[node] drain_seconds` (see
@@ -267,6 +273,8 @@ pub async fn serve(
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
     ));
+    // Content-free notifications, on the janitor's lease too.
+    let notifier = spawn_notifier(&state);
     let limits = state.config.net;
     let drain = state.config.node.drain;
     let health = health_listener.map(|l| {
@@ -315,6 +323,9 @@ pub async fn serve(
     let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     drop(lock);
     health_result?;
     Ok(())

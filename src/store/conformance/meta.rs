@@ -22,6 +22,8 @@ pub async fn run(store: &dyn MetaStore) {
     lease(store).await;
     // Editor keys over time, and items seen by the desk (issue 19).
     super::keys::run(store).await;
+    // Content-free notifications.
+    super::notify::run(store).await;
 }
 
 fn editor(name: &str, desk: &str, tag: u8) -> Editor {

@@ -6,3 +6,4 @@
 pub mod blobs;
 pub mod keys;
 pub mod meta;
+pub mod notify;
