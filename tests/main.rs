@@ -35,6 +35,9 @@ mod admin;
 // migrate-store: an install moved to other stores, and everything works afterwards.
 mod migrate;
 
+// admin backup and restore: a backup under load restored whole; a wrong pepper refused.
+mod backup;
+
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod backup;
 pub(crate) mod bundle;
 mod decrypt;
 mod export;
@@ -15,6 +16,7 @@ mod keygen;
 mod migrate;
 mod progress;
 mod reply;
+mod restore;
 mod trust;
 
 use std::path::PathBuf;
@@ -218,6 +220,28 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Back up an embedded install (SQLite and its blob folder) into one file, while it
+    /// serves: ciphertext and metadata only, never the pepper. The file is created mode 0600
+    /// and never replaces an existing one.
+    Backup {
+        /// The install's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty install (made with `sanduq init`, its pepper
+    /// replaced by the backed-up install's); refuses an install that holds anything. Stop
+    /// `serve` on the new install first.
+    Restore {
+        /// The new install's configuration, with the backed-up install's pepper.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file made by `sanduq admin backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -295,6 +319,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
+            AdminCommand::Backup { config, out } => backup::backup(&config, &out).await,
+            AdminCommand::Restore { config, from } => restore::restore(&config, &from).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
         Command::Decrypt {
