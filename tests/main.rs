@@ -38,6 +38,9 @@ mod migrate;
 // admin backup and restore: a backup under load restored whole; a wrong pepper refused.
 mod backup;
 
+// Upgrades: an install made at schema 0002 (tests/fixtures) opened by this binary keeps all.
+mod upgrade;
+
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 
