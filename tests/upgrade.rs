@@ -114,3 +114,32 @@ async fn an_install_from_schema_0002_upgrades_and_keeps_everything() {
     }
     assert_eq!(replies_seen, 1, "the reply is there, for its source only");
 }
+
+#[tokio::test]
+async fn admin_migrate_applies_every_migration_and_stops() {
+    let server = Server::init(|t| t);
+    for f in ["meta.sqlite", "meta.sqlite-wal", "meta.sqlite-shm"] {
+        let _ = std::fs::remove_file(server.data().join(f));
+    }
+    let o = sanduq(&[
+        "admin",
+        "migrate",
+        "--config",
+        server.config.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    let want = std::fs::read_dir(dir).unwrap().count();
+    let db = server.data().join("meta.sqlite");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", db.display()))
+        .await
+        .unwrap();
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        applied as usize, want,
+        "every migration in migrations/sqlite"
+    );
+}

@@ -242,6 +242,13 @@ pub enum AdminCommand {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Bring the metadata schema to this binary's version and stop, as `serve` does at
+    /// start: to see an upgrade's migrations pass before any server restarts.
+    Migrate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -321,6 +328,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
             AdminCommand::Backup { config, out } => backup::backup(&config, &out).await,
             AdminCommand::Restore { config, from } => restore::restore(&config, &from).await,
+            AdminCommand::Migrate { config } => admin::migrate(&config).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
         Command::Decrypt {
