@@ -418,6 +418,64 @@ fn publish(partial: &Path, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::fs::FsBlobStore;
+
+    /// An item deleted after the snapshot (its objects gone when read) is left out whole,
+    /// and a reply still there goes in.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_whose_objects_are_gone_is_left_out_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let blobs: Arc<dyn BlobStore> =
+            Arc::new(FsBlobStore::open(&dir.path().join("blobs")).expect("store"));
+        let (kept, half_gone) = (Id::random(), Id::random());
+        let reply = b"age-encryption.org/v1 a reply".to_vec();
+        crate::store::put_small(blobs.as_ref(), BlobKey::reply(kept), reply.clone())
+            .await
+            .expect("reply");
+        // Only the content is left of the deleted item: its metadata object went first.
+        crate::store::put_small(blobs.as_ref(), BlobKey::content(half_gone), b"x".to_vec())
+            .await
+            .expect("content");
+        let rows = vec![
+            Row {
+                id: half_gone,
+                objects: vec![
+                    (BlobKey::content(half_gone), 1),
+                    (BlobKey::meta(half_gone), 9),
+                ],
+                table: "items",
+            },
+            Row {
+                id: kept,
+                objects: vec![(BlobKey::reply(kept), reply.len() as u64)],
+                table: "replies",
+            },
+        ];
+        let path = dir.path().join("out.tar");
+        let file = create_private(&path).expect("file");
+        let rt = tokio::runtime::Handle::current();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut archive = tar::Builder::new(std::io::BufWriter::new(file));
+            let written = append_objects(&rt, blobs.as_ref(), &mut archive, &rows);
+            archive.into_inner().expect("finish");
+            written
+        })
+        .await
+        .expect("join")
+        .expect("append");
+        assert_eq!(written.gone, vec![("items", half_gone)]);
+        assert_eq!(written.objects, 1);
+        let mut names = Vec::new();
+        let mut archive = tar::Archive::new(std::fs::File::open(&path).expect("open"));
+        for e in archive.entries().expect("entries") {
+            let e = e.expect("entry");
+            names.push(e.path().expect("path").to_string_lossy().into_owned());
+        }
+        assert_eq!(
+            names,
+            vec![format!("{BLOBS}{}", BlobKey::reply(kept).file_name())]
+        );
+    }
 
     #[test]
     fn exact_cuts_a_longer_source_and_refuses_a_shorter_one() {
