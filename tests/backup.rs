@@ -99,15 +99,16 @@ async fn a_backup_under_load_restores_everything_acknowledged_before_it() {
     let file = old.dir.path().join("sanduq.backup");
     let o = tokio::task::block_in_place(|| backup(&old, &file));
     assert!(o.status.success(), "{}", stderr(&o));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let served_on = tokio::task::block_in_place(|| {
+        wait_for(Duration::from_secs(20), || {
+            acked.lock().unwrap().len() > before.len() + SUBMITTERS
+        })
+    });
     *stop.lock().unwrap() = true;
     for t in tasks {
         t.await.unwrap();
     }
-    assert!(
-        acked.lock().unwrap().len() > before.len(),
-        "submissions went on during the backup"
-    );
+    assert!(served_on, "submissions went on through the backup");
     check_the_file(&old, &file, &before);
 
     let mut new = successor(&old);
