@@ -45,6 +45,12 @@ mod notify;
 // migrate-store: an install moved to other stores, and everything works afterwards.
 mod migrate;
 
+// admin backup and restore: a backup under load restored whole; a wrong pepper refused.
+mod backup;
+
+// Upgrades: an install made at schema 0002 (tests/fixtures) opened by this binary keeps all.
+mod upgrade;
+
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 

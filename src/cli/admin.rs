@@ -317,3 +317,11 @@ pub(super) async fn token_rotate(config: &Path, name: &str) -> Result<()> {
     println!("{token}");
     Ok(())
 }
+
+/// `sanduq admin migrate`: opening the metadata store applies the migrations it lacks.
+pub(super) async fn migrate(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    meta_store(&cfg).await?;
+    eprintln!("The metadata schema is up to date.");
+    Ok(())
+}

@@ -101,7 +101,7 @@ fn check_pair(old: &Config, new: &Config) -> Result<()> {
 }
 
 /// Takes the old install's data-directory lock, which `serve` holds while it runs.
-fn lock_idle(cfg: &Config) -> Result<std::fs::File> {
+pub(super) fn lock_idle(cfg: &Config) -> Result<std::fs::File> {
     let path = cfg.data_dir.join("sanduq.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -123,7 +123,7 @@ fn lock_idle(cfg: &Config) -> Result<std::fs::File> {
 }
 
 /// Every object a row names, with the size the row records.
-fn objects_of(dump: &Dump) -> Vec<(BlobKey, u64)> {
+pub(super) fn objects_of(dump: &Dump) -> Vec<(BlobKey, u64)> {
     let items = dump.items.iter().flat_map(|i| {
         [
             (BlobKey::content(i.id), i.size),

@@ -5,6 +5,7 @@
 
 mod admin;
 mod api;
+mod backup;
 pub(crate) mod bundle;
 mod conversations;
 mod decrypt;
@@ -17,6 +18,7 @@ mod migrate;
 mod notify;
 mod progress;
 mod reply;
+mod restore;
 mod rotate;
 mod seen;
 pub(crate) mod sources;
@@ -255,6 +257,35 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Back up an embedded install (SQLite and its blob folder) into one file, while it
+    /// serves: ciphertext and metadata only, never the pepper. The file is created mode 0600
+    /// and never replaces an existing one.
+    Backup {
+        /// The install's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty install (made with `sanduq init`, its pepper
+    /// replaced by the backed-up install's); refuses an install that holds anything. Stop
+    /// `serve` on the new install first.
+    Restore {
+        /// The new install's configuration, with the backed-up install's pepper.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file made by `sanduq admin backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Bring the metadata schema to this binary's version and stop, as `serve` does at
+    /// start: to see an upgrade's migrations pass before any server restarts.
+    Migrate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Content-free notices to editors that something arrived on their desk.
     Notify {
         /// What to do.
@@ -412,6 +443,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } => notify::off(&config, &name, email, webhook).await,
                 NotifyAction::List { config } => notify::list(&config).await,
             },
+            AdminCommand::Backup { config, out } => backup::backup(&config, &out).await,
+            AdminCommand::Restore { config, from } => restore::restore(&config, &from).await,
+            AdminCommand::Migrate { config } => admin::migrate(&config).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {
