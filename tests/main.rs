@@ -106,3 +106,6 @@ mod tor_network;
 // Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
 // SIGTERM drained, SIGKILL survived, health checks.
 mod nodes;
+
+// Retention: days moved on with faketime; expired items, silent sources and replies deleted.
+mod retention;

@@ -8,6 +8,7 @@ mod api;
 pub(crate) mod bundle;
 mod conversations;
 mod decrypt;
+mod expiry;
 mod export;
 mod fetch;
 mod fetch_batch;
@@ -248,6 +249,13 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Run one retention pass now: delete what each desk's `retention_days` no longer keeps,
+    /// and print how many items, sources and replies went (counts only).
+    Expire {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -325,6 +333,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
+            AdminCommand::Expire { config } => admin::expire(&config).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {

@@ -12,9 +12,12 @@ pub mod fs;
 pub mod janitor;
 pub mod open;
 pub mod postgres;
+mod postgres_retention;
+pub mod retention;
 pub mod s3;
 mod sql;
 pub mod sqlite;
+mod sqlite_retention;
 mod sqlite_schema;
 
 use std::collections::HashSet;
@@ -382,6 +385,26 @@ pub trait MetaStore: Send + Sync + 'static {
         after: (&str, Option<Id>),
         limit: u32,
     ) -> Result<Vec<SourceInfo>>;
+    // Retention (`store::retention`): the day a source was last active, and what a desk's
+    // `retention_days` removes. Days are UTC `YYYY-MM-DD`, compared as text.
+    /// Records `day` as the last day `source` was active, unless a later day is recorded.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()>;
+    /// Up to `limit` items of `desk` received before `day`, oldest first.
+    async fn items_before(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>>;
+    /// Up to `limit` sources of `desk` last active before `day` that have no item left. Each
+    /// source of `desk` with no recorded activity day first gets `today`: its clock starts at
+    /// the first pass that looks at it, never earlier.
+    async fn stale_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<Vec<Id>>;
+    /// Deletes the replies of `source` and its row, with its login, in one transaction, and
+    /// returns the ids of the replies (whose objects the caller deletes). Nothing is deleted,
+    /// and `None` returned, if the source still has items or is gone.
+    async fn delete_source(&self, source: Id) -> Result<Option<Vec<Id>>>;
     /// Every row, in an order `restore` can write back (sources before their items and
     /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;

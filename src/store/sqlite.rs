@@ -83,7 +83,7 @@ impl SqliteMetaStore {
     }
 }
 
-fn parse_id(s: &str) -> Result<Id> {
+pub(super) fn parse_id(s: &str) -> Result<Id> {
     Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
@@ -485,6 +485,31 @@ impl MetaStore for SqliteMetaStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(source_from_row).collect()
+    }
+
+    // Retention: see `sqlite_retention`.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()> {
+        super::sqlite_retention::touch_source(&self.pool, source, day).await
+    }
+
+    async fn items_before(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        super::sqlite_retention::items_before(&self.pool, desk, day, limit).await
+    }
+
+    async fn stale_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<Vec<Id>> {
+        super::sqlite_retention::stale_sources(&self.pool, desk, day, today, limit).await
+    }
+
+    async fn delete_source(&self, source: Id) -> Result<Option<Vec<Id>>> {
+        let deleted = super::sqlite_retention::delete_source(&self.pool, source).await?;
+        self.forget().await?;
+        Ok(deleted)
     }
 
     async fn dump(&self) -> Result<Dump> {

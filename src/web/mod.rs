@@ -4,6 +4,7 @@
 //! source router has no `/api` routes at all. Neither logs requests: no address, user agent,
 //! path or size of anyone reaches a log.
 
+mod activity;
 mod api;
 mod error;
 mod forms;
@@ -208,9 +209,9 @@ async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     }
 }
 
-/// Runs both listeners, the health listener if configured, the session sweep and the janitor
-/// until `shutdown` completes; then stops accepting, answers 503 to health checks, and lets
-/// the requests in flight finish for at most `[node] drain_seconds` (see
+/// Runs both listeners, the health listener if configured, the session sweep, the janitor and
+/// the retention pass until `shutdown` completes; then stops accepting, answers 503 to health
+/// checks, and lets the requests in flight finish for at most `[node] drain_seconds` (see
 /// [`listener::run`]).
 pub async fn serve(
     state: AppState,
@@ -265,6 +266,12 @@ pub async fn serve(
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
     ));
+    let retention = tokio::spawn(crate::store::retention::run(
+        state.blobs.clone(),
+        state.meta.clone(),
+        state.config.desks.clone(),
+        state.config.store.janitor_every,
+    ));
     let limits = state.config.net;
     let drain = state.config.node.drain;
     let health = health_listener.map(|l| {
@@ -313,6 +320,7 @@ pub async fn serve(
     let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
+    retention.abort();
     drop(lock);
     health_result?;
     Ok(())

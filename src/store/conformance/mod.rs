@@ -5,3 +5,4 @@
 
 pub mod blobs;
 pub mod meta;
+pub mod retention;

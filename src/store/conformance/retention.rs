@@ -1,0 +1,140 @@
+//! The retention methods of `MetaStore`: a source's last-activity day, the items and sources
+//! a desk's retention removes, and a source deleted with its login and replies.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use super::meta::{cost, item, login, reply, source};
+use crate::store::MetaStore;
+
+/// Retention on one fresh store (desks of its own).
+pub async fn retention(store: &dyn MetaStore) {
+    let desk = "ret-desk";
+    // `gone` wrote on 2026-01-01 and never came back; `back` wrote then and again on
+    // 2026-02-10; `other` is of another desk.
+    let gone = source(desk, "2026-01-01");
+    let back = source(desk, "2026-01-01");
+    let other = source("ret-other", "2026-01-01");
+    let gone_item = item(&gone, "2026-01-01", 1);
+    let back_old = item(&back, "2026-01-01", 2);
+    let back_new = item(&back, "2026-02-10", 3);
+    let other_item = item(&other, "2026-01-01", 4);
+    for (s, tag, items) in [
+        (&gone, 201, vec![gone_item.clone()]),
+        (&back, 202, vec![back_old.clone(), back_new.clone()]),
+        (&other, 203, vec![other_item.clone()]),
+    ] {
+        store
+            .commit_submission(s, Some(&login(tag, cost(1024))), &items)
+            .await
+            .expect("submission");
+    }
+    store
+        .touch_source(gone.id, "2026-01-01")
+        .await
+        .expect("touch");
+    store
+        .touch_source(back.id, "2026-02-10")
+        .await
+        .expect("touch");
+    // An earlier day never replaces a later one.
+    store
+        .touch_source(back.id, "2026-01-02")
+        .await
+        .expect("touch");
+    let r = reply(&gone, "2026-01-03");
+    store.add_reply(&r).await.expect("reply");
+
+    let mut expired = store
+        .items_before(desk, "2026-02-01", 10)
+        .await
+        .expect("items before");
+    expired.sort();
+    let mut want = vec![gone_item.id, back_old.id];
+    want.sort();
+    assert_eq!(expired, want, "items of the desk received before the day");
+    assert_eq!(
+        store
+            .items_before(desk, "2026-02-01", 1)
+            .await
+            .expect("items")
+            .len(),
+        1,
+        "at most `limit` items"
+    );
+    assert!(
+        store
+            .stale_sources(desk, "2026-02-01", "2026-02-20", 10)
+            .await
+            .expect("stale")
+            .is_empty(),
+        "a source with items left is not stale"
+    );
+    assert_eq!(
+        store.delete_source(gone.id).await.expect("delete source"),
+        None,
+        "a source with items left is not deleted"
+    );
+    for id in &expired {
+        assert!(store.delete_item(*id).await.expect("delete item"));
+    }
+    assert_eq!(
+        store
+            .stale_sources(desk, "2026-02-01", "2026-02-20", 10)
+            .await
+            .expect("stale"),
+        vec![gone.id],
+        "only the source last active before the day, with no item left, is stale"
+    );
+    assert_eq!(
+        store.delete_source(gone.id).await.expect("delete source"),
+        Some(vec![r.id]),
+        "the source goes with its replies"
+    );
+    assert_eq!(
+        store.source(gone.id).await.expect("source"),
+        None,
+        "its row is gone"
+    );
+    assert_eq!(
+        store.source_by_login(&[201; 32]).await.expect("login"),
+        None,
+        "its login is gone"
+    );
+    assert!(
+        store
+            .replies_for_source(gone.id)
+            .await
+            .expect("replies")
+            .is_empty(),
+        "its replies are gone"
+    );
+    assert_eq!(store.delete_source(gone.id).await.expect("again"), None);
+    assert!(store.source(back.id).await.expect("source").is_some());
+    assert_eq!(
+        store.item(other_item.id).await.expect("item"),
+        Some(other_item.clone()),
+        "another desk's item stays"
+    );
+
+    // A source with no recorded activity day gets the pass's day: its clock starts then.
+    let quiet = source(desk, "2026-01-01");
+    store
+        .commit_submission(&quiet, None, &[])
+        .await
+        .expect("source");
+    assert!(
+        store
+            .stale_sources(desk, "2026-02-20", "2026-02-20", 10)
+            .await
+            .expect("stale")
+            .is_empty(),
+        "a source without an activity day is not stale at once"
+    );
+    assert_eq!(
+        store
+            .stale_sources(desk, "2026-02-21", "2026-04-01", 10)
+            .await
+            .expect("stale"),
+        vec![quiet.id],
+        "its activity day is the day of the first pass that looked"
+    );
+}
