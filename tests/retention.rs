@@ -196,7 +196,7 @@ async fn a_pass_deletes_what_the_desk_no_longer_keeps_and_nothing_else() {
     );
     let back = new_source(&server, "default").await;
     assert!(fetch(&server, &ana, &bundle).status.success());
-    let back_id = new_source_id(&bundle, &[gone_id.clone()]);
+    let back_id = new_source_id(&bundle, std::slice::from_ref(&gone_id));
     let back_reply = marker();
     assert!(
         reply_to_and_push(&server, &ana, &bundle, &back_id, &back_reply)

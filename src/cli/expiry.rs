@@ -95,13 +95,13 @@ mod tests {
     #[test]
     fn warns_only_about_items_that_go_within_a_week() {
         let today = parse_day("2026-03-20").expect("a day");
-        // Kept 30 days: received 2026-02-25, it may go on 2026-03-27, 7 days from today.
-        let due = item("2026-02-25");
-        let later = item("2026-02-26");
+        // Kept 30 days: received 2026-02-24, it may go on 2026-03-27, 7 days from today.
+        let due = item("2026-02-24");
+        let later = item("2026-02-25");
         let junk = item("2026-02-xx");
         assert_eq!(warning(&[later.clone(), junk.clone()], 30, today), None);
         let w = warning(&[later, due, junk, item("2026-01-01")], 30, today).expect("a warning");
         assert!(w.contains("2 items"), "{w}");
-        assert!(w.contains("2026-01-31"), "{w}");
+        assert!(w.contains("the first may go on 2026-02-01"), "{w}");
     }
 }

@@ -161,7 +161,7 @@ mod tests {
     fn an_item_is_kept_for_whole_days_after_its_day() {
         let day = parse_day("2026-01-01").expect("a day");
         let gone = expires_on(day, 30).expect("in range");
-        assert_eq!(format_day(gone), "2026-01-31");
+        assert_eq!(format_day(gone), "2026-02-01");
         // On the day before, the item is still kept; on that day it is not.
         let kept = kept_since(gone.previous_day().expect("a day"), 30).expect("in range");
         assert!(format_day(day) >= format_day(kept));
