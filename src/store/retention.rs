@@ -9,8 +9,6 @@
 //! removes after its grace period. Days are compared, never times: the server keeps no time
 //! finer than the day.
 
-use std::sync::Arc;
-
 use time::{Date, Duration};
 
 use super::{BlobKey, BlobStore, MetaStore, Result};
@@ -123,32 +121,18 @@ async fn expire_sources(
     }
 }
 
-/// Runs a pass every `every`, for as long as the server runs, beside the janitor. A failed
-/// pass is tried again at the next tick and logged by its kind only.
-pub async fn run(
-    blobs: Arc<dyn BlobStore>,
-    meta: Arc<dyn MetaStore>,
-    desks: Vec<Desk>,
-    every: std::time::Duration,
-) {
-    if desks.iter().all(|d| d.retention_days == 0) {
-        return;
-    }
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let today = crate::ids::utc_date();
-        match pass(blobs.as_ref(), meta.as_ref(), &desks, today).await {
-            Ok(Some(e)) if e != Expired::default() => tracing::info!(
-                items = e.items,
-                sources = e.sources,
-                replies = e.replies,
-                "retention pass"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "retention pass failed; trying again later"),
-        }
+/// One pass on today's date, as the server runs it beside the janitor: what it removed is
+/// logged as counts, a failure by its kind only; the next tick tries again.
+pub async fn logged_pass(blobs: &dyn BlobStore, meta: &dyn MetaStore, desks: &[Desk]) {
+    match pass(blobs, meta, desks, crate::ids::utc_date()).await {
+        Ok(Some(e)) if e != Expired::default() => tracing::info!(
+            items = e.items,
+            sources = e.sources,
+            replies = e.replies,
+            "retention pass"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "retention pass failed; trying again later"),
     }
 }
 

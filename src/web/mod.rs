@@ -209,8 +209,8 @@ async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     }
 }
 
-/// Runs both listeners, the health listener if configured, the session sweep, the janitor and
-/// the retention pass until `shutdown` completes; then stops accepting, answers 503 to health
+/// Runs both listeners, the health listener if configured, the session sweep and the janitor
+/// (with the retention pass) until `shutdown` completes; then stops accepting, answers 503 to health
 /// checks, and lets the requests in flight finish for at most `[node] drain_seconds` (see
 /// [`listener::run`]).
 pub async fn serve(
@@ -265,12 +265,7 @@ pub async fn serve(
         state.meta.clone(),
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
-    ));
-    let retention = tokio::spawn(crate::store::retention::run(
-        state.blobs.clone(),
-        state.meta.clone(),
         state.config.desks.clone(),
-        state.config.store.janitor_every,
     ));
     let limits = state.config.net;
     let drain = state.config.node.drain;
@@ -320,7 +315,6 @@ pub async fn serve(
     let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
-    retention.abort();
     drop(lock);
     health_result?;
     Ok(())

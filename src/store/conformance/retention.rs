@@ -3,13 +3,28 @@
 #![allow(clippy::expect_used, clippy::panic)]
 
 use super::meta::{cost, item, login, reply, source};
-use crate::store::MetaStore;
+use crate::store::{ItemRow, MetaStore, ReplyRow, SourceRow};
 
 /// Retention on one fresh store (desks of its own).
 pub async fn retention(store: &dyn MetaStore) {
     let desk = "ret-desk";
-    // `gone` wrote on 2026-01-01 and never came back; `back` wrote then and again on
-    // 2026-02-10; `other` is of another desk.
+    expiry(store, desk).await;
+    clock_starts_at_the_first_pass(store, desk).await;
+}
+
+/// The rows [`expiry`] starts from.
+struct Rows {
+    gone: SourceRow,
+    back: SourceRow,
+    gone_item: ItemRow,
+    back_old: ItemRow,
+    other_item: ItemRow,
+    reply: ReplyRow,
+}
+
+/// Writes the rows: `gone` wrote on 2026-01-01 and never came back; `back` wrote then and
+/// again on 2026-02-10; `other` is of another desk. `gone` has a reply.
+async fn rows(store: &dyn MetaStore, desk: &str) -> Rows {
     let gone = source(desk, "2026-01-01");
     let back = source(desk, "2026-01-01");
     let other = source("ret-other", "2026-01-01");
@@ -42,7 +57,26 @@ pub async fn retention(store: &dyn MetaStore) {
         .expect("touch");
     let r = reply(&gone, "2026-01-03");
     store.add_reply(&r).await.expect("reply");
+    Rows {
+        gone,
+        back,
+        gone_item,
+        back_old,
+        other_item,
+        reply: r,
+    }
+}
 
+/// Items before a day, stale sources, and a source deleted with its login and replies.
+async fn expiry(store: &dyn MetaStore, desk: &str) {
+    let Rows {
+        gone,
+        back,
+        gone_item,
+        back_old,
+        other_item,
+        reply: r,
+    } = rows(store, desk).await;
     let mut expired = store
         .items_before(desk, "2026-02-01", 10)
         .await
@@ -114,8 +148,11 @@ pub async fn retention(store: &dyn MetaStore) {
         Some(other_item.clone()),
         "another desk's item stays"
     );
+}
 
-    // A source with no recorded activity day gets the pass's day: its clock starts then.
+/// A source with no recorded activity day gets the pass's day: its clock starts then. `desk`
+/// has no stale source left.
+async fn clock_starts_at_the_first_pass(store: &dyn MetaStore, desk: &str) {
     let quiet = source(desk, "2026-01-01");
     store
         .commit_submission(&quiet, None, &[])
