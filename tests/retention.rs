@@ -6,14 +6,23 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use crate::common::garage::Garage;
+use crate::common::pg::PgCluster;
 use crate::common::*;
 
-/// Runs sanduq with its clock `offset` ahead (`+31d`) under `faketime`.
-fn sanduq_at(offset: &str, args: &[&str]) -> Output {
+/// Runs sanduq with its clock `offset` ahead (`+31d`) under `faketime`, with the server's
+/// environment (a store's credentials).
+fn sanduq_at(env: &[(String, String)], offset: &str, args: &[&str]) -> Output {
     Command::new("faketime")
         .args(["-f", offset, BIN])
         .args(args)
         .env("PINENTRY_PROGRAM", "/nonexistent")
+        // Not the clock the server may run under: faketime sets its own.
+        .envs(
+            env.iter()
+                .filter(|(k, _)| !k.starts_with("FAKETIME") && k != "LD_PRELOAD")
+                .map(|(k, v)| (k, v)),
+        )
         .output()
         .expect("run faketime (Debian package faketime)")
 }
@@ -21,6 +30,7 @@ fn sanduq_at(offset: &str, args: &[&str]) -> Output {
 /// `sanduq admin expire` at `offset`; its stdout.
 fn expire_at(server: &Server, offset: &str) -> String {
     let out = sanduq_at(
+        &server.env,
         offset,
         &[
             "admin",
@@ -40,6 +50,7 @@ fn expire_at(server: &Server, offset: &str) -> String {
 /// `sanduq fetch` at `offset`; its stderr.
 fn fetch_at(server: &Server, ed: &EditorKeys, bundle: &Path, offset: &str) -> String {
     let out = sanduq_at(
+        &[],
         offset,
         &[
             "fetch",
@@ -306,4 +317,46 @@ fn a_retention_out_of_range_is_refused_naming_the_key() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("desk.retention_days"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgres_and_s3_the_pass_deletes_objects_and_rows() {
+    let pg = PgCluster::start();
+    let url = pg.database("sanduq").await;
+    let garage = Garage::start();
+    let mut server = Server::init(|t| {
+        in_store_table(
+            t.replace("retention_days = 90", "retention_days = 1"),
+            &garage.store_keys(&url),
+        )
+    });
+    server.env = garage.env();
+    server.start();
+    let ana = server.add_editor("ana", None);
+    let objects = || {
+        garage
+            .cli_ok(&["bucket", "info", garage.bucket()])
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Objects:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("an object count in `garage bucket info`")
+    };
+    let empty = objects();
+    let gone = new_source(&server, "default").await;
+    let ids = listed(&server, &ana).await;
+    assert_eq!(ids.len(), 1);
+    assert!(wait_for(std::time::Duration::from_secs(10), || objects()
+        == empty + 2));
+
+    assert_eq!(
+        expire_at(&server, "+3d").trim(),
+        "expired 1 item(s), 1 source(s), 0 reply(ies)"
+    );
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || objects() == empty),
+        "the item's objects are gone from the bucket"
+    );
+    assert!(listed(&server, &ana).await.is_empty());
+    assert_eq!(content_status(&server, &ana, &ids[0]).await, 404);
+    assert!(logged_in_page(&server, &gone).await.is_none());
 }
