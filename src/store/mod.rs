@@ -389,22 +389,21 @@ pub trait MetaStore: Send + Sync + 'static {
     // `retention_days` removes. Days are UTC `YYYY-MM-DD`, compared as text.
     /// Records `day` as the last day `source` was active, unless a later day is recorded.
     async fn touch_source(&self, source: Id, day: &str) -> Result<()>;
-    /// Up to `limit` items of `desk` received before `day`, oldest first.
-    async fn items_before(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>>;
-    /// Up to `limit` sources of `desk` last active before `day` that have no item left. Each
-    /// source of `desk` with no recorded activity day first gets `today`: its clock starts at
-    /// the first pass that looks at it, never earlier.
-    async fn stale_sources(
+    /// Deletes up to `limit` items of `desk` received before `day`, oldest first, in one
+    /// transaction, and returns their ids (whose objects the caller deletes).
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>>;
+    /// Deletes up to `limit` sources of `desk` last active before `day` that have no item
+    /// left, with their logins and replies, in one transaction; returns how many sources, and
+    /// the ids of their replies (whose objects the caller deletes). Each source of `desk`
+    /// with no recorded activity day first gets `today`: its clock starts at the first pass
+    /// that looks at it, never earlier.
+    async fn expire_sources(
         &self,
         desk: &str,
         day: &str,
         today: &str,
         limit: u32,
-    ) -> Result<Vec<Id>>;
-    /// Deletes the replies of `source` and its row, with its login, in one transaction, and
-    /// returns the ids of the replies (whose objects the caller deletes). Nothing is deleted,
-    /// and `None` returned, if the source still has items or is gone.
-    async fn delete_source(&self, source: Id) -> Result<Option<Vec<Id>>>;
+    ) -> Result<(u64, Vec<Id>)>;
     /// Every row, in an order `restore` can write back (sources before their items and
     /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;

@@ -569,22 +569,18 @@ impl MetaStore for PgMetaStore {
         super::postgres_retention::touch_source(&self.pool, source, day).await
     }
 
-    async fn items_before(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
-        super::postgres_retention::items_before(&self.pool, desk, day, limit).await
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        super::postgres_retention::expire_items(&self.pool, desk, day, limit).await
     }
 
-    async fn stale_sources(
+    async fn expire_sources(
         &self,
         desk: &str,
         day: &str,
         today: &str,
         limit: u32,
-    ) -> Result<Vec<Id>> {
-        super::postgres_retention::stale_sources(&self.pool, desk, day, today, limit).await
-    }
-
-    async fn delete_source(&self, source: Id) -> Result<Option<Vec<Id>>> {
-        super::postgres_retention::delete_source(&self.pool, source).await
+    ) -> Result<(u64, Vec<Id>)> {
+        super::postgres_retention::expire_sources(&self.pool, desk, day, today, limit).await
     }
 
     async fn dump(&self) -> Result<Dump> {

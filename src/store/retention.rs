@@ -13,7 +13,7 @@ use time::{Date, Duration};
 
 use super::{BlobKey, BlobStore, MetaStore, Result};
 use crate::config::Desk;
-use crate::ids::{format_day, Id};
+use crate::ids::format_day;
 
 /// How many rows one query hands over at a time: bounds a pass's memory, however much expires.
 const BATCH: u32 = 500;
@@ -66,7 +66,8 @@ pub async fn pass(
     Ok(Some(expired))
 }
 
-/// Deletes every item of `desk` received before `since`; returns how many.
+/// Deletes every item of `desk` received before `since`, a batch at a time: rows, then
+/// objects; returns how many.
 async fn expire_items(
     blobs: &dyn BlobStore,
     meta: &dyn MetaStore,
@@ -75,14 +76,12 @@ async fn expire_items(
 ) -> Result<u64> {
     let mut n = 0;
     loop {
-        let ids = meta.items_before(desk, since, BATCH).await?;
+        let ids = meta.expire_items(desk, since, BATCH).await?;
         for &id in &ids {
-            if meta.delete_item(id).await? {
-                n += 1;
-            }
             blobs.delete(BlobKey::content(id)).await?;
             blobs.delete(BlobKey::meta(id)).await?;
         }
+        n += ids.len() as u64;
         if ids.len() < BATCH as usize {
             return Ok(n);
         }
@@ -90,7 +89,7 @@ async fn expire_items(
 }
 
 /// Deletes every source of `desk` last active before `since` (with no item left) and its
-/// replies; returns how many of each.
+/// replies, a batch at a time; returns how many of each.
 async fn expire_sources(
     blobs: &dyn BlobStore,
     meta: &dyn MetaStore,
@@ -100,22 +99,13 @@ async fn expire_sources(
 ) -> Result<(u64, u64)> {
     let (mut sources, mut replies) = (0, 0);
     loop {
-        let ids: Vec<Id> = meta.stale_sources(desk, since, today, BATCH).await?;
-        let mut deleted = 0;
-        for &id in &ids {
-            let Some(gone) = meta.delete_source(id).await? else {
-                continue;
-            };
-            deleted += 1;
-            for r in gone {
-                blobs.delete(BlobKey::reply(r)).await?;
-                replies += 1;
-            }
+        let (gone, their_replies) = meta.expire_sources(desk, since, today, BATCH).await?;
+        for &r in &their_replies {
+            blobs.delete(BlobKey::reply(r)).await?;
         }
-        sources += deleted;
-        // A full batch of which none could go (each got an item meanwhile) would come back
-        // the same: stop, the next pass sees them again.
-        if ids.len() < BATCH as usize || deleted == 0 {
+        sources += gone;
+        replies += their_replies.len() as u64;
+        if gone < u64::from(BATCH) {
             return Ok((sources, replies));
         }
     }

@@ -492,24 +492,27 @@ impl MetaStore for SqliteMetaStore {
         super::sqlite_retention::touch_source(&self.pool, source, day).await
     }
 
-    async fn items_before(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
-        super::sqlite_retention::items_before(&self.pool, desk, day, limit).await
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        let ids = super::sqlite_retention::expire_items(&self.pool, desk, day, limit).await?;
+        if !ids.is_empty() {
+            self.forget().await?;
+        }
+        Ok(ids)
     }
 
-    async fn stale_sources(
+    async fn expire_sources(
         &self,
         desk: &str,
         day: &str,
         today: &str,
         limit: u32,
-    ) -> Result<Vec<Id>> {
-        super::sqlite_retention::stale_sources(&self.pool, desk, day, today, limit).await
-    }
-
-    async fn delete_source(&self, source: Id) -> Result<Option<Vec<Id>>> {
-        let deleted = super::sqlite_retention::delete_source(&self.pool, source).await?;
-        self.forget().await?;
-        Ok(deleted)
+    ) -> Result<(u64, Vec<Id>)> {
+        let gone =
+            super::sqlite_retention::expire_sources(&self.pool, desk, day, today, limit).await?;
+        if gone.0 > 0 {
+            self.forget().await?;
+        }
+        Ok(gone)
     }
 
     async fn dump(&self) -> Result<Dump> {

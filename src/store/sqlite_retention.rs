@@ -1,6 +1,6 @@
 //! The SQLite side of retention: a source's last-activity day, and the rows a desk's
-//! `retention_days` removes. Apart from `sqlite.rs` so that the trait's implementation there
-//! only delegates.
+//! `retention_days` removes, a batch per transaction. Apart from `sqlite.rs` so that the
+//! trait's implementation there only delegates.
 
 use sqlx::SqlitePool;
 
@@ -19,14 +19,22 @@ pub(super) async fn touch_source(pool: &SqlitePool, source: Id, day: &str) -> Re
     Ok(())
 }
 
-pub(super) async fn items_before(
+/// `?, ?, …`: one placeholder per id.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// Deletes a batch of the desk's items received before `day`; the caller checkpoints the WAL.
+pub(super) async fn expire_items(
     pool: &SqlitePool,
     desk: &str,
     day: &str,
     limit: u32,
 ) -> Result<Vec<Id>> {
+    // `RETURNING` hands back exactly the rows this statement deleted, in one transaction.
     let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM items WHERE desk = ? AND day < ? ORDER BY day, id LIMIT ?",
+        "DELETE FROM items WHERE id IN \
+         (SELECT id FROM items WHERE desk = ? AND day < ? ORDER BY day, id LIMIT ?) RETURNING id",
     )
     .bind(desk)
     .bind(day)
@@ -36,19 +44,24 @@ pub(super) async fn items_before(
     ids.iter().map(|s| parse_id(s)).collect()
 }
 
-pub(super) async fn stale_sources(
+/// Deletes a batch of the desk's silent sources and their replies in one transaction; the
+/// caller checkpoints the WAL.
+pub(super) async fn expire_sources(
     pool: &SqlitePool,
     desk: &str,
     day: &str,
     today: &str,
     limit: u32,
-) -> Result<Vec<Id>> {
+) -> Result<(u64, Vec<Id>)> {
+    let mut tx = pool.begin().await?;
+    // A write first: the transaction holds the write lock from here, so no item can be
+    // committed for a source between the check below and its delete.
     sqlx::query("UPDATE sources SET last_day = ? WHERE desk = ? AND last_day IS NULL")
         .bind(today)
         .bind(desk)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    let ids: Vec<String> = sqlx::query_scalar(
+    let sources: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM sources s WHERE desk = ? AND last_day < ? \
          AND NOT EXISTS (SELECT 1 FROM items i WHERE i.source = s.id) \
          ORDER BY last_day, id LIMIT ?",
@@ -56,41 +69,26 @@ pub(super) async fn stale_sources(
     .bind(desk)
     .bind(day)
     .bind(i64::from(limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    ids.iter().map(|s| parse_id(s)).collect()
-}
-
-/// Deletes the source's replies and row in one transaction; the caller checkpoints the WAL.
-pub(super) async fn delete_source(pool: &SqlitePool, source: Id) -> Result<Option<Vec<Id>>> {
-    let id = source.to_string();
-    let mut tx = pool.begin().await?;
-    let items: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM items WHERE source = ?")
-        .bind(&id)
-        .fetch_one(&mut *tx)
-        .await?;
-    if items > 0 {
-        return Ok(None);
+    if sources.is_empty() {
+        tx.commit().await?;
+        return Ok((0, Vec::new()));
     }
-    let replies: Vec<String> = sqlx::query_scalar("SELECT id FROM replies WHERE source = ?")
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM replies WHERE source = ?")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    let gone = sqlx::query("DELETE FROM sources WHERE id = ?")
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
+    let list = placeholders(sources.len());
+    let delete_replies = format!("DELETE FROM replies WHERE source IN ({list}) RETURNING id");
+    let mut q = sqlx::query_scalar::<_, String>(&delete_replies);
+    for s in &sources {
+        q = q.bind(s);
+    }
+    let replies = q.fetch_all(&mut *tx).await?;
+    let delete_sources = format!("DELETE FROM sources WHERE id IN ({list})");
+    let mut q = sqlx::query(&delete_sources);
+    for s in &sources {
+        q = q.bind(s);
+    }
+    let gone = q.execute(&mut *tx).await?.rows_affected();
     tx.commit().await?;
-    if gone.rows_affected() == 0 {
-        return Ok(None);
-    }
-    replies
-        .iter()
-        .map(|s| parse_id(s))
-        .collect::<Result<_>>()
-        .map(Some)
+    let replies = replies.iter().map(|s| parse_id(s)).collect::<Result<_>>()?;
+    Ok((gone, replies))
 }

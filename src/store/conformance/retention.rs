@@ -1,5 +1,5 @@
 //! The retention methods of `MetaStore`: a source's last-activity day, the items and sources
-//! a desk's retention removes, and a source deleted with its login and replies.
+//! a desk's retention removes, a source deleted with its login and replies.
 #![allow(clippy::expect_used, clippy::panic)]
 
 use super::meta::{cost, item, login, reply, source};
@@ -18,6 +18,7 @@ struct Rows {
     back: SourceRow,
     gone_item: ItemRow,
     back_old: ItemRow,
+    back_new: ItemRow,
     other_item: ItemRow,
     reply: ReplyRow,
 }
@@ -62,6 +63,7 @@ async fn rows(store: &dyn MetaStore, desk: &str) -> Rows {
         back,
         gone_item,
         back_old,
+        back_new,
         other_item,
         reply: r,
     }
@@ -74,54 +76,47 @@ async fn expiry(store: &dyn MetaStore, desk: &str) {
         back,
         gone_item,
         back_old,
+        back_new,
         other_item,
         reply: r,
     } = rows(store, desk).await;
+    assert_eq!(
+        store
+            .expire_sources(desk, "2026-02-01", "2026-02-20", 10)
+            .await
+            .expect("expire sources"),
+        (0, vec![]),
+        "a source with items left is not deleted"
+    );
     let mut expired = store
-        .items_before(desk, "2026-02-01", 10)
+        .expire_items(desk, "2026-02-01", 1)
         .await
-        .expect("items before");
+        .expect("expire items");
+    assert_eq!(expired.len(), 1, "at most `limit` items");
+    expired.extend(
+        store
+            .expire_items(desk, "2026-02-01", 10)
+            .await
+            .expect("expire items"),
+    );
     expired.sort();
     let mut want = vec![gone_item.id, back_old.id];
     want.sort();
-    assert_eq!(expired, want, "items of the desk received before the day");
     assert_eq!(
-        store
-            .items_before(desk, "2026-02-01", 1)
-            .await
-            .expect("items")
-            .len(),
-        1,
-        "at most `limit` items"
-    );
-    assert!(
-        store
-            .stale_sources(desk, "2026-02-01", "2026-02-20", 10)
-            .await
-            .expect("stale")
-            .is_empty(),
-        "a source with items left is not stale"
-    );
-    assert_eq!(
-        store.delete_source(gone.id).await.expect("delete source"),
-        None,
-        "a source with items left is not deleted"
+        expired, want,
+        "the items of the desk received before the day"
     );
     for id in &expired {
-        assert!(store.delete_item(*id).await.expect("delete item"));
+        assert_eq!(store.item(*id).await.expect("item"), None, "expired, gone");
     }
+    assert!(store.item(back_new.id).await.expect("item").is_some());
     assert_eq!(
         store
-            .stale_sources(desk, "2026-02-01", "2026-02-20", 10)
+            .expire_sources(desk, "2026-02-01", "2026-02-20", 10)
             .await
-            .expect("stale"),
-        vec![gone.id],
-        "only the source last active before the day, with no item left, is stale"
-    );
-    assert_eq!(
-        store.delete_source(gone.id).await.expect("delete source"),
-        Some(vec![r.id]),
-        "the source goes with its replies"
+            .expect("expire sources"),
+        (1, vec![r.id]),
+        "only the source last active before the day, with no item left, goes, with its replies"
     );
     assert_eq!(
         store.source(gone.id).await.expect("source"),
@@ -141,7 +136,6 @@ async fn expiry(store: &dyn MetaStore, desk: &str) {
             .is_empty(),
         "its replies are gone"
     );
-    assert_eq!(store.delete_source(gone.id).await.expect("again"), None);
     assert!(store.source(back.id).await.expect("source").is_some());
     assert_eq!(
         store.item(other_item.id).await.expect("item"),
@@ -158,20 +152,21 @@ async fn clock_starts_at_the_first_pass(store: &dyn MetaStore, desk: &str) {
         .commit_submission(&quiet, None, &[])
         .await
         .expect("source");
-    assert!(
+    assert_eq!(
         store
-            .stale_sources(desk, "2026-02-20", "2026-02-20", 10)
+            .expire_sources(desk, "2026-02-20", "2026-02-20", 10)
             .await
-            .expect("stale")
-            .is_empty(),
+            .expect("expire sources"),
+        (0, vec![]),
         "a source without an activity day is not stale at once"
     );
     assert_eq!(
         store
-            .stale_sources(desk, "2026-02-21", "2026-04-01", 10)
+            .expire_sources(desk, "2026-02-21", "2026-04-01", 10)
             .await
-            .expect("stale"),
-        vec![quiet.id],
+            .expect("expire sources"),
+        (1, vec![]),
         "its activity day is the day of the first pass that looked"
     );
+    assert_eq!(store.source(quiet.id).await.expect("source"), None);
 }
