@@ -22,6 +22,7 @@ command -v objdump >/dev/null 2>&1 || need+=(binutils)  # release.sh: the binary
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || need+=(postgresql)  # a throwaway cluster for the PostgreSQL metadata store tests
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)  # installs aiosmtpd, below
+command -v faketime >/dev/null 2>&1 || need+=(faketime)  # days moved on for the retention tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=""

@@ -118,3 +118,6 @@ mod nodes;
 
 // Editor keys over time (rotation, old and new keys) and items seen by the desk's editors.
 mod keys;
+
+// Retention: days moved on with faketime; expired items, silent sources and replies deleted.
+mod retention;

@@ -1,4 +1,5 @@
-//! Operator commands: `init`, `serve`, `quickstart`, and editor and token management.
+//! Operator commands: `init`, `serve`, `quickstart`, editor and token management, and a
+//! retention pass on demand (`admin expire`).
 
 use std::path::{Path, PathBuf};
 
@@ -324,4 +325,31 @@ pub(super) async fn migrate(config: &Path) -> Result<()> {
     meta_store(&cfg).await?;
     eprintln!("The metadata schema is up to date.");
     Ok(())
+}
+
+/// `sanduq admin expire`: one retention pass now. Waits a little for the janitor's lease if
+/// a server's pass holds it; prints counts only, never which items or sources.
+pub(super) async fn expire(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    let meta = meta_store(&cfg).await?;
+    let blobs = crate::store::open::blobs(&cfg)
+        .await
+        .map_err(|e| CliError::new(format!("cannot open the blob store: {e}")))?;
+    let today = crate::ids::utc_date();
+    for _ in 0..20 {
+        let pass = crate::store::retention::pass(blobs.as_ref(), meta.as_ref(), &cfg.desks, today)
+            .await
+            .map_err(|e| CliError::new(format!("the retention pass failed: {e}")))?;
+        if let Some(e) = pass {
+            println!(
+                "expired {} item(s), {} source(s), {} reply(ies)",
+                e.items, e.sources, e.replies
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(CliError::new(
+        "another sanduq holds the janitor's lease (its pass is running); try again in a minute",
+    ))
 }

@@ -26,6 +26,8 @@ pub(super) const MAX_LISTING_BYTES: usize = 16 << 20;
 pub(super) const MAX_LISTED_ITEMS: usize = Listing::MAX_ITEMS;
 /// The header carrying the listing's tag, both ways (see src/web/api.rs).
 const LISTING_TAG: &str = "sanduq-listing-tag";
+/// The header that tells the desk's retention in days (`web::api`).
+const RETENTION_DAYS: &str = "sanduq-retention-days";
 /// The most editors a desk's listing may name.
 const MAX_LISTED_EDITORS: usize = Listing::MAX_EDITORS;
 /// The largest reply a listing may announce: the server takes replies of 1 MiB at most.
@@ -125,10 +127,11 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 100 && v.bytes().all(|b| (b' '..=b'~').contains(&b)))
             .map(str::to_owned);
+        let retention = super::expiry::retention(res.headers().get(RETENTION_DAYS));
         self.check(res.status(), "listing")?;
         let body = read_capped(res, MAX_LISTING_BYTES).await?;
         // serde's message may quote what the server sent: only the place is shown.
-        let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
+        let mut listing: Listing = serde_json::from_slice(&body).map_err(|e| {
             if e.to_string().starts_with(Listing::OVER_CAP) {
                 return CliError::new(format!(
                     "the server sent a listing sanduq refuses: it lists more than {} items, {} sources, {} editors or {} replies; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
@@ -147,6 +150,12 @@ impl Api {
                 "the server sent a listing sanduq refuses: {e}; nothing was fetched (a damaged or hostile server: tell the desk's operator)"
             ))
         })?;
+        listing.retention_days = retention.unwrap_or_else(|()| {
+            eprintln!(
+                "sanduq: the server sent a retention sanduq does not accept; no warning about items about to expire this time"
+            );
+            None
+        });
         Ok(Some((listing, new_tag)))
     }
 }

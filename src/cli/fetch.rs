@@ -99,6 +99,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
     let listed = listing.items.len();
     let seen = super::seen::Seen::of(&listing.items, &listing.fetched, &held_before);
     drop(held_before);
+    let listing_retention = listing.retention_days;
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
         .items
@@ -106,6 +107,12 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         .filter(|i| !have.contains(&i.id))
         .collect();
     drop(have);
+    // Before the downloads, like the notes: a fetch that fails later has still said it.
+    if let Some(w) = listing_retention
+        .and_then(|days| super::expiry::warning(&new, days, crate::ids::utc_date()))
+    {
+        eprintln!("sanduq: {w}");
+    }
     let got = fetch_items(&api, &bundle, manifest, new, per_object, &seen).await?;
     if got.fresh > 0 {
         eprintln!("{}", seen.summary(got.fresh));

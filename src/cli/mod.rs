@@ -9,6 +9,7 @@ mod backup;
 pub(crate) mod bundle;
 mod conversations;
 mod decrypt;
+mod expiry;
 mod export;
 mod fetch;
 mod fetch_batch;
@@ -257,6 +258,13 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Run one retention pass now: delete what each desk's `retention_days` no longer keeps,
+    /// and print how many items, sources and replies went (counts only).
+    Expire {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Back up an embedded install (SQLite and its blob folder) into one file, while it
     /// serves: ciphertext and metadata only, never the pepper. The file is created mode 0600
     /// and never replaces an existing one.
@@ -446,6 +454,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             AdminCommand::Backup { config, out } => backup::backup(&config, &out).await,
             AdminCommand::Restore { config, from } => restore::restore(&config, &from).await,
             AdminCommand::Migrate { config } => admin::migrate(&config).await,
+            AdminCommand::Expire { config } => admin::expire(&config).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {

@@ -1,11 +1,11 @@
-//! `[[desk]]` and `forms_dir` checked together: every desk's name is valid and unique, and
-//! every form a desk offers exists (built in, or a file in `forms_dir` that replaces the
-//! built-in form of the same id).
+//! `[[desk]]` and `forms_dir` checked together: every desk's name is valid and unique, its
+//! retention within bounds, and every form a desk offers exists (built in, or a file in
+//! `forms_dir` that replaces the built-in form of the same id).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{valid_desk_name, Desk, Invalid, RawDesk};
+use super::{valid_desk_name, Desk, Invalid, RawDesk, MAX_RETENTION_DAYS};
 use crate::forms::Form;
 
 /// The checked desks, and every form some desk offers.
@@ -55,10 +55,22 @@ pub(super) fn validate(
                 forms.push(Arc::new(form.clone()));
             }
         }
+        let retention_days = d.retention_days.unwrap_or(0);
+        if retention_days > MAX_RETENTION_DAYS {
+            return invalid(
+                "desk.retention_days",
+                format!(
+                    "desk {:?}: {retention_days} is more than {MAX_RETENTION_DAYS} days; \
+                     use 0 to keep items until an editor deletes them",
+                    d.name
+                ),
+            );
+        }
         desks.push(Desk {
             title: d.title.unwrap_or_else(|| d.name.clone()),
             name: d.name,
             forms: offered,
+            retention_days,
         });
     }
     Ok((desks, forms))

@@ -13,9 +13,12 @@ pub mod janitor;
 mod notify_rows;
 pub mod open;
 pub mod postgres;
+mod postgres_retention;
+pub mod retention;
 pub mod s3;
 mod sql;
 pub mod sqlite;
+mod sqlite_retention;
 mod sqlite_schema;
 
 use std::collections::HashSet;
@@ -435,6 +438,25 @@ pub trait MetaStore: Send + Sync + 'static {
         after: (&str, Option<Id>),
         limit: u32,
     ) -> Result<Vec<SourceInfo>>;
+    // Retention (`store::retention`): the day a source was last active, and what a desk's
+    // `retention_days` removes. Days are UTC `YYYY-MM-DD`, compared as text.
+    /// Records `day` as the last day `source` was active, unless a later day is recorded.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()>;
+    /// Deletes up to `limit` items of `desk` received before `day`, oldest first, in one
+    /// transaction, and returns their ids (whose objects the caller deletes).
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>>;
+    /// Deletes up to `limit` sources of `desk` last active before `day` that have no item
+    /// left, with their logins and replies, in one transaction; returns how many sources, and
+    /// the ids of their replies (whose objects the caller deletes). Each source of `desk`
+    /// with no recorded activity day first gets `today`: its clock starts at the first pass
+    /// that looks at it, never earlier.
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)>;
     /// Every row, in an order `restore` can write back (sources before their items and
     /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;

@@ -106,7 +106,7 @@ impl PgMetaStore {
     }
 }
 
-fn parse_id(s: &str) -> Result<Id> {
+pub(super) fn parse_id(s: &str) -> Result<Id> {
     Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
@@ -566,6 +566,25 @@ impl MetaStore for PgMetaStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(source_from_row).collect()
+    }
+
+    // Retention: see `postgres_retention`.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()> {
+        super::postgres_retention::touch_source(&self.pool, source, day).await
+    }
+
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        super::postgres_retention::expire_items(&self.pool, desk, day, limit).await
+    }
+
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)> {
+        super::postgres_retention::expire_sources(&self.pool, desk, day, today, limit).await
     }
 
     async fn dump(&self) -> Result<Dump> {

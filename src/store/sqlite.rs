@@ -83,7 +83,7 @@ impl SqliteMetaStore {
     }
 }
 
-fn parse_id(s: &str) -> Result<Id> {
+pub(super) fn parse_id(s: &str) -> Result<Id> {
     Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
@@ -485,6 +485,34 @@ impl MetaStore for SqliteMetaStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(source_from_row).collect()
+    }
+
+    // Retention: see `sqlite_retention`.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()> {
+        super::sqlite_retention::touch_source(&self.pool, source, day).await
+    }
+
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        let ids = super::sqlite_retention::expire_items(&self.pool, desk, day, limit).await?;
+        if !ids.is_empty() {
+            self.forget().await?;
+        }
+        Ok(ids)
+    }
+
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)> {
+        let gone =
+            super::sqlite_retention::expire_sources(&self.pool, desk, day, today, limit).await?;
+        if gone.0 > 0 {
+            self.forget().await?;
+        }
+        Ok(gone)
     }
 
     async fn dump(&self) -> Result<Dump> {

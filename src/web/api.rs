@@ -25,6 +25,11 @@ pub(crate) mod fetched;
 
 /// The header that carries the listing's tag, both ways.
 pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
+/// The header of the listing that tells the desk's `retention_days`, when it has one (absent:
+/// items stay until an editor deletes them), so that `sanduq fetch` can warn before unfetched
+/// items expire. A header, not a field of the listing, so that the listing's tag (a hash of
+/// its body) stays the same when the operator changes the retention.
+pub(crate) const RETENTION_DAYS: &str = "sanduq-retention-days";
 
 /// The listing `GET /api/v1/items` returns. `sanduq fetch` reads it from a server it cannot
 /// trust, so each list is refused while it is parsed once it passes its cap: counted after
@@ -65,6 +70,10 @@ pub struct Listing {
         deserialize_with = "at_most::<_, _, { Listing::MAX_ITEMS }>"
     )]
     pub fetched: Vec<Id>,
+    /// The desk's retention in days as the listing's [`RETENTION_DAYS`] header told it (the
+    /// CLI fills it in after checking it); never part of the body.
+    #[serde(skip)]
+    pub retention_days: Option<u32>,
 }
 
 impl Listing {
@@ -216,13 +225,15 @@ pub(crate) async fn list(
     let editors = st.meta.desk_recipients(&editor.desk).await?;
     let replies = Some(st.meta.replies_for_desk(&editor.desk).await?);
     let fetched = st.meta.fetched_items(&editor.desk).await?;
+    let desk = editor.desk;
     let mut body = serde_json::to_vec(&Listing {
-        desk: editor.desk,
+        desk: desk.clone(),
         items,
         sources,
         editors,
         replies,
         fetched: Vec::new(),
+        retention_days: None,
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     // The tag leaves out which items are fetched: an editor's own fetch sets those flags,
@@ -240,6 +251,16 @@ pub(crate) async fn list(
     };
     if let Ok(v) = HeaderValue::from_str(&tag) {
         res.headers_mut().insert(LISTING_TAG, v);
+    }
+    let days = st
+        .config
+        .desks
+        .iter()
+        .find(|d| d.name == desk)
+        .map_or(0, |d| d.retention_days);
+    if days > 0 {
+        res.headers_mut()
+            .insert(RETENTION_DAYS, HeaderValue::from(days));
     }
     Ok(res)
 }

@@ -393,6 +393,7 @@ async fn receive(
         }
     };
     let stored = sub.commit(&source, login.as_ref()).await?;
+    super::activity::record(st, source.id, &desk).await;
     Ok(pages::thanks(stored, codename.as_deref().map(String::as_str))?.into_response())
 }
 

@@ -4,6 +4,7 @@
 //! source router has no `/api` routes at all. Neither logs requests: no address, user agent,
 //! path or size of anyone reaches a log.
 
+mod activity;
 mod api;
 mod error;
 mod forms;
@@ -217,8 +218,8 @@ fn spawn_notifier(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 /// Runs both listeners, the health listener if configured, the session sweep and the janitor
-/// until `shutdown` completes; then stops accepting, answers 503 to health checks, and lets
-/// the requests in flight finish for at most `[node] drain_seconds` (see
+/// (with the retention pass) until `shutdown` completes; then stops accepting, answers 503 to health
+/// checks, and lets the requests in flight finish for at most `[node] drain_seconds` (see
 /// [`listener::run`]).
 pub async fn serve(
     state: AppState,
@@ -272,6 +273,7 @@ pub async fn serve(
         state.meta.clone(),
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
+        state.config.desks.clone(),
     ));
     // Content-free notifications, on the janitor's lease too.
     let notifier = spawn_notifier(&state);

@@ -215,6 +215,30 @@ pub(crate) fn with_csrf_cookie(
     res
 }
 
+/// How long what a source sends is kept: for its own desk when logged in; else one line if
+/// every desk keeps things as long, or one line per desk, titled.
+fn retention_notes(cfg: &crate::config::Config, desk: Option<&str>) -> Vec<minijinja::Value> {
+    let desks: Vec<_> = cfg
+        .desks
+        .iter()
+        .filter(|d| desk.is_none_or(|name| d.name == name))
+        .collect();
+    let same = desks
+        .windows(2)
+        .all(|w| w[0].retention_days == w[1].retention_days);
+    if same {
+        return desks
+            .first()
+            .map(|d| context! { days => d.retention_days })
+            .into_iter()
+            .collect();
+    }
+    desks
+        .iter()
+        .map(|d| context! { title => d.title, days => d.retention_days })
+        .collect()
+}
+
 /// `GET /`: the submission form, for a new or a logged-in source.
 pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let cfg = &st.config;
@@ -228,6 +252,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         Err(e) => return e.into_response(),
     };
     let forms = super::forms::offered(&st, session.as_ref().map(|s| s.desk.as_str()));
+    let retention = retention_notes(cfg, session.as_ref().map(|s| s.desk.as_str()));
     let render_index = |token: &str, logged_in: bool, replies: Vec<minijinja::Value>| {
         render(
             "index.html",
@@ -238,6 +263,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
                 replies,
                 desks,
                 forms,
+                retention,
                 max_files => cfg.max_files,
                 max_size => human_size(cfg.max_request_bytes),
             },

@@ -29,6 +29,8 @@ pub(crate) async fn read_all(
     st: &AppState,
     s: &SessionView,
 ) -> Result<Vec<minijinja::Value>, AppError> {
+    // Reading replies is activity (retention).
+    super::activity::record(st, s.source, &s.desk).await;
     let mut out = Vec::new();
     for r in st.meta.replies_for_source(s.source).await? {
         let Some((_, mut reader)) = st.blobs.open(BlobKey::reply(r.id), 0).await? else {

@@ -24,9 +24,11 @@ pub async fn run(store: &dyn MetaStore) {
     super::keys::run(store).await;
     // Content-free notifications.
     super::notify::run(store).await;
+    // Retention (its own file, `conformance::retention`).
+    super::retention::retention(store).await;
 }
 
-fn editor(name: &str, desk: &str, tag: u8) -> Editor {
+pub(super) fn editor(name: &str, desk: &str, tag: u8) -> Editor {
     Editor {
         name: name.to_owned(),
         desk: desk.to_owned(),
@@ -35,7 +37,7 @@ fn editor(name: &str, desk: &str, tag: u8) -> Editor {
     }
 }
 
-fn source(desk: &str, day: &str) -> SourceRow {
+pub(super) fn source(desk: &str, day: &str) -> SourceRow {
     SourceRow {
         id: Id::random(),
         desk: desk.to_owned(),
@@ -43,7 +45,7 @@ fn source(desk: &str, day: &str) -> SourceRow {
     }
 }
 
-fn login(tag: u8, cost: Cost) -> SourceLogin {
+pub(super) fn login(tag: u8, cost: Cost) -> SourceLogin {
     SourceLogin {
         login_hash: [tag; 32],
         reply_recipient: format!("age1reply{tag}"),
@@ -51,7 +53,7 @@ fn login(tag: u8, cost: Cost) -> SourceLogin {
     }
 }
 
-fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
+pub(super) fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
     ItemRow {
         id: Id::random(),
         source: source.id,
@@ -62,7 +64,7 @@ fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
     }
 }
 
-fn reply(source: &SourceRow, day: &str) -> ReplyRow {
+pub(super) fn reply(source: &SourceRow, day: &str) -> ReplyRow {
     ReplyRow {
         id: Id::random(),
         source: source.id,
@@ -72,7 +74,7 @@ fn reply(source: &SourceRow, day: &str) -> ReplyRow {
     }
 }
 
-fn cost(memory_kib: u32) -> Cost {
+pub(super) fn cost(memory_kib: u32) -> Cost {
     Cost {
         memory_kib,
         time: 2,

@@ -7,3 +7,4 @@ pub mod blobs;
 pub mod keys;
 pub mod meta;
 pub mod notify;
+pub mod retention;
