@@ -81,6 +81,16 @@ fn config_errors_are_one_line_naming_the_key() {
         String::from_utf8_lossy(&sanduq(&["serve", "--config", cfg.to_str().unwrap()]).stderr)
             .into_owned();
     assert!(err.contains("listen.api"), "{err}");
+    // A language that does not exist: the key and the languages there are.
+    let mut bad = crate::common::config::TestConfig::parse(&text);
+    std::fs::write(&cfg, bad.set("default_locale", "tj").text()).unwrap();
+    let out = sanduq(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("default_locale") && err.contains("uz-Cyrl"),
+        "{err}"
+    );
     let missing = sanduq(&["serve", "--config", "/nonexistent/sanduq.toml"]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(

@@ -2,8 +2,11 @@
 #![allow(dead_code)]
 
 pub mod chrome;
+pub mod config;
 pub mod garage;
+pub mod headers;
 pub mod html;
+pub mod inproc;
 pub mod nodes;
 pub mod pg;
 pub mod slowlink;
@@ -13,6 +16,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use config::TestConfig;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sanduq");
 
@@ -67,13 +72,30 @@ pub struct Server {
 
 impl Server {
     /// A new install with the default config, `edit` applied to its text, not yet started.
+    /// Prefer [`Server::configured`]: a text edit that no longer matches does nothing.
     pub fn init(edit: impl FnOnce(String) -> String) -> Server {
         Server::init_on(|_| {}, edit)
+    }
+
+    /// A new install with the test defaults and `set` applied to its configuration, not yet
+    /// started. A key the template does not know fails the test.
+    pub fn configured(set: impl FnOnce(&mut TestConfig)) -> Server {
+        Server::prepared(|_| {}, set, |t| t)
     }
 
     /// As [`Server::init`], with `prepare` called on the data directory's path first (to
     /// mount a small filesystem there, say).
     pub fn init_on(prepare: impl FnOnce(&Path), edit: impl FnOnce(String) -> String) -> Server {
+        Server::prepared(prepare, |_| {}, edit)
+    }
+
+    /// `sanduq init` in a temp folder (`prepare` called on the data directory's path first),
+    /// the test defaults and `set` applied to the configuration, then `edit` to its text.
+    pub fn prepared(
+        prepare: impl FnOnce(&Path),
+        set: impl FnOnce(&mut TestConfig),
+        edit: impl FnOnce(String) -> String,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         prepare(&data);
@@ -81,16 +103,18 @@ impl Server {
         let config = data.join("sanduq.toml");
         let source: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("127.0.0.1:8080", &source.to_string())
-            .replace("127.0.0.1:8081", &api.to_string())
-            // Codename derivation at test cost: the real cost is tested in the unit tests.
-            .replace(
-                "memory_kib = 65536",
-                "memory_kib = 1024\nweak_cost_for_tests = true",
-            );
-        std::fs::write(&config, edit(text)).unwrap();
+        // The test switch goes right below `memory_kib`, where text edits written before the
+        // builder expect it.
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "memory_kib = 65536",
+            "memory_kib = 65536\nweak_cost_for_tests = true",
+        );
+        let mut cfg = TestConfig::parse(&text);
+        cfg.set("listen.source", source.to_string())
+            .set("listen.api", api.to_string())
+            .test_cost();
+        set(&mut cfg);
+        std::fs::write(&config, edit(cfg.text())).unwrap();
         let log = dir.path().join("server.log");
         Server {
             dir,

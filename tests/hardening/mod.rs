@@ -1,18 +1,15 @@
-//! The hardened front, checked from outside against a running server: the headers it
-//! actually sends, pages free of script and external resources, connection and body limits
-//! on a real listener, TLS, the Tor2web banner, logs and core dumps, and the shipped deploy
-//! files. Each concern has a file of its own; TLS, Tor2web, core dumps and logs live here.
+//! The hardened front, checked from outside against a running server: connection and body
+//! limits on a real listener, TLS (with the security headers over it), the Tor2web banner,
+//! logs and core dumps, and the shipped deploy files. Each concern has a file of its own;
+//! TLS, Tor2web, core dumps and logs live here. The headers of every kind of answer and the
+//! crawl of every page need no listener: they are in tests/inprocess/.
 
-// Every response's security headers, parsed (CSP directive by directive).
-mod headers;
-// A crawl of every page in every language: no script, handler, inline style or outside URL.
-mod pages;
 // Request heads and bodies, stalled and slow uploads, connection caps, slowloris.
 mod limits;
 // deploy/torrc with `tor --verify-config`, deploy/sanduq.service with systemd-analyze.
 mod deploy;
 
-use headers::check_headers;
+use crate::common::headers::check_headers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
