@@ -104,12 +104,9 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
     b.goto(SCRIPT_PROBE).await.unwrap();
     assert_eq!(text_of(&b, "#state").await, "script did not run");
 
-    let mut server = Server::init(|t| {
-        t.replace(
-            "max_request_bytes = 2147483648",
-            "max_request_bytes = 1048576",
-        )
-        .replace("max_message_bytes = 1048576", "max_message_bytes = 65536")
+    let mut server = Server::configured(|c| {
+        c.set("limits.max_request_bytes", 1_048_576)
+            .set("limits.max_message_bytes", 65_536);
     });
     server.start();
     let ed = server.add_editor("ana", None);
@@ -223,11 +220,8 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tor2web_warning_shows_in_the_browser() {
     let onion = format!("{}.onion", "c".repeat(56));
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            &format!("[listen]\nonion_address = \"{onion}\"\n"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("listen.onion_address", onion.as_str());
     });
     server.start();
     let driver = Driver::start();

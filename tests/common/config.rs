@@ -63,6 +63,22 @@ impl TestConfig {
         self
     }
 
+    /// A janitor whose grace period is `grace_seconds` and which runs every second.
+    pub fn janitor(&mut self, grace_seconds: i64) -> &mut Self {
+        self.set("store.janitor_grace_seconds", grace_seconds)
+            .set("store.janitor_every_seconds", 1)
+    }
+
+    /// Sets each `key = value` of `lines` (TOML) in `[table]`; each key must be known there.
+    pub fn set_lines(&mut self, table: &str, lines: &str) -> &mut Self {
+        let given: DocumentMut = lines.parse().expect("the lines are TOML");
+        for (k, item) in given.iter() {
+            let v = item.as_value().expect("plain values").clone();
+            self.set(&format!("{table}.{k}"), v);
+        }
+        self
+    }
+
     /// Adds a desk named `name` with the title `title` and the template's forms.
     pub fn desk(&mut self, name: &str, title: Option<&str>) -> &mut Self {
         self.desk_with_forms(name, title, None)
@@ -107,13 +123,16 @@ impl TestConfig {
         self
     }
 
-    /// The value at `path` now, as TOML text (for tests that read back what they set).
+    /// The value at `path` now: a string as it is, any other value as TOML text.
     pub fn get(&self, path: &str) -> Option<String> {
         let mut item: &Item = self.doc.as_item();
         for part in path.split('.') {
             item = item.get(part)?;
         }
-        Some(item.to_string().trim().to_owned())
+        Some(match item.as_str() {
+            Some(s) => s.to_owned(),
+            None => item.to_string().trim().to_owned(),
+        })
     }
 
     /// The `sanduq.toml` text.

@@ -132,11 +132,9 @@ impl Server {
     /// for `localhost` (returned, to trust it).
     pub fn start_with_tls() -> (Server, rcgen::CertifiedKey) {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let mut server = Server::init(|t| {
-            t.replace(
-                "[listen]\n",
-                "[listen]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-            )
+        let mut server = Server::configured(|c| {
+            c.set("listen.tls_cert", "cert.pem")
+                .set("listen.tls_key", "key.pem");
         });
         let data = server.data();
         std::fs::write(data.join("cert.pem"), cert.cert.pem()).unwrap();
@@ -150,6 +148,14 @@ impl Server {
         let mut s = Server::init(|t| t);
         s.start();
         s
+    }
+
+    /// Applies `set` to the configuration file as it is now (the server reads it at its next
+    /// start).
+    pub fn edit_config(&self, set: impl FnOnce(&mut TestConfig)) {
+        let mut c = TestConfig::parse(&std::fs::read_to_string(&self.config).unwrap());
+        set(&mut c);
+        std::fs::write(&self.config, c.text()).unwrap();
     }
 
     pub fn data(&self) -> PathBuf {
@@ -699,19 +705,20 @@ pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
     (out.status.code(), String::from_utf8(out.stderr).unwrap())
 }
 
-/// The config text `t` with `lines` (`key = value` lines) added to its own `[store]` table.
+/// The config text `t` with `lines` (`key = value` lines) set in its `[store]` table; a key
+/// `[store]` does not know fails. [`TestConfig::set_lines`] for new code.
 pub fn in_store_table(t: String, lines: &str) -> String {
-    assert!(t.contains("\n[store]\n"), "the config has no [store] table");
-    t.replacen("\n[store]\n", &format!("\n[store]\n{lines}\n"), 1)
+    let mut c = TestConfig::parse(&t);
+    c.set_lines("store", lines);
+    c.text()
 }
 
 /// The config text `t` with a janitor whose grace period is `grace_seconds` and which runs
-/// every second.
+/// every second. [`TestConfig::janitor`] for new code.
 pub fn with_janitor(t: String, grace_seconds: u64) -> String {
-    in_store_table(
-        t,
-        &format!("janitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1"),
-    )
+    let mut c = TestConfig::parse(&t);
+    c.janitor(i64::try_from(grace_seconds).unwrap());
+    c.text()
 }
 
 /// Polls `done` every 200 ms until it holds or `within` has passed; whether it held.

@@ -635,15 +635,12 @@ fn start_in(
         }
     };
     let (source_onion, api_onion) = (hostname(&source_dir)?, hostname(&api_dir)?);
-    let config = std::fs::read_to_string(&server.config).map_err(|e| e.to_string())?;
     // The real onion address (no Tor2web warning on it), and a second desk for the tests
     // that must not see the first one's items.
-    let config = config.replacen(
-        "[listen]\n",
-        &format!("[listen]\nonion_address = \"{source_onion}\"\n"),
-        1,
-    ) + &format!("\n[[desk]]\nname = \"{WIRE_DESK}\"\ntitle = \"Wire desk\"\n");
-    std::fs::write(&server.config, config).map_err(|e| e.to_string())?;
+    server.edit_config(|c| {
+        c.set("listen.onion_address", source_onion.as_str())
+            .desk(WIRE_DESK, Some("Wire desk"));
+    });
     server.start();
     record_pid(pids, server.pid())?;
 

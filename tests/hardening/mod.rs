@@ -126,11 +126,8 @@ async fn tls_serves_both_listeners_with_tls_1_2_and_1_3_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sources_arriving_through_tor2web_are_warned() {
     let onion = format!("{}.onion", "b".repeat(56));
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            &format!("[listen]\nonion_address = \"{onion}\"\n"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("listen.onion_address", onion.as_str());
     });
     server.start();
     let c = client();
