@@ -91,6 +91,10 @@ async fn body_once_it_says(b: &Client, want: &str) -> String {
 const SCRIPT_PROBE: &str = "data:text/html,<p id=state>script did not run</p>\
 <script>document.getElementById('state').textContent='script ran'</script>";
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one browser session, step by step, as a source lives it"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
     let driver = Driver::start();
@@ -298,6 +302,10 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
 
 /// Fills a form in `lang` in the browser with JavaScript off: sent back once without
 /// consent (answers kept, in the page's language), then sent with consent.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the form's questions filled in page order, one short block each"
+)]
 async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str, file: &Path) {
     let l = sanduq::i18n::Locale::from_code(lang).unwrap();
     let form = sanduq::forms::Form::detention();

@@ -1,5 +1,9 @@
 use crate::common::*;
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one source's visits in order: each step depends on the state the previous one left"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codename_brings_a_source_back_to_the_same_record() {
     let server = Server::start_default();
@@ -185,6 +189,10 @@ async fn a_session_id_planted_before_login_is_not_used() {
     );
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one reply's life from fetch to deletion, read in the order it happens"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
     let mut server = Server::configured(|c| {

@@ -67,6 +67,10 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     rows
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one form's way from sent back to stored to exported, each step checking what the previous left"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips() {
     let server = Server::start_default();
@@ -468,6 +472,10 @@ required = true
 label.en = "I agree"
 "#;
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "two versions of one form answered in turn, then exported together: one story"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_to_two_versions_of_a_form_export_together() {
     let mut server = Server::configured(|c| {

@@ -30,6 +30,10 @@ use std::time::{Duration, Instant};
 
 use super::Server;
 use client::first_answer;
+#[allow(
+    unused_imports,
+    reason = "used by tests/tor_network.rs, not by benches/tor.rs"
+)]
 pub use client::{http_get, socks_connect};
 pub use process::onion_service_lines;
 use process::{
