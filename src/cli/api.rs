@@ -383,7 +383,7 @@ mod tests {
         let onion = "http://sanduqxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion";
         for proxy in [None, Some("socks5://127.0.0.1:9050")] {
             let e = refuse_local_names_for_onions(onion, proxy).unwrap_err();
-            assert!(e.0.contains("socks5h"), "{e}");
+            assert!(e.to_string().contains("socks5h"), "{e}");
         }
         assert!(refuse_local_names_for_onions(&format!("{onion}.:80"), None).is_err());
         assert!(refuse_local_names_for_onions("http://X.ONION", None).is_err());

@@ -67,7 +67,7 @@ impl Bundle {
         if create {
             for d in [root.to_owned(), root.join("items"), root.join("outbox")] {
                 std::fs::create_dir_all(&d)
-                    .map_err(|e| CliError::new(format!("cannot create {}: {e}", d.display())))?;
+                    .map_err(|e| CliError::context(format!("cannot create {}", d.display()), e))?;
             }
         } else if !root.join("manifest.json").is_file() {
             return Err(CliError::new(format!(
@@ -93,15 +93,15 @@ impl Bundle {
         let path = self.manifest_path();
         match std::fs::read(&path) {
             Ok(bytes) => Manifest::parse(&bytes)
-                .map_err(|e| CliError::new(format!("{}: {e}", path.display()))),
+                .map_err(|e| CliError::context(format!("{}", path.display()), e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 format: FORMAT.into(),
                 ..Manifest::default()
             }),
-            Err(e) => Err(CliError::new(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(CliError::context(
+                format!("cannot read {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -117,7 +117,7 @@ impl Bundle {
             std::fs::rename(&tmp, &path)?;
             crate::store::fs::sync_dir(&self.root)
         };
-        write().map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+        write().map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))
     }
 }
 

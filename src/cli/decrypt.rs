@@ -84,7 +84,8 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let ids = open_identities(identity)?;
-    private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
+    private_dir(out)
+        .map_err(|e| CliError::context(format!("cannot create {}", out.display()), e))?;
     let done_path = out.join(DONE_FILE);
     let mut done: HashSet<String> = fs::read_to_string(&done_path)
         .unwrap_or_default()
@@ -92,7 +93,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         .map(str::to_owned)
         .collect();
     let mut done_log = private_append(&done_path)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", done_path.display()), e))?;
     rename_old_folders(out, &manifest.items);
 
     let (todo, bytes) = manifest

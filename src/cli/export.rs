@@ -383,7 +383,7 @@ fn write_new(out: &Path, text: &[u8]) -> Result<()> {
             }
             other => other,
         })
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", out.display())));
+        .map_err(|e| CliError::context(format!("cannot write {}", out.display()), e));
     let _ = fs::remove_file(&partial);
     result
 }

@@ -117,7 +117,7 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
     let path = bundle.outbox().join(&name);
     std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
     super::write_private(&path, &ct)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))?;
     println!("{}", path.display());
     Ok(())
 }

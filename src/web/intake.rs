@@ -63,8 +63,8 @@ impl PendingCodename {
     ) -> Result<(Zeroizing<String>, Box<crate::codename::Derived>), AppError> {
         let derived = (&mut self.task)
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
         Ok((std::mem::take(&mut self.shown), derived))
     }
 }
@@ -443,7 +443,7 @@ impl<'r> Reading<'r> {
             }
             let json = d
                 .to_json(pages::current_locale(), &self.form_files)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
+                .map_err(AppError::internal)?;
             let form = ItemKind::Form {
                 id: d.form().id.clone(),
                 version: d.form().version,
@@ -513,7 +513,7 @@ async fn opened<'a>(
     }
     submission
         .as_mut()
-        .ok_or_else(|| AppError::Internal("no submission".into()))
+        .ok_or_else(|| AppError::internal("no submission"))
 }
 
 async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> {

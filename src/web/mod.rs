@@ -33,7 +33,7 @@ use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
 pub use api::Listing;
-pub use error::AppError;
+pub use error::{AppError, Cause};
 
 /// What every handler can reach.
 #[derive(Clone)]
