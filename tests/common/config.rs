@@ -157,7 +157,11 @@ fn known_keys(text: &str) -> BTreeSet<String> {
         let Some((key, _)) = body.split_once(" = ") else {
             continue;
         };
-        if key.is_empty() || !key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
             continue;
         }
         out.insert(if table.is_empty() {
@@ -175,6 +179,7 @@ fn a_key_the_template_does_not_know_fails_loudly() {
     c.set("limits.max_files", 3)
         .set("listen.tls_cert", "cert.pem")
         .set("store.janitor_grace_seconds", 4)
+        .set("store.s3_region", "garage")
         .set("default_locale", "tg")
         .desk("lawyers", Some("Lawyers' collective"))
         .test_cost();
@@ -182,6 +187,7 @@ fn a_key_the_template_does_not_know_fails_loudly() {
     assert!(text.contains("max_files = 3"), "{text}");
     assert!(text.contains("tls_cert = \"cert.pem\""));
     assert!(text.contains("janitor_grace_seconds = 4"));
+    assert!(text.contains("s3_region = \"garage\""));
     assert!(text.contains("default_locale = \"tg\""));
     assert!(text.contains("name = \"lawyers\""));
     assert!(text.contains("weak_cost_for_tests = true"));
