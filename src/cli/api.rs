@@ -326,26 +326,29 @@ async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
 }
 
 /// What a listing must be before anything in it is used.
-fn check_listing(l: &Listing) -> std::result::Result<(), String> {
+fn check_listing(l: &Listing) -> Result<()> {
     if l.items.len() > MAX_LISTED_ITEMS {
-        return Err(format!(
+        return Err(CliError::new(format!(
             "it lists {} items, more than the {MAX_LISTED_ITEMS} sanduq takes",
             l.items.len()
-        ));
+        )));
     }
     if l.editors.len() > MAX_LISTED_EDITORS {
-        return Err(format!("it lists {} editors", l.editors.len()));
+        return Err(CliError::new(format!(
+            "it lists {} editors",
+            l.editors.len()
+        )));
     }
     let mut seen = HashSet::with_capacity(l.items.len());
     for i in &l.items {
         if !seen.insert(i.id) {
-            return Err(format!("it lists item {} twice", i.id));
+            return Err(CliError::new(format!("it lists item {} twice", i.id)));
         }
         if i.size == 0 || i.meta_size == 0 {
-            return Err(format!(
+            return Err(CliError::new(format!(
                 "it lists item {} with no content (0 bytes; every item is an age file)",
                 i.id
-            ));
+            )));
         }
     }
     let recipients = l
@@ -354,7 +357,9 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
         .chain(l.sources.iter().filter_map(|s| s.reply_recipient.as_ref()));
     for r in recipients {
         if !plausible_recipient(r) {
-            return Err("it lists a recipient that is not an age recipient".into());
+            return Err(CliError::new(
+                "it lists a recipient that is not an age recipient",
+            ));
         }
     }
     Ok(())

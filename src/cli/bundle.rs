@@ -40,12 +40,23 @@ pub struct Manifest {
     pub pending_editors: Option<Vec<String>>,
 }
 
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// It is not a manifest's JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// It is a manifest of another format.
+    #[error("unknown bundle format {0:?}")]
+    Format(String),
+}
+
 impl Manifest {
     /// Parses a manifest, refusing other formats.
-    pub fn parse(text: &[u8]) -> std::result::Result<Manifest, String> {
-        let m: Manifest = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &[u8]) -> std::result::Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_slice(text)?;
         if m.format != FORMAT {
-            return Err(format!("unknown bundle format {:?}", m.format));
+            return Err(ManifestError::Format(m.format));
         }
         Ok(m)
     }

@@ -213,61 +213,55 @@ fn rename_old_folders(out: &Path, items: &[ItemRow]) {
 }
 
 /// Decrypts and checks the metadata of `item`.
-pub(super) fn read_meta(
-    ids: &Identities,
-    items: &Path,
-    item: &ItemRow,
-) -> std::result::Result<ItemMeta, String> {
+pub(super) fn read_meta(ids: &Identities, items: &Path, item: &ItemRow) -> Result<ItemMeta> {
     let meta_path = items.join(BlobKey::meta(item.id).file_name());
-    let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
+    let f = File::open(&meta_path).map_err(|e| CliError::context("cannot open its metadata", e))?;
     let mut json = Vec::new();
     ids.decrypt(BufReader::new(f))
-        .map_err(|e| format!("metadata: {e}"))?
+        .map_err(|e| CliError::context("metadata", e))?
         .take(MAX_META)
         .read_to_end(&mut json)
-        .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
+        .map_err(|e| CliError::new(format!("metadata: {}", stream_error(&e))))?;
     let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
     json.zeroize();
-    let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
+    let meta = meta.map_err(|_| CliError::new("its metadata is not sanduq metadata"))?;
     if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
-        return Err("its metadata belongs to another item (the bundle was altered)".into());
+        return Err(CliError::new(
+            "its metadata belongs to another item (the bundle was altered)",
+        ));
     }
     Ok(meta)
 }
 
 /// Decrypts one item; returns the path written, relative to `out`.
-fn decrypt_item(
-    ids: &Identities,
-    items: &Path,
-    item: &ItemRow,
-    out: &Path,
-) -> std::result::Result<PathBuf, String> {
+fn decrypt_item(ids: &Identities, items: &Path, item: &ItemRow, out: &Path) -> Result<PathBuf> {
     for (key, listed) in [
         (BlobKey::meta(item.id), item.meta_size),
         (BlobKey::content(item.id), item.size),
     ] {
         let path = items.join(key.file_name());
         let len = fs::metadata(&path)
-            .map_err(|e| format!("cannot open {}: {e}", key.file_name()))?
+            .map_err(|e| CliError::context(format!("cannot open {}", key.file_name()), e))?
             .len();
         if len < listed {
-            return Err(format!(
+            return Err(CliError::new(format!(
                 "{} is truncated ({len} of {listed} bytes); fetch it again",
                 key.file_name()
-            ));
+            )));
         }
         if len > listed {
-            return Err(format!(
+            return Err(CliError::new(format!(
                 "{} is larger than the server listed ({len}, not {listed} bytes)",
                 key.file_name()
-            ));
+            )));
         }
     }
     let meta = read_meta(ids, items, item)?;
 
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
-    private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    private_dir(&dir)
+        .map_err(|e| CliError::context(format!("cannot create {}", dir.display()), e))?;
     let mut wanted = match meta.kind.as_str() {
         "message" => "message.txt".to_owned(),
         // A form's answers, as JSON, beside the files sent with them.
@@ -295,10 +289,10 @@ fn decrypt_item(
     if let Err(e) = append_index(&dir, &name, item, &meta) {
         // Without its index line the item is not done: take the file back out.
         let _ = fs::remove_file(dir.join(&name));
-        return Err(format!(
+        return Err(CliError::new(format!(
             "cannot write {}: {e}",
             dir.join(INDEX_FILE).display()
-        ));
+        )));
     }
     Ok(PathBuf::from(folder).join(name))
 }
@@ -308,32 +302,33 @@ fn write_plaintext(
     ciphertext: &Path,
     partial: &Path,
     expected: u64,
-) -> std::result::Result<(), String> {
-    let f = File::open(ciphertext).map_err(|e| format!("cannot open its ciphertext: {e}"))?;
+) -> Result<()> {
+    let f =
+        File::open(ciphertext).map_err(|e| CliError::context("cannot open its ciphertext", e))?;
     let mut reader = ids
         .decrypt(BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::caused)?;
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut w = opts
         .open(partial)
-        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let n = io::copy(&mut reader, &mut w).map_err(|e| stream_error(&e))?;
+        .map_err(|e| CliError::context(format!("cannot create {}", partial.display()), e))?;
+    let n = io::copy(&mut reader, &mut w).map_err(|e| CliError::new(stream_error(&e)))?;
     if n != expected {
-        return Err(format!(
+        return Err(CliError::new(format!(
             "decrypted {n} bytes where its metadata says {expected}"
-        ));
+        )));
     }
-    w.sync_all().map_err(|e| e.to_string())
+    w.sync_all().map_err(CliError::caused)
 }
 
 /// Gives the finished partial file its final name without ever replacing an existing file,
 /// also avoiding names that differ only in case (for case-insensitive filesystems).
-fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String, String> {
+fn place(partial: &Path, dir: &Path, wanted: &str) -> Result<String> {
     let taken: HashSet<String> = fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::caused)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .map(|n| n.to_lowercase())
         .collect();
@@ -367,14 +362,14 @@ fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                     Err(e) => {
                         let _ = fs::remove_file(&target);
-                        return Err(e.to_string());
+                        return Err(CliError::caused(e));
                     }
                 }
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(CliError::caused(e)),
         }
     }
-    Err("too many files of the same name".into())
+    Err(CliError::new("too many files of the same name"))
 }
 
 /// Appends one line about the item to `index.jsonl` in its source folder: what the editors

@@ -39,12 +39,20 @@ pub enum CliError {
         #[source]
         source: crate::web::Cause,
     },
+    /// An error that says all there is to say itself: printed on one line, kept whole.
+    #[error("{}", crate::crypto::one_line(&.0.to_string()))]
+    Failed(#[source] crate::web::Cause),
 }
 
 impl CliError {
     /// Builds an error from anything printable, folded onto one line.
     pub fn new(msg: impl std::fmt::Display) -> Self {
         CliError::Message(crate::crypto::one_line(&msg.to_string()))
+    }
+
+    /// An error with no more to say than its cause; prints as the cause, on one line.
+    pub fn caused(source: impl Into<crate::web::Cause>) -> Self {
+        CliError::Failed(source.into())
     }
 
     /// `what` failed because of `source`; prints as `what: source`, on one line.
