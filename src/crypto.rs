@@ -192,7 +192,8 @@ fn pq_identity_file(path: &str) -> Result<Option<Vec<Box<dyn age::Identity>>>, E
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
-    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(bad)? else {
+    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(|e| bad(e.to_string()))?
+    else {
         if !protected {
             return Ok(None);
         }
