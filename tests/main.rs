@@ -1,14 +1,18 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unreachable_pub)]
-//! sanduq integration tests: one binary, every test against a real `sanduq` process.
+//! sanduq integration tests: one binary in two tiers (tests/README.md): `inprocess` calls the
+//! routers with no socket; every other module runs real `sanduq` processes.
 
 // The harness: start a server in a temp dir, register editors, submit forms, run the CLI.
 mod common;
 
+// In process, no socket: routing, pages, headers, the no-JS crawl, languages, API auth.
+mod inprocess;
+
 // Intake: no plaintext at rest, streaming memory, atomic commit, limits, CSRF.
 mod intake;
 
-// The editor API: authentication, desk isolation, ranges.
+// The editor API under a running server: removed editors, rotated tokens, another desk's key.
 mod editor_api;
 
 // The editor CLI: keygen, fetch, decrypt (hostile names, tampering), delete, age interop.
@@ -54,14 +58,11 @@ mod upgrade;
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 
-// The hardened front: headers, no script, limits and timeouts, TLS, Tor2web, logs, deploy.
+// The hardened front: limits and timeouts, TLS, Tor2web, logs, core dumps, deploy.
 mod hardening;
 
 // A real headless Chromium with JavaScript off: submit, codename, login, reply, errors.
 mod browser;
-
-// Languages: the locale in the path, every page wholly in its language, the default locale.
-mod i18n;
 
 // Hostile input: a corpus of malformed and abusive requests against a running server.
 mod hostile;

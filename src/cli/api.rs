@@ -337,38 +337,47 @@ pub(super) async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Ve
 }
 
 /// What a listing must be before anything in it is used.
-fn check_listing(l: &Listing) -> std::result::Result<(), String> {
+fn check_listing(l: &Listing) -> Result<()> {
     if l.items.len() > MAX_LISTED_ITEMS {
-        return Err(format!(
+        return Err(CliError::new(format!(
             "it lists {} items, more than the {MAX_LISTED_ITEMS} sanduq takes",
             l.items.len()
-        ));
+        )));
     }
     if l.editors.len() > MAX_LISTED_EDITORS {
-        return Err(format!("it lists {} editors", l.editors.len()));
+        return Err(CliError::new(format!(
+            "it lists {} editors",
+            l.editors.len()
+        )));
     }
     let mut seen = HashSet::with_capacity(l.items.len());
     for i in &l.items {
         if !seen.insert(i.id) {
-            return Err(format!("it lists item {} twice", i.id));
+            return Err(CliError::new(format!("it lists item {} twice", i.id)));
         }
         if i.size == 0 || i.meta_size == 0 {
-            return Err(format!(
+            return Err(CliError::new(format!(
                 "it lists item {} with no content (0 bytes; every item is an age file)",
                 i.id
-            ));
+            )));
         }
     }
     let mut replies = HashSet::new();
     for r in l.replies.iter().flatten() {
         if !replies.insert(r.id) {
-            return Err(format!("it lists reply {} twice", r.id));
+            return Err(CliError::new(format!("it lists reply {} twice", r.id)));
         }
         if r.desk != l.desk {
-            return Err(format!("it lists reply {} of another desk", r.id));
+            return Err(CliError::new(format!(
+                "it lists reply {} of another desk",
+                r.id
+            )));
         }
         if r.size == 0 || r.size > MAX_LISTED_REPLY {
-            return Err(format!("it lists reply {} as {} bytes", r.id, r.size));
+            return Err(CliError::new(format!(
+                "it lists reply {} as {} bytes",
+                r.id, r.size
+            )));
         }
     }
     let recipients = l
@@ -377,7 +386,9 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
         .chain(l.sources.iter().filter_map(|s| s.reply_recipient.as_ref()));
     for r in recipients {
         if !plausible_recipient(r) {
-            return Err("it lists a recipient that is not an age recipient".into());
+            return Err(CliError::new(
+                "it lists a recipient that is not an age recipient",
+            ));
         }
     }
     Ok(())
@@ -406,7 +417,7 @@ mod tests {
         let onion = "http://sanduqxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion";
         for proxy in [None, Some("socks5://127.0.0.1:9050")] {
             let e = refuse_local_names_for_onions(onion, proxy).unwrap_err();
-            assert!(e.0.contains("socks5h"), "{e}");
+            assert!(e.to_string().contains("socks5h"), "{e}");
         }
         assert!(refuse_local_names_for_onions(&format!("{onion}.:80"), None).is_err());
         assert!(refuse_local_names_for_onions("http://X.ONION", None).is_err());

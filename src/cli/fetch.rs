@@ -458,7 +458,7 @@ async fn download(
             .truncate(!append)
             .open(&part)
             .await
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
+            .map_err(|e| CliError::context(format!("cannot write {}", part.display()), e))?;
         let mut stream = res.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -473,7 +473,7 @@ async fn download(
             }
             f.write_all(&chunk)
                 .await
-                .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
+                .map_err(|e| CliError::context(format!("cannot write {}", part.display()), e))?;
             progress.add_bytes(chunk.len() as u64);
         }
         f.flush().await.map_err(CliError::new)?;
@@ -561,7 +561,7 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<Pushed>
     let outbox = bundle.outbox();
     let sent = outbox.join("sent");
     let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(&outbox)
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", outbox.display())))?
+        .map_err(|e| CliError::context(format!("cannot read {}", outbox.display()), e))?
         .filter_map(|e| {
             let e = e.ok()?;
             let name = e.file_name().into_string().ok()?;

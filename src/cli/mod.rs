@@ -32,15 +32,44 @@ use clap::{Args, Parser, Subcommand};
 
 pub use bundle::Manifest;
 
-/// A command failed; the message is one line.
+/// A command failed. What it prints is one line: what failed and what to do.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+pub enum CliError {
+    /// A sentence for the person at the terminal, with no error beneath it.
+    #[error("{0}")]
+    Message(String),
+    /// What failed, in words, and the error that made it fail: printed after a colon, kept
+    /// whole as the source for whoever walks the chain.
+    #[error("{what}: {}", crate::crypto::one_line(&.source.to_string()))]
+    Caused {
+        /// What failed, in words.
+        what: String,
+        /// Why.
+        #[source]
+        source: crate::web::Cause,
+    },
+    /// An error that says all there is to say itself: printed on one line, kept whole.
+    #[error("{}", crate::crypto::one_line(&.0.to_string()))]
+    Failed(#[source] crate::web::Cause),
+}
 
 impl CliError {
     /// Builds an error from anything printable, folded onto one line.
     pub fn new(msg: impl std::fmt::Display) -> Self {
-        CliError(crate::crypto::one_line(&msg.to_string()))
+        CliError::Message(crate::crypto::one_line(&msg.to_string()))
+    }
+
+    /// An error with no more to say than its cause; prints as the cause, on one line.
+    pub fn caused(source: impl Into<crate::web::Cause>) -> Self {
+        CliError::Failed(source.into())
+    }
+
+    /// `what` failed because of `source`; prints as `what: source`, on one line.
+    pub fn context(what: impl std::fmt::Display, source: impl Into<crate::web::Cause>) -> Self {
+        CliError::Caused {
+            what: crate::crypto::one_line(&what.to_string()),
+            source: source.into(),
+        }
     }
 }
 
@@ -519,4 +548,26 @@ pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io:
     let mut f = opts.open(path)?;
     f.write_all(contents)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+
+    #[test]
+    fn a_cli_error_prints_one_line_and_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied\nby policy");
+        let e = CliError::context("cannot write the bundle", io);
+        assert_eq!(e.to_string(), "cannot write the bundle: denied by policy");
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        assert_eq!(
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        let plain = CliError::new("two\nlines");
+        assert_eq!(plain.to_string(), "two lines");
+        assert!(std::error::Error::source(&plain).is_none());
+    }
 }

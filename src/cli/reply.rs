@@ -88,7 +88,7 @@ pub(super) fn reply(
     let path = bundle.outbox().join(&name);
     std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
     super::write_private(&path, &ct)
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))?;
     println!("{}", path.display());
     eprintln!("{}", confirmation(source.id, &manifest.editors));
     if queued > 0 {

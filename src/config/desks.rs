@@ -84,7 +84,8 @@ fn known_forms(forms_dir: Option<&str>, base: &Path) -> Result<Vec<Form>, Invali
         return Ok(known);
     };
     let mut from_dir = std::collections::HashSet::new();
-    let loaded = crate::forms::load_dir(&base.join(dir)).map_err(|e| ("forms_dir".into(), e))?;
+    let loaded =
+        crate::forms::load_dir(&base.join(dir)).map_err(|e| ("forms_dir".into(), e.to_string()))?;
     for f in loaded {
         if !from_dir.insert(f.id.clone()) {
             return Err((

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tokio_util::io::ReaderStream;
 
+use super::error::chain;
 use super::AppState;
 use crate::ids::Id;
 use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
@@ -141,8 +142,12 @@ pub(crate) enum ApiError {
     /// The request body stopped arriving (the minimum-progress rule).
     Stalled,
     /// A store cannot be reached for now: 503, try again later.
-    Unavailable(String),
-    Internal(String),
+    Unavailable(crate::store::Error),
+    /// A store failed otherwise: 500.
+    Store(crate::store::Error),
+    /// Anything else, with its cause for the log (an error, or a sentence naming what
+    /// failed): 500.
+    Internal(super::error::Cause),
 }
 
 impl IntoResponse for ApiError {
@@ -156,14 +161,18 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             ApiError::Stalled => (StatusCode::REQUEST_TIMEOUT, "upload stalled"),
             ApiError::Unavailable(cause) => {
-                tracing::warn!("editor API: a store is unavailable: {cause}");
+                tracing::warn!("editor API: a store is unavailable: {}", chain(&cause));
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store unavailable, try again later",
                 )
             }
+            ApiError::Store(cause) => {
+                tracing::error!("editor API: {}", chain(&cause));
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
             ApiError::Internal(cause) => {
-                tracing::error!("editor API: {cause}");
+                tracing::error!("editor API: {}", chain(cause.as_ref()));
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         };
@@ -179,8 +188,8 @@ impl IntoResponse for ApiError {
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
         match e {
-            crate::store::Error::Unavailable(cause) => ApiError::Unavailable(cause),
-            other => ApiError::Internal(other.to_string()),
+            crate::store::Error::Unavailable(_) => ApiError::Unavailable(e),
+            other => ApiError::Store(other),
         }
     }
 }
@@ -235,7 +244,7 @@ pub(crate) async fn list(
         fetched: Vec::new(),
         retention_days: None,
     })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .map_err(|e| ApiError::Internal(e.into()))?;
     // The tag leaves out which items are fetched: an editor's own fetch sets those flags,
     // and must not make its next listing differ. Another editor hears of them with its next
     // changed listing, which is when it has new items to fetch.
@@ -270,7 +279,7 @@ fn append_fetched(body: &mut Vec<u8>, fetched: &[Id]) -> Result<(), ApiError> {
     if fetched.is_empty() {
         return Ok(());
     }
-    let list = serde_json::to_vec(fetched).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let list = serde_json::to_vec(fetched).map_err(|e| ApiError::Internal(e.into()))?;
     if body.pop() != Some(b'}') {
         return Err(ApiError::Internal("a listing is not a JSON object".into()));
     }
@@ -431,7 +440,7 @@ pub(crate) async fn push_reply(
     .await
     .map_err(|e| match e {
         crate::intake::Error::Store(s) => s.into(),
-        other => ApiError::Internal(other.to_string()),
+        other => ApiError::Internal(other.into()),
     })?;
     Ok(StatusCode::CREATED)
 }

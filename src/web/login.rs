@@ -96,7 +96,7 @@ async fn find_source(
         .await
         .map_err(|e| match e {
             crate::codename::Error::Busy => AppError::Busy,
-            other => AppError::Internal(other.to_string()),
+            other => AppError::internal(other),
         })?;
     let mut found = None;
     for d in derived {

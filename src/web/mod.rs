@@ -36,7 +36,7 @@ use crate::store::{BlobStore, MetaStore};
 pub use api::book::{SourcesPage, PAGE as SOURCES_PAGE, REPLIES_MAGIC};
 pub(crate) use api::fetched::MAX_IDS as MAX_FETCHED_IDS;
 pub use api::Listing;
-pub use error::AppError;
+pub use error::{AppError, Cause};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -217,6 +217,29 @@ fn spawn_notifier(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     Some(tokio::spawn(crate::notify::run(state.meta.clone(), config)))
 }
 
+/// One server per data directory. With the embedded stores the data directory holds the
+/// stores; with shared stores each node has its own (docs/scale-out.md). The lock holds while
+/// the returned file is open.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = data_dir.join("sanduq.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another sanduq serve is using {}; stop it first",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            anyhow::bail!("cannot lock {}: {e}", lock_path.display())
+        }
+    }
+}
+
 /// Runs both listeners, the health listener if configured, the session sweep and the janitor
 /// (with the retention pass) until `shutdown` completes; then stops accepting, answers 503 to health
 /// checks, and lets the requests in flight finish for at most `[node] drain_seconds` (see
@@ -225,25 +248,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // One server per data directory. With the embedded stores the data directory holds the
-    // stores; with shared stores each node has its own (docs/scale-out.md).
-    let lock_path = state.config.data_dir.join("sanduq.lock");
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
-            "another sanduq serve is using {}; stop it first",
-            state.config.data_dir.display()
-        ),
-        Err(std::fs::TryLockError::Error(e)) => {
-            anyhow::bail!("cannot lock {}: {e}", lock_path.display())
-        }
-    }
+    let lock = lock_data_dir(&state.config.data_dir)?;
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await

@@ -158,6 +158,15 @@ fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
     !host.eq_ignore_ascii_case(onion)
 }
 
+/// A page's template failed to render (a bug: the templates are compiled in).
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}")]
+struct TemplateError {
+    name: String,
+    #[source]
+    cause: minijinja::Error,
+}
+
 pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
     let page = PAGE.try_with(Clone::clone).ok();
     let locale = page.as_ref().map_or_else(Locale::english, |p| p.locale);
@@ -178,7 +187,12 @@ pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, 
     ENV.get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
-        .map_err(|e| AppError::Internal(format!("template {name}: {e}")))
+        .map_err(|cause| {
+            AppError::internal(TemplateError {
+                name: name.to_owned(),
+                cause,
+            })
+        })
 }
 
 /// An error page: `title` and `sentence` are message keys. Falls back to plain text if even

@@ -46,7 +46,7 @@ pub(crate) async fn read_all(
             text
         })
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(AppError::internal)?;
         // None is shown as "could not be opened", in the source's language; the day in its
         // digits (Persian in Farsi).
         let day = super::pages::current_locale().digits(&r.day);

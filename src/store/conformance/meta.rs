@@ -211,6 +211,20 @@ pub async fn submissions(store: &dyn MetaStore) {
     );
     assert_eq!(store.item(Id::random()).await.expect("item"), None);
 
+    sources_and_editors(store, desk, &s, &t, &third, &want).await;
+}
+
+/// After [`submissions`]: a source's row and reply recipient, an item with its desk's
+/// editors, the item ids, the sources with items. `s` logged in, `t` did not; `third` is
+/// `t`'s items, `all` every item of `desk`.
+async fn sources_and_editors(
+    store: &dyn MetaStore,
+    desk: &str,
+    s: &SourceRow,
+    t: &SourceRow,
+    third: &[ItemRow],
+    all: &[ItemRow],
+) {
     let info = store.source(s.id).await.expect("source").expect("s exists");
     assert_eq!((info.id, info.day.as_str()), (s.id, "2026-11-02"));
     assert_eq!(info.reply_recipient.as_deref(), Some("age1reply40"));
@@ -260,7 +274,7 @@ pub async fn submissions(store: &dyn MetaStore) {
     );
 
     let ids = store.item_ids().await.expect("item ids");
-    for i in first.iter().chain(&second).chain(&third) {
+    for i in all {
         assert!(ids.contains(&i.id), "item_ids lists every item");
     }
     let with: Vec<Id> = store
