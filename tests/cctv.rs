@@ -236,11 +236,9 @@ fn decrypt(v: &Vector, scratch: &Path) -> Outcome {
     let ids = crypto::Identities::from_files(&[idfile.to_str().unwrap().to_owned()]).unwrap();
     let mut reader = match ids.decrypt(input(v)) {
         Ok(r) => r,
-        // The messages sanduq gives for age's NoMatchingKeys and InvalidMac; anything else
+        // What sanduq gives for age's NoMatchingKeys and InvalidMac; anything else
         // is a header that did not parse or a stanza that was malformed.
-        Err(crypto::Error::Decrypt(m)) if m == "none of the given identities can decrypt it" => {
-            return Outcome::NoMatch
-        }
+        Err(crypto::Error::NotForThese) => return Outcome::NoMatch,
         Err(crypto::Error::Decrypt(m)) if m == "its header was tampered with" => {
             return Outcome::HmacFailure
         }
