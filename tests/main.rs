@@ -99,3 +99,5 @@ mod tor_network;
 // Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
 // SIGTERM drained, SIGKILL survived, health checks.
 mod nodes;
+// The offline inbox in a real terminal (tmux): read, reply, queue deletions, push; hostile text.
+mod inbox;

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::bundle::Bundle;
+use super::conversation::{to_text, Conversation};
 use super::filename::{numbered, sanitize};
 use super::progress::{duration, Progress};
 use super::{CliError, Result};
@@ -30,6 +31,8 @@ const MAX_META: u64 = 1 << 20;
 const DONE_FILE: &str = ".sanduq-decrypted";
 /// The per-source index of decrypted items.
 const INDEX_FILE: &str = "index.jsonl";
+/// The per-source conversation, in order, as plain text.
+const CONVERSATION_FILE: &str = "conversation.txt";
 
 /// Creates `dir` (and parents) readable by the owner only.
 fn private_dir(dir: &Path) -> io::Result<()> {
@@ -66,16 +69,16 @@ pub(super) struct ItemMeta {
     pub(super) form: Option<FormRef>,
     /// The form question a file was attached to.
     #[serde(default)]
-    form_field: Option<String>,
+    pub(super) form_field: Option<String>,
     /// The item holding that form's answers.
     #[serde(default)]
-    form_item: Option<Id>,
+    pub(super) form_item: Option<Id>,
     pub(super) filename: Option<String>,
-    content_type: Option<String>,
+    pub(super) content_type: Option<String>,
     pub(super) size: u64,
     pub(super) received_at: String,
     source: Id,
-    submission: Id,
+    pub(super) submission: Id,
     items: Vec<Id>,
 }
 
@@ -104,6 +107,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         });
     let progress = Progress::new("decrypt", todo, bytes);
     let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+    let mut touched = HashSet::new();
     for item in &manifest.items {
         if done.contains(&item.id.to_string()) {
             skipped += 1;
@@ -119,6 +123,7 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
                     })?;
                 done.insert(item.id.to_string());
                 println!("{}", name.display());
+                touched.insert(item.source);
                 ok += 1;
             }
             Err(e) => {
@@ -130,6 +135,18 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         progress.item_done();
     }
     progress.finish();
+    let sources: HashSet<Id> = manifest.items.iter().map(|i| i.source).collect();
+    for source in sources {
+        let dir = out.join(source_folder(source));
+        if dir.is_dir()
+            && (touched.contains(&source) || conversation_stale(&dir, &bundle.outbox(), source))
+        {
+            if let Err(e) = write_conversation(&ids, &bundle, &manifest, source, &dir) {
+                eprintln!("sanduq: {e}");
+                failed += 1;
+            }
+        }
+    }
     eprintln!(
         "decrypted {ok} item{} into {} in {}; {skipped} done before and skipped, {failed} refused",
         if ok == 1 { "" } else { "s" },
@@ -143,6 +160,71 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         )));
     }
     Ok(())
+}
+
+/// Whether a source's `conversation.txt` is missing or older than a reply to it in the outbox.
+fn conversation_stale(dir: &Path, outbox: &Path, source: Id) -> bool {
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(written) = modified(&dir.join(CONVERSATION_FILE)) else {
+        return true;
+    };
+    let prefix = format!("{source}.");
+    [outbox.to_owned(), outbox.join("sent")].iter().any(|d| {
+        fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(&prefix)
+                && modified(&e.path()).is_some_and(|t| t > written)
+        })
+    })
+}
+
+/// Writes (or replaces, atomically) `conversation.txt` in a source's folder: the whole
+/// conversation in order, with the name each file was saved under. The file is sanduq's own,
+/// made again whenever the source has something new.
+fn write_conversation(
+    ids: &Identities,
+    bundle: &Bundle,
+    manifest: &super::Manifest,
+    source: Id,
+    dir: &Path,
+) -> std::result::Result<(), String> {
+    let saved: std::collections::HashMap<Id, String> = fs::read_to_string(dir.join(INDEX_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let item = v.get("item")?.as_str()?.parse().ok()?;
+            Some((item, v.get("file")?.as_str()?.to_owned()))
+        })
+        .collect();
+    let conv = Conversation::load(ids, bundle, manifest, source);
+    let text = zeroize::Zeroizing::new(to_text(&conv, &saved));
+    let tmp = dir.join(format!(".sanduq-partial-{CONVERSATION_FILE}"));
+    let _ = fs::remove_file(&tmp);
+    let path = dir.join(CONVERSATION_FILE);
+    super::write_private(&tmp, text.as_bytes())
+        .and_then(|()| fs::rename(&tmp, &path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
+}
+
+/// Decrypts one item into `out` as `decrypt` would (its source's folder, never overwriting,
+/// never outside `out`) and records it as done there; returns the path written. For the
+/// inbox's "save this file".
+pub(super) fn save_item(
+    ids: &Identities,
+    bundle: &Bundle,
+    item: &ItemRow,
+    out: &Path,
+) -> std::result::Result<PathBuf, String> {
+    private_dir(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let name = decrypt_item(ids, &bundle.items_dir(), item, out)?;
+    let done = out.join(DONE_FILE);
+    private_append(&done)
+        .and_then(|mut f| writeln!(f, "{}", item.id).and_then(|()| f.sync_all()))
+        .map_err(|e| format!("cannot write {}: {e}", done.display()))?;
+    Ok(out.join(name))
 }
 
 /// Reads the `--identity` files. One that does not exist is refused before age sees it, with
@@ -276,8 +358,8 @@ fn decrypt_item(
         }
         _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
     };
-    // The index is sanduq's own record; a source's file may not take its name.
-    if wanted.eq_ignore_ascii_case(INDEX_FILE) {
+    // The index and the conversation are sanduq's own; a source's file may not take their name.
+    if wanted.eq_ignore_ascii_case(INDEX_FILE) || wanted.eq_ignore_ascii_case(CONVERSATION_FILE) {
         wanted.insert(0, '_');
     }
 

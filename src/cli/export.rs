@@ -40,19 +40,19 @@ pub enum Format {
 
 /// A stored answer document (`kind = form`), as intake writes it.
 #[derive(Debug, Deserialize)]
-struct Document {
-    form: String,
+pub(super) struct Document {
+    pub(super) form: String,
     version: u32,
     locale: String,
-    fields: Vec<FieldInfo>,
+    pub(super) fields: Vec<FieldInfo>,
     answers: serde_json::Map<String, Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct FieldInfo {
+pub(super) struct FieldInfo {
     name: String,
     kind: String,
-    label: String,
+    pub(super) label: String,
 }
 
 /// One submission's answers, ready for a row.
@@ -187,7 +187,7 @@ pub(super) fn export(
 }
 
 /// Decrypts a form item's answer document.
-fn read_answers(
+pub(super) fn read_answers(
     ids: &Identities,
     items: &Path,
     id: Id,
@@ -238,12 +238,11 @@ fn tables(mut rows: Vec<Row>) -> Vec<Table> {
 }
 
 /// The text of one answer in a cell: lists joined with "; ", files by their names.
-fn cell(row: &Row, column: &FieldInfo, names: &HashMap<Id, String>) -> String {
-    let Some(v) = row.doc.answers.get(&column.name) else {
+pub(super) fn cell(doc: &Document, column: &FieldInfo, names: &HashMap<Id, String>) -> String {
+    let Some(v) = doc.answers.get(&column.name) else {
         return String::new();
     };
-    let is_file = row
-        .doc
+    let is_file = doc
         .fields
         .iter()
         .find(|f| f.name == column.name)
@@ -301,7 +300,7 @@ fn csv_table(t: &Table, names: &HashMap<Id, String>) -> Result<Zeroizing<Vec<u8>
     for row in &t.rows {
         let values = fixed_values(row)
             .into_iter()
-            .chain(t.columns.iter().map(|c| cell(row, c, names)));
+            .chain(t.columns.iter().map(|c| cell(&row.doc, c, names)));
         w.write_record(values.map(|v| neutralise(&v).into_owned()))
             .map_err(CliError::new)?;
     }
@@ -327,7 +326,7 @@ fn json_tables(tables: &[Table], names: &HashMap<Id, String>) -> Result<Zeroizin
                         let v = match row.doc.answers.get(&c.name) {
                             None => Value::Null,
                             Some(Value::Array(_)) if c.kind == "file" => Value::from(
-                                cell(row, c, names)
+                                cell(&row.doc, c, names)
                                     .split("; ")
                                     .map(str::to_owned)
                                     .collect::<Vec<_>>(),

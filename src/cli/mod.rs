@@ -6,22 +6,28 @@
 mod admin;
 mod api;
 pub(crate) mod bundle;
+mod conversation;
 mod decrypt;
+mod delete_queue;
 mod export;
 mod fetch;
 mod fetch_batch;
 pub mod filename;
+mod inbox;
 mod keygen;
 mod migrate;
 mod progress;
 mod reply;
 mod trust;
+mod visible;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 pub use bundle::Manifest;
+pub use delete_queue::Deletions;
+pub use fetch::PushOutcome;
 
 /// A command failed; the message is one line.
 #[derive(Debug, thiserror::Error)]
@@ -158,7 +164,22 @@ pub enum Command {
         #[arg(long)]
         change: Option<String>,
     },
-    /// Upload the replies waiting in a bundle's outbox.
+    /// Offline: read a bundle's sources and conversations on the terminal, reply, mark sources
+    /// as handled, and queue items for deletion from the server.
+    Inbox {
+        /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
+        #[arg(short = 'i', long = "identity", required = true)]
+        identity: Vec<String>,
+        /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The folder offered for saving a file (decrypt's rules: nothing outside it, nothing
+        /// overwritten).
+        #[arg(long, default_value = "sanduq-saved")]
+        save_to: PathBuf,
+    },
+    /// Upload the replies waiting in a bundle's outbox, then delete on the server the items
+    /// queued in outbox/delete.queue.
     Push {
         /// The editor API.
         #[command(flatten)]
@@ -321,7 +342,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             source,
             message_file,
         } => reply::reply(&bundle, &source, &message_file),
-        Command::Push { server, bundle } => fetch::push(&server, &bundle).await,
+        Command::Push { server, bundle } => fetch::push_command(&server, &bundle).await,
+        Command::Inbox {
+            identity,
+            bundle,
+            save_to,
+        } => tokio::task::spawn_blocking(move || inbox::inbox(&identity, &bundle, save_to))
+            .await
+            .map_err(CliError::new)?,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
 }

@@ -7,6 +7,7 @@ pub mod html;
 pub mod nodes;
 pub mod pg;
 pub mod slowlink;
+pub mod tmux;
 pub mod tor;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
