@@ -113,7 +113,7 @@ fn read_reply_queue(t: &Tmux, folder: &str, said: &str, photo: &str, answer: &st
     t.type_text(&format!("Thank you. {answer}"));
     t.keys(&["Enter"]);
     t.type_text("We will write again.");
-    println!("--- a reply ---\n{}", t.screen());
+    println!("--- a reply ---\n{}", t.wait_for("We will write again."));
     t.keys(&["C-s"]);
     let conv = t.wait_for("reply encrypted into the outbox");
     assert!(
@@ -294,8 +294,8 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
         );
     }
     assert!(
-        screen.contains("file evilfdp.exe"),
-        "the file name is made safe: {screen}"
+        screen.contains("file evil<U+200B><U+202E>fdp.exe"),
+        "the file name shows its tricks: {screen}"
     );
     assert_eq!(
         t.format("#{pane_title}"),

@@ -36,8 +36,9 @@ pub(super) enum Body {
         form: String,
         answers: Vec<(String, Zeroizing<String>)>,
     },
-    /// A file, by the name it would be saved under, with its size in bytes.
-    File { name: String, size: u64 },
+    /// A file: the name its source's browser gave it (hostile: shown only through `visible`)
+    /// and its size in bytes.
+    File { original: String, size: u64 },
     /// A reply of the desk: `sent` once `push` uploaded it, else waiting in the outbox.
     Reply { text: Zeroizing<String>, sent: bool },
     /// Something that could not be read with the identities given, and why.
@@ -145,7 +146,7 @@ fn item_event(
             Err(e) => Body::Unreadable(e),
         },
         _ => Body::File {
-            name: file_name(&meta),
+            original: meta.filename.clone().unwrap_or_default(),
             size: meta.size,
         },
     };
@@ -224,7 +225,10 @@ pub(super) fn heading(e: &Event) -> String {
     let what = match &e.body {
         Body::Message(_) => "message from the source".to_owned(),
         Body::Form { form, .. } => format!("form {}", visible_line(form)),
-        Body::File { name, size } => format!("file {} ({})", visible_line(name), size_text(*size)),
+        // As sent, tricks shown; `decrypt` and "save" give it a safe name.
+        Body::File { original, size } => {
+            format!("file {} ({})", visible_line(original), size_text(*size))
+        }
         Body::Reply { sent: true, .. } => "reply of the desk, sent".to_owned(),
         Body::Reply { sent: false, .. } => "reply of the desk, waiting in the outbox".to_owned(),
         Body::Unreadable(why) => format!("cannot be read: {}", visible_line(why)),

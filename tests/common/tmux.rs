@@ -12,7 +12,7 @@ pub struct Tmux {
 }
 
 impl Tmux {
-    /// Starts `cmd` (a shell command line) in a 140×45 terminal. When it ends, the pane shows
+    /// Starts `cmd` (a shell command line) in a 100×30 terminal. When it ends, the pane shows
     /// `EXIT=<code>` and stays open.
     pub fn start(dir: &Path, cmd: &str) -> Tmux {
         let t = Tmux {
@@ -27,9 +27,9 @@ impl Tmux {
             "-s",
             "t",
             "-x",
-            "140",
+            "100",
             "-y",
-            "45",
+            "30",
             &line,
         ]);
         assert!(

@@ -73,9 +73,10 @@ fn sources(f: &mut Frame<'_>, area: Rect, app: &mut App) {
             };
             let handled = if r.handled { "  handled" } else { "" };
             ListItem::new(format!(
-                "{} {new}  {:<4} items  last {}  {name}{handled}",
+                "{} {new}  {:>4} item{}  last {}  {name}{handled}",
                 if r.unread > 0 { "●" } else { " " },
                 r.items,
+                if r.items == 1 { " " } else { "s" },
                 r.last_day,
             ))
         })
