@@ -241,6 +241,7 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
     let o = decrypt(&ed.identity, &bundle, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = std::fs::read_to_string(out.join(&folder).join("conversation.txt")).unwrap();
+    println!("--- conversation.txt ---\n{text}");
     let at = |s: &str| {
         text.find(s)
             .unwrap_or_else(|| panic!("{s:?} not in:\n{text}"))

@@ -24,6 +24,8 @@ use crate::crypto::{stream_error, Identities};
 use crate::ids::Id;
 use crate::store::{BlobKey, ItemRow};
 
+/// Characters of a file's name shown (a browser may send thousands).
+const MAX_NAME_SHOWN: usize = 200;
 /// Largest message or reply decrypted into memory to be shown; a longer one is saved instead.
 const MAX_SHOWN: u64 = 4 << 20;
 
@@ -227,7 +229,13 @@ pub(super) fn heading(e: &Event) -> String {
         Body::Form { form, .. } => format!("form {}", visible_line(form)),
         // As sent, tricks shown; `decrypt` and "save" give it a safe name.
         Body::File { original, size } => {
-            format!("file {} ({})", visible_line(original), size_text(*size))
+            let mut name: String = original.chars().take(MAX_NAME_SHOWN).collect();
+            if name.len() < original.len() {
+                name.push('…');
+            } else if name.is_empty() {
+                name = "(no name)".into();
+            }
+            format!("file {} ({})", visible_line(&name), size_text(*size))
         }
         Body::Reply { sent: true, .. } => "reply of the desk, sent".to_owned(),
         Body::Reply { sent: false, .. } => "reply of the desk, waiting in the outbox".to_owned(),

@@ -38,10 +38,12 @@ pub(super) fn draw(f: &mut Frame<'_>, app: &mut App) {
         (Some(Prompt::SaveTo), _) => "Save into which folder? Enter: save  Esc: cancel",
         (None, Screen::Sources) => "↑↓ choose  Enter open  h handled  q quit",
         (None, Screen::Conversation) => {
-            "↑↓ choose  Enter read  r reply  e reply in $EDITOR  s save  d delete item  D delete source  h handled  q back"
+            "↑↓ choose  Enter read  r reply  e reply in $EDITOR  s save  d/D delete item/all  h handled  q back"
         }
         (None, Screen::Event(_)) => "↑↓ PgUp PgDn scroll  q back",
-        (None, Screen::Compose) => "Ctrl-S encrypt into the outbox  Esc discard",
+        (None, Screen::Compose) => {
+            "Ctrl-S encrypt to the source and the desk's editors, into the outbox  Esc discard"
+        }
     };
     f.render_widget(
         Line::from(keys).style(Style::new().add_modifier(Modifier::REVERSED)),
@@ -158,9 +160,7 @@ fn compose(f: &mut Frame<'_>, area: Rect, app: &App) {
     let mut shown = visible(&app.draft);
     shown.push('▏');
     let text = Paragraph::new(shown)
-        .block(title(format!(
-            "Reply to {who} (encrypted to the source and to the desk's editors)"
-        )))
+        .block(title(format!("Reply to {who}")))
         .wrap(Wrap { trim: false });
     f.render_widget(text, area);
 }
