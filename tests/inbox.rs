@@ -8,9 +8,21 @@ use crate::common::tmux::Tmux;
 use crate::common::*;
 
 /// The shell command line starting the inbox on `bundle` with `ed`'s key.
-fn inbox_cmd(ed: &EditorKeys, bundle: &Path, save_to: &Path) -> String {
+/// Its `$EDITOR` is a script that writes a fixed reply, and its temporary folder `tmp/`
+/// under `dir`, to see that nothing is left there.
+fn inbox_cmd(dir: &Path, ed: &EditorKeys, bundle: &Path, save_to: &Path) -> String {
+    let editor = dir.join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nprintf 'A second answer, from an editor.\\n' > \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
     format!(
-        "{BIN} inbox -i '{}' --bundle '{}' --save-to '{}'",
+        "TMPDIR='{}' EDITOR='{}' {BIN} inbox -i '{}' --bundle '{}' --save-to '{}'",
+        dir.join("tmp").display(),
+        editor.display(),
         ed.identity.display(),
         bundle.display(),
         save_to.display()
@@ -122,6 +134,10 @@ fn read_reply_queue(t: &Tmux, folder: &str, said: &str, photo: &str, answer: &st
     );
     assert!(conv.contains(answer), "the reply reads back: {conv}");
 
+    // Another, written in $EDITOR.
+    t.keys(&["e"]);
+    t.wait_for("A second answer, from an editor.");
+
     // The file, queued for deletion; then saved.
     select(t, "file photo.jpg");
     t.keys(&["d"]);
@@ -170,7 +186,7 @@ async fn push_and_check(
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(o.status.success(), "{err}");
     assert!(
-        err.contains("pushed 1 reply in ")
+        err.contains("pushed 2 replies in ")
             && err.contains("; 1 item deleted on the server, 0 already gone"),
         "{err}"
     );
@@ -218,7 +234,10 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
     let folder = folder_of(&source);
 
     let saved = server.dir.path().join("saved");
-    let t = Tmux::start(server.dir.path(), &inbox_cmd(&ed, &bundle, &saved));
+    let t = Tmux::start(
+        server.dir.path(),
+        &inbox_cmd(server.dir.path(), &ed, &bundle, &saved),
+    );
     read_reply_queue(&t, &folder, &said, &photo, &answer);
     assert_eq!(
         std::fs::read(saved.join(&folder).join("photo.jpg")).unwrap(),
@@ -234,6 +253,10 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
         handled.len() == 1 && handled[0] != source.as_str(),
         "{state}"
     );
+    let left: Vec<_> = std::fs::read_dir(server.dir.path().join("tmp"))
+        .unwrap()
+        .collect();
+    assert!(left.is_empty(), "the $EDITOR file is removed: {left:?}");
     push_and_check(&server, &ed, &bundle, &source, &codename, &answer).await;
 
     // decrypt's conversation.txt tells the same story, in order, the sent reply included.
@@ -251,6 +274,7 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
         "{text}"
     );
     assert!(text.contains("reply of the desk, sent"), "{text}");
+    assert!(text.contains("A second answer, from an editor."), "{text}");
     assert!(text.contains("saved as: photo.jpg"), "{text}");
 }
 
@@ -277,7 +301,7 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
 
     let t = Tmux::start(
         server.dir.path(),
-        &inbox_cmd(&ed, &bundle, server.dir.path()),
+        &inbox_cmd(server.dir.path(), &ed, &bundle, server.dir.path()),
     );
     let title_before = t.format("#{pane_title}");
     t.wait_for("sanduq inbox: 1 sources");
@@ -319,9 +343,16 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
         full.contains("title<ESC>]0;PWNED<BEL>"),
         "the whole message too: {full}"
     );
-    t.keys(&["q", "q", "q"]);
+    // The whole source, queued for deletion after a question.
+    t.keys(&["q", "D"]);
+    t.wait_for("Queue every item of this source");
+    t.keys(&["y"]);
+    t.wait_for("2 items queued for deletion");
+    t.keys(&["q", "q"]);
     t.wait_for("EXIT=0");
     assert_eq!(t.format("#{pane_title}"), title_before);
+    let queue = std::fs::read_to_string(bundle.join("outbox/delete.queue")).unwrap();
+    assert_eq!(queue.lines().count(), 2, "{queue}");
 
     // conversation.txt holds the same escaped text, nothing a terminal would obey.
     let out = server.dir.path().join("out");
