@@ -296,15 +296,48 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
         )
         .await;
     assert_eq!(s, 200);
+    // A second source: a form whose answer is hostile too.
+    let w = Visitor::new(&server).await;
+    let (s, page) = w
+        .submit(
+            &server,
+            &[
+                Part::text("form", b"detention"),
+                Part::text("f.detained_name", "Ali\u{1b}[2J\u{202E}".as_bytes()),
+                Part::text("f.arrest_date", b"2025-03-01"),
+                Part::text("f.consent_publish", b"anonymous"),
+                Part::text("f.consent_share", b"yes"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{page}");
     let bundle = server.dir.path().join("bundle");
     assert!(fetch(&server, &ed, &bundle).status.success());
+    let source = source_with_items(&bundle, 2);
+    let form_source = source_with_items(&bundle, 1);
+
+    // The file's content is damaged: it may not be queued for deletion.
+    let file_item = manifest(&bundle)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["source"] == source.as_str())
+        .min_by_key(|i| i["size"].as_u64().unwrap())
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let content = bundle.join(format!("items/{file_item}.age"));
+    let intact = std::fs::read(&content).unwrap();
+    let mut damaged = intact.clone();
+    *damaged.last_mut().unwrap() ^= 1;
+    std::fs::write(&content, &damaged).unwrap();
 
     let t = Tmux::start(
         server.dir.path(),
         &inbox_cmd(server.dir.path(), &ed, &bundle, server.dir.path()),
     );
     let title_before = t.format("#{pane_title}");
-    t.wait_for("sanduq inbox: 1 sources");
+    t.wait_for("sanduq inbox: 2 sources");
+    select(&t, &folder_of(&source));
     t.keys(&["Enter"]);
     let screen = t.wait_for("message from the source");
     println!("--- a hostile message ---\n{screen}");
@@ -347,17 +380,30 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
     t.keys(&["q", "D"]);
     t.wait_for("Queue every item of this source");
     t.keys(&["y"]);
-    t.wait_for("2 items queued for deletion");
+    t.wait_for("1 item queued for deletion");
+    t.wait_for("1 not queued: it does not decrypt whole");
+    let queue = std::fs::read_to_string(bundle.join("outbox/delete.queue")).unwrap();
+    assert_eq!(queue.lines().count(), 1, "{queue}");
+    assert!(
+        !queue.contains(&file_item),
+        "the damaged item is not queued"
+    );
+    std::fs::write(&content, &intact).unwrap();
+
+    // The form's answers, question by question, the hostile one escaped.
+    t.keys(&["q"]);
+    select(&t, &folder_of(&form_source));
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("form detention");
+    assert!(screen.contains(": Ali<ESC>[2J<U+202E>"), "{screen}");
     t.keys(&["q", "q"]);
     t.wait_for("EXIT=0");
     assert_eq!(t.format("#{pane_title}"), title_before);
-    let queue = std::fs::read_to_string(bundle.join("outbox/delete.queue")).unwrap();
-    assert_eq!(queue.lines().count(), 2, "{queue}");
 
     // conversation.txt holds the same escaped text, nothing a terminal would obey.
     let out = server.dir.path().join("out");
     assert!(decrypt(&ed.identity, &bundle, &out).status.success());
-    let folder = folder_of(manifest(&bundle)["items"][0]["source"].as_str().unwrap());
+    let folder = folder_of(&source);
     let text = std::fs::read_to_string(out.join(folder).join("conversation.txt")).unwrap();
     assert!(text.contains("title<ESC>]0;PWNED<BEL>"), "{text}");
     assert!(

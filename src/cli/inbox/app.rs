@@ -391,14 +391,19 @@ impl App {
         self.status = match delete_queue::add(&self.bundle.outbox(), &ids) {
             Ok(total) => {
                 let mut s = format!(
-                    "{} item{} queued for deletion from the server ({total} in the queue; sanduq push deletes them)",
+                    "{} item{} queued for deletion ({total} in the queue)",
                     ids.len(),
                     if ids.len() == 1 { "" } else { "s" }
                 );
                 if !refused.is_empty() {
                     s.push_str(&format!(
-                        "; {} not queued: they do not decrypt whole here",
-                        refused.len()
+                        "; {} not queued: {} not decrypt whole",
+                        refused.len(),
+                        if refused.len() == 1 {
+                            "it does"
+                        } else {
+                            "they do"
+                        }
                     ));
                 }
                 s

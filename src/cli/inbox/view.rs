@@ -85,8 +85,9 @@ fn sources(f: &mut Frame<'_>, area: Rect, app: &mut App) {
         .collect();
     let list = List::new(items)
         .block(title(format!(
-            "sanduq inbox: {} sources, {unread} unread, {queued} queued for deletion",
-            app.rows.len()
+            "sanduq inbox: {} source{}, {unread} unread, {queued} queued for deletion",
+            app.rows.len(),
+            if app.rows.len() == 1 { "" } else { "s" },
         )))
         .highlight_style(Style::new().add_modifier(Modifier::REVERSED))
         .highlight_symbol("> ");
