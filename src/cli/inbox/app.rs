@@ -24,6 +24,18 @@ pub(super) struct SourceRow {
     pub(super) handled: bool,
 }
 
+impl SourceRow {
+    fn new(id: Id) -> SourceRow {
+        SourceRow {
+            id,
+            items: 0,
+            unread: 0,
+            last_day: String::new(),
+            handled: false,
+        }
+    }
+}
+
 /// Which screen is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Screen {
@@ -108,35 +120,34 @@ impl App {
     /// Rebuilds the source list: new activity first, then not handled, then latest first.
     fn refresh_rows(&mut self) {
         let selected = self.selected_source();
-        let mut rows: Vec<SourceRow> = Vec::new();
-        let mut ids: Vec<Id> = self.manifest.sources.iter().map(|s| s.id).collect();
-        ids.extend(self.manifest.items.iter().map(|i| i.source));
-        ids.sort();
-        ids.dedup();
-        for id in ids {
-            let items: Vec<_> = self
-                .manifest
-                .items
-                .iter()
-                .filter(|i| i.source == id)
-                .collect();
-            rows.push(SourceRow {
-                id,
-                items: items.len(),
-                unread: items
-                    .iter()
-                    .filter(|i| !self.state.read.contains(&i.id))
-                    .count(),
-                last_day: items
-                    .iter()
-                    .map(|i| i.day.clone())
-                    .max()
-                    .unwrap_or_default(),
-                handled: self.state.handled.contains(&id),
-            });
+        // One pass over the items: a bundle may hold tens of thousands.
+        let mut by_source: std::collections::HashMap<Id, SourceRow> = self
+            .manifest
+            .sources
+            .iter()
+            .map(|s| (s.id, SourceRow::new(s.id)))
+            .collect();
+        for i in &self.manifest.items {
+            let row = by_source
+                .entry(i.source)
+                .or_insert_with(|| SourceRow::new(i.source));
+            row.items += 1;
+            row.unread += usize::from(!self.state.read.contains(&i.id));
+            if i.day > row.last_day {
+                row.last_day.clone_from(&i.day);
+            }
+        }
+        let mut rows: Vec<SourceRow> = by_source.into_values().collect();
+        for r in &mut rows {
+            r.handled = self.state.handled.contains(&r.id);
         }
         rows.sort_by(|a, b| {
-            (b.unread > 0, !b.handled, &b.last_day).cmp(&(a.unread > 0, !a.handled, &a.last_day))
+            (b.unread > 0, !b.handled, &b.last_day, a.id).cmp(&(
+                a.unread > 0,
+                !a.handled,
+                &a.last_day,
+                b.id,
+            ))
         });
         self.rows = rows;
         if let Some(id) = selected {
