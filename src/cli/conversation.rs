@@ -283,3 +283,68 @@ pub(super) fn to_text(c: &Conversation, saved: &HashMap<Id, String>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(source: Id) -> ItemRow {
+        ItemRow {
+            id: Id::random(),
+            source,
+            desk: "default".into(),
+            day: "2026-12-07".into(),
+            size: 1,
+            meta_size: 1,
+        }
+    }
+
+    #[test]
+    fn the_text_file_is_in_order_and_obeys_nothing() {
+        let source = Id::random();
+        let (msg, file) = (row(source), row(source));
+        let at = |s: &str| parse_time(s);
+        let c = Conversation {
+            source,
+            events: vec![
+                Event {
+                    at: at("2026-12-07T09:12:30.5Z"),
+                    item: Some(msg.clone()),
+                    body: Body::Message(Zeroizing::new("hi\u{1b}]0;X\u{7}\nline 2".into())),
+                },
+                Event {
+                    at: at("2026-12-07T09:13:00Z"),
+                    item: Some(file.clone()),
+                    body: Body::File {
+                        original: "a\u{202E}gpj.exe".into(),
+                        size: 2048,
+                    },
+                },
+                Event {
+                    at: at("2026-12-07T10:00:00Z"),
+                    item: None,
+                    body: Body::Reply {
+                        text: Zeroizing::new("thanks".into()),
+                        sent: true,
+                    },
+                },
+            ],
+        };
+        let saved = HashMap::from([(file.id, "a\u{1b}gpj.exe".to_owned())]);
+        let text = to_text(&c, &saved);
+        assert!(
+            !text.chars().any(|ch| ch.is_control() && ch != '\n'),
+            "{text:?}"
+        );
+        let first = text
+            .find("2026-12-07 09:12 UTC · message from the source")
+            .unwrap();
+        let second = text.find("file a<U+202E>gpj.exe (2.0 KiB)").unwrap();
+        let third = text.find("10:00 UTC · reply of the desk, sent").unwrap();
+        assert!(first < second && second < third, "{text}");
+        assert!(text.contains("hi<ESC>]0;X<BEL>\nline 2\n"), "{text}");
+        assert!(text.contains("saved as: a<ESC>gpj.exe"), "{text}");
+        assert!(text.contains(&format!("item {}", &msg.id.to_string()[..8])));
+        assert_eq!(when(None), "unknown time");
+    }
+}

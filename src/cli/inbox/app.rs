@@ -346,9 +346,10 @@ impl App {
         };
         let written = reply::write_reply(&self.bundle, &self.manifest, &source, text.as_bytes());
         self.status = match written {
-            Ok(_) if self.manifest.pending_editors.is_some() => {
+            Ok(_) if self.manifest.pending_editors.is_some() => format!(
+                "reply encrypted into the outbox; {}",
                 reply::pending_note(&self.bundle_dir)
-            }
+            ),
             Ok(_) => "reply encrypted into the outbox; sanduq push uploads it".into(),
             Err(e) => {
                 // Keep what was written, to correct it.
