@@ -108,3 +108,8 @@ form-error-date = Please give a date as year-month-day, for example 2024-03-15.
 form-error-number = Please give a number from { $min } to { $max }.
 form-error-number-any = Please give a number.
 form-error-option = Please choose one of the answers offered.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = Yes
+editor-no = No
+editor-consent = CONSENT

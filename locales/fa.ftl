@@ -108,3 +108,8 @@ form-error-date = لطفاً تاریخ را به میلادی و به صورت 
 form-error-number = لطفاً عددی از { $min } تا { $max } بنویسید.
 form-error-number-any = لطفاً یک عدد بنویسید.
 form-error-option = لطفاً یکی از گزینه‌های داده‌شده را انتخاب کنید.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = بله
+editor-no = نه
+editor-consent = رضایت

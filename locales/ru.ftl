@@ -114,3 +114,8 @@ form-error-date = Пожалуйста, укажите дату в виде го
 form-error-number = Пожалуйста, укажите число от { $min } до { $max }.
 form-error-number-any = Пожалуйста, укажите число.
 form-error-option = Пожалуйста, выберите один из предложенных ответов.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = Да
+editor-no = Нет
+editor-consent = СОГЛАСИЕ

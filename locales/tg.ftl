@@ -112,3 +112,8 @@ form-error-date = Лутфан санаро ба шакли сол-моҳ-рӯз
 form-error-number = Лутфан ададеро аз { $min } то { $max } нависед.
 form-error-number-any = Лутфан ададро нависед.
 form-error-option = Лутфан яке аз ҷавобҳои пешниҳодшударо интихоб кунед.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = Бале
+editor-no = Не
+editor-consent = РОЗИГӢ

@@ -109,3 +109,8 @@ form-error-date = Илтимос, санани йил-ой-кун кўриниш
 form-error-number = Илтимос, { $min } дан { $max } гача бўлган сон ёзинг.
 form-error-number-any = Илтимос, сон ёзинг.
 form-error-option = Илтимос, таклиф қилинган жавоблардан бирини танланг.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = Ҳа
+editor-no = Йўқ
+editor-consent = РОЗИЛИК

@@ -109,3 +109,8 @@ form-error-date = Iltimos, sanani yil-oy-kun koʻrinishida yozing, masalan 2024-
 form-error-number = Iltimos, { $min } dan { $max } gacha boʻlgan son yozing.
 form-error-number-any = Iltimos, son yozing.
 form-error-option = Iltimos, taklif qilingan javoblardan birini tanlang.
+
+# The editor's offline tools (sanduq decrypt and export): form answers in words.
+editor-yes = Ha
+editor-no = Yoʻq
+editor-consent = ROZILIK

@@ -23,9 +23,13 @@ pub enum Error {
     /// age refused to encrypt (e.g. a plugin failed or recipients cannot be mixed).
     #[error("encryption failed: {0}")]
     Encrypt(String),
-    /// The file is not an age file, is damaged, truncated, or not for these identities.
+    /// The file is not an age file, is damaged, or truncated.
     #[error("{0}")]
     Decrypt(String),
+    /// The file is intact but encrypted to none of these identities (for an editor who
+    /// joined the desk after it arrived, not a fault).
+    #[error("none of the given identities can decrypt it")]
+    NotForThese,
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -153,7 +157,10 @@ impl Identities {
     pub fn decrypt<R: Read>(&self, input: R) -> Result<impl Read, Error> {
         let d = Decryptor::new(input).map_err(|e| Error::Decrypt(describe(&e)))?;
         d.decrypt(self.0.iter().map(|i| i.as_ref() as &dyn age::Identity))
-            .map_err(|e| Error::Decrypt(describe(&e)))
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => Error::NotForThese,
+                other => Error::Decrypt(describe(&other)),
+            })
     }
 }
 

@@ -2,9 +2,13 @@
 //!
 //! Editors talk about sources; a 32-digit id is easy to mistype and hard to remember. The
 //! designation is an adjective and a noun picked by the id's first bytes: stable, needing no
-//! storage, and revealing nothing that the id does not. With 128 × 128 pairs two sources can
-//! share one, so where names must be unique (folders) the whole id follows: a shorter part of
+//! storage, and revealing nothing that the id does not. With 128 × 128 pairs two sources
+//! share one within months (100 sources a month: even odds after about 150 sources), so the
+//! words never appear alone: people see [`label`], the words and the id's first 8 digits
+//! ("amber heron 3f2a91c0", 32 bits: even odds of a shared label only after some 77,000
+//! sources), and where names must be unique (folders) the whole id follows: a shorter part of
 //! it would let two sources share a folder (six digits did, for one pair in 4,800 sources).
+//! Where a label is still shared, naming the source (`sources::resolve`) lists both.
 
 use crate::ids::Id;
 
@@ -166,6 +170,21 @@ pub fn of(id: Id) -> String {
     )
 }
 
+/// How many digits of the id [`label`] shows.
+pub const SHORT_DIGITS: usize = 8;
+
+/// "3f2a91c0": the first [`SHORT_DIGITS`] digits of `id`.
+pub fn short(id: Id) -> String {
+    let mut s = id.to_string();
+    s.truncate(SHORT_DIGITS);
+    s
+}
+
+/// "amber heron 3f2a91c0": how a source is shown to people, everywhere.
+pub fn label(id: Id) -> String {
+    format!("{} {}", of(id), short(id))
+}
+
 /// "amber-heron-3f2a91…" (the designation, then all 32 digits of the id): a unique,
 /// filesystem-safe name for `id`.
 pub fn folder(id: Id) -> String {
@@ -192,5 +211,10 @@ mod tests {
         let twin: Id = "000102030405060708090a0b0c0d0e0e".parse().unwrap();
         assert_ne!(folder(id), folder(twin), "ids that differ only at the end");
         assert!(of(id).chars().all(|c| c.is_ascii_lowercase() || c == ' '));
+        assert_eq!(label(id), "amber anchor 00010203");
+        assert_ne!(
+            label(id),
+            label("0001020405060708090a0b0c0d0e0f00".parse().unwrap())
+        );
     }
 }

@@ -270,7 +270,7 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
 
     // CSV export: a row, the file by name, the formula neutralised.
     let csv = work.path().join("cases.csv");
-    let res = export(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
     assert!(
         res.status.success(),
         "{}",
@@ -288,18 +288,54 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
         &rows[0][..6],
         ["source", "day", "received_at", "item", "version", "locale"]
     );
-    assert_eq!(rows[1][col("detained_name")], format!("'{name}"));
-    assert_eq!(rows[1][col("documents")], "arrest-record.pdf");
-    assert_eq!(rows[1][col("ill_treatment")], "beating; isolation");
-    assert_eq!(rows[1][col("witnesses")], "");
+    // Questions and answers in words, consent first.
+    assert_eq!(rows[0][6], "CONSENT: May we publish what you tell us?");
+    assert_eq!(rows[1][6], "Yes, but without any names");
+    assert_eq!(
+        rows[1][col("Full name of the detained person")],
+        format!("'{name}")
+    );
+    assert_eq!(rows[1][col("Photos or documents")], "arrest-record.pdf");
+    assert_eq!(
+        rows[1][col("Signs of ill-treatment or torture")],
+        "Beating; Solitary confinement"
+    );
+    assert_eq!(rows[1][col("Witnesses")], "");
     assert_eq!(
         rows[1][col("source")],
         sanduq::designation::folder(doc_source(&bundle).parse().unwrap())
     );
     // An export never replaces a file.
-    let res = export(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("exists"));
+}
+
+/// `sanduq export` in English, whatever the environment's language.
+fn export_en(
+    identity: &Path,
+    bundle: &Path,
+    format: &str,
+    out: &Path,
+    form: Option<&str>,
+) -> std::process::Output {
+    let mut args = vec![
+        "export",
+        "--lang",
+        "en",
+        "--identity",
+        identity.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--format",
+        format,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    if let Some(f) = form {
+        args.extend(["--form", f]);
+    }
+    sanduq(&args)
 }
 
 /// A page's text with the HTML escapes minijinja writes undone.
@@ -548,7 +584,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
 
     // Two forms in the bundle: CSV needs a choice.
     let csv = work.path().join("all.csv");
-    let res = export(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -557,25 +593,26 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     );
     assert!(!csv.exists());
 
-    let res = export(&ed.identity, &bundle, "csv", &csv, Some("intake"));
+    let res = export_en(&ed.identity, &bundle, "csv", &csv, Some("intake"));
     assert!(
         res.status.success(),
         "{}",
         String::from_utf8_lossy(&res.stderr)
     );
     let rows = csv_rows(&csv);
-    assert_eq!(&rows[0][6..], ["who", "where", "ok", "when"]);
+    // A form sanduq has no definition of: the stored English labels head the columns.
+    assert_eq!(&rows[0][6..], ["Who", "Where", "I agree", "When"]);
     assert_eq!(rows.len(), 3);
     let (v1, v2) = if rows[1][4] == "1" {
         (&rows[1], &rows[2])
     } else {
         (&rows[2], &rows[1])
     };
-    assert_eq!(&v1[4..], ["1", "en", "A", "'+Dushanbe", "yes", ""]);
-    assert_eq!(&v2[4..], ["2", "en", "B", "", "yes", "2024-05-06"]);
+    assert_eq!(&v1[4..], ["1", "en", "A", "'+Dushanbe", "Yes", ""]);
+    assert_eq!(&v2[4..], ["2", "en", "B", "", "Yes", "2024-05-06"]);
 
     let json = work.path().join("all.json");
-    let res = export(&ed.identity, &bundle, "json", &json, None);
+    let res = export_en(&ed.identity, &bundle, "json", &json, None);
     assert!(
         res.status.success(),
         "{}",
@@ -606,7 +643,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     let other = work.path().join("other.txt");
     sanduq_ok(&["keygen", "-o", other.to_str().unwrap()]);
     let out = work.path().join("none.json");
-    let res = export(&other, &bundle, "json", &out, None);
+    let res = export_en(&other, &bundle, "json", &out, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(!out.exists());
 }

@@ -23,6 +23,13 @@ mod editor_cli_hostile;
 // Fetch over a Tor-like link: batches, cuts resumed, hostile batches, progress and summaries.
 mod editor_sync;
 
+// What a newcomer editor tripped over: naming a source, forms in words, export --force and
+// --new, an editor added later, deleting what is already gone.
+mod newcomer;
+
+// sync and whole conversations: news about people, every editor's replies, the address book.
+mod sync;
+
 // Who reads replies: pinned editors and reply keys, changes held until an editor accepts.
 mod editor_cli_trust;
 

@@ -28,6 +28,8 @@ pub(super) const MAX_LISTED_ITEMS: usize = Listing::MAX_ITEMS;
 const LISTING_TAG: &str = "sanduq-listing-tag";
 /// The most editors a desk's listing may name.
 const MAX_LISTED_EDITORS: usize = Listing::MAX_EDITORS;
+/// The largest reply a listing may announce: the server takes replies of 1 MiB at most.
+pub(super) const MAX_LISTED_REPLY: u64 = 2 << 20;
 /// The longest recipient sanduq takes from a listing (a post-quantum one is about 1,960).
 const MAX_RECIPIENT_LEN: usize = 8_192;
 
@@ -129,8 +131,8 @@ impl Api {
         let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
             if e.to_string().starts_with(Listing::OVER_CAP) {
                 return CliError::new(format!(
-                    "the server sent a listing sanduq refuses: it lists more than {} items, {} sources or {} editors; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
-                    Listing::MAX_ITEMS, Listing::MAX_SOURCES, Listing::MAX_EDITORS
+                    "the server sent a listing sanduq refuses: it lists more than {} items, {} sources, {} editors or {} replies; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
+                    Listing::MAX_ITEMS, Listing::MAX_SOURCES, Listing::MAX_EDITORS, Listing::MAX_REPLIES
                 ));
             }
             CliError::new(format!(
@@ -298,7 +300,7 @@ fn refuse_local_names_for_onions(server: &str, proxy: Option<&str>) -> Result<()
 }
 
 /// Reads a response body, refusing it as soon as it passes `cap` bytes.
-async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
+pub(super) async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Vec<u8>> {
     let too_big = || {
         CliError::new(format!(
             "the server sent a listing over {} MiB, more than any real desk; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
@@ -348,6 +350,18 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
             ));
         }
     }
+    let mut replies = HashSet::new();
+    for r in l.replies.iter().flatten() {
+        if !replies.insert(r.id) {
+            return Err(format!("it lists reply {} twice", r.id));
+        }
+        if r.desk != l.desk {
+            return Err(format!("it lists reply {} of another desk", r.id));
+        }
+        if r.size == 0 || r.size > MAX_LISTED_REPLY {
+            return Err(format!("it lists reply {} as {} bytes", r.id, r.size));
+        }
+    }
     let recipients = l
         .editors
         .iter()
@@ -361,7 +375,7 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
 }
 
 /// A recipient sanduq may keep and show: bounded, printable ASCII, with no control character.
-fn plausible_recipient(r: &str) -> bool {
+pub(super) fn plausible_recipient(r: &str) -> bool {
     !r.is_empty() && r.len() <= MAX_RECIPIENT_LEN && r.bytes().all(|b| (b' '..=b'~').contains(&b))
 }
 

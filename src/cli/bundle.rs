@@ -3,7 +3,8 @@
 //! `manifest.json` (plaintext server metadata: ids, sources, desks, sizes, days, and the
 //! recipients replies go to, pinned as `trust` says),
 //! `items/<id>.age` and `items/<id>.meta.age` (ciphertext, as stored on the server), and
-//! `outbox/` for replies going back. An item is in the manifest only once both its files are
+//! `outbox/` for replies going back, `replies/<id>.age` for the desk's replies as the server
+//! holds them (by any of its editors). An item is in the manifest only once both its files are
 //! complete; the manifest is replaced atomically, so an interrupted fetch never leaves a
 //! manifest that promises a file that is not there.
 
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{CliError, Result};
+use crate::ids::Id;
 use crate::store::{ItemRow, SourceInfo};
 
 /// The format tag of a bundle manifest.
@@ -38,6 +40,32 @@ pub struct Manifest {
     /// editor accepts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_editors: Option<Vec<String>>,
+    /// Every reply of the desk this bundle holds in `replies/<id>.age`, written by any of its
+    /// editors (each is encrypted to the desk's editors too); kept after the server loses it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<BundleReply>,
+    /// The day the next fetch reads the server's address book from: the last day of the
+    /// last whole walk (a new source is always of that day or later). None: from the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address_book_from: Option<String>,
+}
+
+/// A reply in the bundle, as the server listed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BundleReply {
+    /// The reply.
+    pub id: Id,
+    /// The source it answers.
+    pub source: Id,
+    /// The UTC day it was pushed.
+    pub day: String,
+    /// Size of `replies/<id>.age`.
+    pub size: u64,
+    /// The server no longer has it: its source deleted it (read, or wanted it gone), or the
+    /// desk's retention did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gone: bool,
 }
 
 impl Manifest {
@@ -65,7 +93,12 @@ impl Bundle {
     /// Opens a bundle folder, creating it (and `items/`, `outbox/`) if `create`.
     pub(super) fn open(root: &Path, create: bool) -> Result<Bundle> {
         if create {
-            for d in [root.to_owned(), root.join("items"), root.join("outbox")] {
+            for d in [
+                root.to_owned(),
+                root.join("items"),
+                root.join("outbox"),
+                root.join("replies"),
+            ] {
                 std::fs::create_dir_all(&d)
                     .map_err(|e| CliError::new(format!("cannot create {}: {e}", d.display())))?;
             }
@@ -78,6 +111,11 @@ impl Bundle {
         Ok(Bundle {
             root: root.to_owned(),
         })
+    }
+
+    /// `replies/`: the desk's replies, as fetched.
+    pub(super) fn replies_dir(&self) -> PathBuf {
+        self.root.join("replies")
     }
 
     pub(super) fn items_dir(&self) -> PathBuf {

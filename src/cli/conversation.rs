@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 
 use super::bundle::{Bundle, Manifest};
 use super::decrypt::{read_meta, ItemMeta};
-use super::export::{cell, read_answers};
+use super::export::read_answers;
 use super::filename::sanitize;
 use super::visible::{visible, visible_line};
 use crate::crypto::{stream_error, Identities};
@@ -76,8 +76,10 @@ impl Conversation {
             .iter()
             .filter(|i| i.source == source)
             .collect();
-        let metas: Vec<Result<ItemMeta, String>> =
-            rows.iter().map(|i| read_meta(ids, &items_dir, i)).collect();
+        let metas: Vec<Result<ItemMeta, String>> = rows
+            .iter()
+            .map(|i| read_meta(ids, &items_dir, i).map_err(|e| e.to_string()))
+            .collect();
         // A form's file question is answered with item ids: shown as the files' names.
         let names: HashMap<Id, String> = rows
             .iter()
@@ -136,14 +138,18 @@ fn item_event(
             Err(e) => Body::Unreadable(e),
         },
         "form" => match read_answers(ids, items_dir, row.id, meta.size) {
+            // In words (option labels, files by name), consent first, as decrypt writes them.
             Ok(doc) => Body::Form {
-                form: doc.form.clone(),
-                answers: doc
-                    .fields
-                    .iter()
-                    .map(|f| (f.label.clone(), Zeroizing::new(cell(&doc, f, names))))
-                    .filter(|(_, a)| !a.is_empty())
-                    .collect(),
+                answers: crate::forms::words::in_words(
+                    &doc,
+                    crate::forms::Form::builtin(&doc.form).as_ref(),
+                    crate::i18n::Locale::english(),
+                    &|id: &str| id.parse().ok().and_then(|id| names.get(&id).cloned()),
+                )
+                .iter()
+                .map(|w| (w.question.clone(), Zeroizing::new(w.answer.clone())))
+                .collect(),
+                form: doc.form,
             },
             Err(e) => Body::Unreadable(e),
         },

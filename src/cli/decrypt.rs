@@ -7,6 +7,11 @@
 //! nothing is overwritten (a clash gets ` (2)`), and nothing partial is left: plaintext goes to
 //! a hidden partial file that is linked to its final name only after age has authenticated the
 //! whole stream, and is removed on any error. Items already decrypted into `--out` are skipped.
+//! A form's answers (`form-<id>.json`) carry them in words too, in the editor's language.
+//!
+//! An item encrypted to none of the given identities (it arrived before the editor's key
+//! joined the desk) is not an error: such items are counted on one line. Only when no item at
+//! all can be read does that fail, as it is then more likely the wrong `--identity`.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -22,11 +27,14 @@ use super::filename::{numbered, sanitize};
 use super::progress::{duration, Progress};
 use super::{CliError, Result};
 use crate::crypto::{stream_error, Identities};
+use crate::i18n::Locale;
 use crate::ids::Id;
 use crate::store::{BlobKey, ItemRow};
 
 /// Largest metadata object sanduq will decrypt into memory.
 const MAX_META: u64 = 1 << 20;
+/// Largest form answer document that decrypt also writes in words (as `export` reads).
+const MAX_WORDS: u64 = 64 << 20;
 /// The record of items already decrypted into an output folder.
 const DONE_FILE: &str = ".sanduq-decrypted";
 /// The per-source index of decrypted items.
@@ -82,14 +90,84 @@ pub(super) struct ItemMeta {
     items: Vec<Id>,
 }
 
+/// Why an item gave no output.
+#[derive(Debug)]
+pub(super) enum ItemError {
+    /// Intact, but encrypted to none of the given identities: counted, not a failure.
+    NotForThese,
+    /// Damaged, truncated, tampered with, or not writable.
+    Failed(String),
+}
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemError::NotForThese => f.write_str("none of the given identities can decrypt it"),
+            ItemError::Failed(e) => f.write_str(e),
+        }
+    }
+}
+
+impl From<String> for ItemError {
+    fn from(e: String) -> Self {
+        ItemError::Failed(e)
+    }
+}
+
+/// Items encrypted to none of the given identities, and the days they arrived.
+#[derive(Debug, Default)]
+pub(super) struct NotForThese {
+    days: Vec<String>,
+}
+
+impl NotForThese {
+    pub(super) fn add(&mut self, item: &ItemRow) {
+        self.days.push(item.day.clone());
+    }
+
+    pub(super) fn count(&self) -> usize {
+        self.days.len()
+    }
+
+    /// The one line saying so, if any item was.
+    pub(super) fn report(&self) -> Option<String> {
+        let first = self.days.iter().min()?;
+        let last = self.days.iter().max()?;
+        let n = self.days.len();
+        let when = if first == last {
+            format!("on {first}")
+        } else {
+            format!("from {first} to {last}")
+        };
+        Some(format!(
+            "sanduq: {n} item{} received {when} {} encrypted to none of your identities, most likely because {} arrived before your key joined the desk; an editor of that time can read {}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "is" } else { "are" },
+            if n == 1 { "it" } else { "they" },
+            if n == 1 { "it" } else { "them" },
+        ))
+    }
+}
+
+/// What a form's answers in words need: the editor's language, and file names by item id.
+pub(super) struct FormWords<'a> {
+    pub(super) lang: Locale,
+    pub(super) file_name: &'a dyn Fn(&str) -> Option<String>,
+}
+
 /// `sanduq decrypt`.
-pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Result<()> {
+pub(super) fn decrypt(
+    identity: &[String],
+    bundle_dir: &Path,
+    out: &Path,
+    lang: Locale,
+) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let ids = open_identities(identity)?;
     private_dir(out).map_err(|e| CliError::new(format!("cannot create {}: {e}", out.display())))?;
     let done_path = out.join(DONE_FILE);
-    let mut done: HashSet<String> = fs::read_to_string(&done_path)
+    let done: HashSet<String> = fs::read_to_string(&done_path)
         .unwrap_or_default()
         .lines()
         .map(str::to_owned)
@@ -98,22 +176,29 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", done_path.display())))?;
     rename_old_folders(out, &manifest.items);
 
-    let (todo, bytes) = manifest
+    let todo: Vec<&ItemRow> = manifest
         .items
         .iter()
         .filter(|i| !done.contains(&i.id.to_string()))
-        .fold((0u64, 0u64), |(n, b), i| {
-            (n + 1, b.saturating_add(i.size).saturating_add(i.meta_size))
-        });
-    let progress = Progress::new("decrypt", todo, bytes);
-    let (mut ok, mut skipped, mut failed) = (0usize, 0usize, 0usize);
+        .collect();
+    let skipped = manifest.items.len() - todo.len();
+    let bytes = todo.iter().fold(0u64, |b, i| {
+        b.saturating_add(i.size).saturating_add(i.meta_size)
+    });
+    let progress = Progress::new("decrypt", todo.len() as u64, bytes);
+    let items_dir = bundle.items_dir();
+    let mut not_for_these = NotForThese::default();
+    let (ordered, mut failed) =
+        in_sent_order(&ids, &items_dir, todo, &progress, &mut not_for_these);
+    let names = |id: &str| file_name(&ids, &items_dir, &manifest.items, id);
+    let words = FormWords {
+        lang,
+        file_name: &names,
+    };
+    let mut ok = 0usize;
     let mut touched = HashSet::new();
-    for item in &manifest.items {
-        if done.contains(&item.id.to_string()) {
-            skipped += 1;
-            continue;
-        }
-        match decrypt_item(&ids, &bundle.items_dir(), item, out) {
+    for (item, meta) in ordered {
+        match decrypt_item(&ids, &items_dir, item, &meta, out, &words) {
             Ok(name) => {
                 writeln!(done_log, "{}", item.id)
                     .and_then(|()| done_log.sync_all())
@@ -121,11 +206,11 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
                         progress.abandon();
                         CliError::new(e)
                     })?;
-                done.insert(item.id.to_string());
                 println!("{}", name.display());
                 touched.insert(item.source);
                 ok += 1;
             }
+            Err(ItemError::NotForThese) => not_for_these.add(item),
             Err(e) => {
                 progress.note(&format!("sanduq: item {}: {e}", item.id));
                 failed += 1;
@@ -147,12 +232,21 @@ pub(super) fn decrypt(identity: &[String], bundle_dir: &Path, out: &Path) -> Res
             }
         }
     }
+    if let Some(line) = not_for_these.report() {
+        eprintln!("{line}");
+    }
     eprintln!(
-        "decrypted {ok} item{} into {} in {}; {skipped} done before and skipped, {failed} refused",
+        "decrypted {ok} item{} into {} in {}; {skipped} done before and skipped, {failed} refused, {} not for your key",
         if ok == 1 { "" } else { "s" },
         out.display(),
         duration(progress.elapsed().as_secs_f64()),
+        not_for_these.count(),
     );
+    if ok + skipped + failed == 0 && not_for_these.count() > 0 {
+        return Err(CliError::new(
+            "no item is encrypted to the given identities: check --identity (a new editor's key reads only what arrived after it joined the desk)",
+        ));
+    }
     if failed > 0 {
         return Err(CliError::new(format!(
             "{failed} item{} could not be decrypted and left no output (reasons above)",
@@ -219,7 +313,16 @@ pub(super) fn save_item(
     out: &Path,
 ) -> std::result::Result<PathBuf, String> {
     private_dir(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let name = decrypt_item(ids, &bundle.items_dir(), item, out)?;
+    let items_dir = bundle.items_dir();
+    let meta = read_meta(ids, &items_dir, item).map_err(|e| e.to_string())?;
+    // A form saved alone names its files by id: their items are not looked up here.
+    let no_names = |_: &str| None;
+    let words = FormWords {
+        lang: Locale::english(),
+        file_name: &no_names,
+    };
+    let name =
+        decrypt_item(ids, &items_dir, item, &meta, out, &words).map_err(|e| e.to_string())?;
     let done = out.join(DONE_FILE);
     private_append(&done)
         .and_then(|mut f| writeln!(f, "{}", item.id).and_then(|()| f.sync_all()))
@@ -293,17 +396,30 @@ fn rename_old_folders(out: &Path, items: &[ItemRow]) {
     }
 }
 
+/// The name (sanitised) of the file item `id` of the bundle, from its metadata.
+fn file_name(ids: &Identities, items: &Path, rows: &[ItemRow], id: &str) -> Option<String> {
+    let row = rows.iter().find(|r| r.id.to_string() == id)?;
+    let meta = read_meta(ids, items, row).ok()?;
+    Some(sanitize(
+        meta.filename.as_deref().unwrap_or_default(),
+        "file",
+    ))
+}
+
 /// Decrypts and checks the metadata of `item`.
 pub(super) fn read_meta(
     ids: &Identities,
     items: &Path,
     item: &ItemRow,
-) -> std::result::Result<ItemMeta, String> {
+) -> std::result::Result<ItemMeta, ItemError> {
     let meta_path = items.join(BlobKey::meta(item.id).file_name());
     let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
     let mut json = Vec::new();
     ids.decrypt(BufReader::new(f))
-        .map_err(|e| format!("metadata: {e}"))?
+        .map_err(|e| match e {
+            crate::crypto::Error::NotForThese => ItemError::NotForThese,
+            e => ItemError::Failed(format!("metadata: {e}")),
+        })?
         .take(MAX_META)
         .read_to_end(&mut json)
         .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
@@ -311,18 +427,70 @@ pub(super) fn read_meta(
     json.zeroize();
     let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
     if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
-        return Err("its metadata belongs to another item (the bundle was altered)".into());
+        return Err(ItemError::Failed(
+            "its metadata belongs to another item (the bundle was altered)".into(),
+        ));
     }
     Ok(meta)
 }
 
-/// Decrypts one item; returns the path written, relative to `out`.
+/// The items of `todo` whose metadata decrypts, in the order their sources sent them: by the
+/// exact time of receipt inside the encrypted metadata (the server keeps only the day in
+/// plaintext), then by their place in their submission. So a source's first message is
+/// `message.txt` and a later one `message (2).txt`, whatever order they were fetched in.
+/// Returns them and how many were refused (said on `progress`).
+fn in_sent_order<'a>(
+    ids: &Identities,
+    items: &Path,
+    todo: Vec<&'a ItemRow>,
+    progress: &Progress,
+    not_for_these: &mut NotForThese,
+) -> (Vec<(&'a ItemRow, ItemMeta)>, usize) {
+    let mut failed = 0;
+    let mut ordered = Vec::with_capacity(todo.len());
+    for item in todo {
+        match read_meta(ids, items, item) {
+            Ok(meta) => ordered.push((item, meta)),
+            Err(ItemError::NotForThese) => {
+                not_for_these.add(item);
+                progress.add_bytes(item.size.saturating_add(item.meta_size));
+                progress.item_done();
+            }
+            Err(e) => {
+                progress.note(&format!("sanduq: item {}: {e}", item.id));
+                progress.add_bytes(item.size.saturating_add(item.meta_size));
+                progress.item_done();
+                failed += 1;
+            }
+        }
+    }
+    ordered.sort_by_cached_key(|(item, meta)| {
+        let place = meta.items.iter().position(|i| *i == item.id);
+        (sent_at(meta), meta.submission, place, item.id)
+    });
+    (ordered, failed)
+}
+
+/// When the source's item was received, from its encrypted metadata; `None` (first) if the
+/// metadata has no readable time.
+fn sent_at(meta: &ItemMeta) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(
+        &meta.received_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()
+}
+
+/// Decrypts one item; returns the path written, relative to `out`. The file's modification
+/// time is the time the source sent it, not the time of decryption.
 fn decrypt_item(
     ids: &Identities,
     items: &Path,
     item: &ItemRow,
+    meta: &ItemMeta,
     out: &Path,
-) -> std::result::Result<PathBuf, String> {
+    words: &FormWords<'_>,
+) -> std::result::Result<PathBuf, ItemError> {
     for (key, listed) in [
         (BlobKey::meta(item.id), item.meta_size),
         (BlobKey::content(item.id), item.size),
@@ -332,20 +500,18 @@ fn decrypt_item(
             .map_err(|e| format!("cannot open {}: {e}", key.file_name()))?
             .len();
         if len < listed {
-            return Err(format!(
+            return Err(ItemError::Failed(format!(
                 "{} is truncated ({len} of {listed} bytes); fetch it again",
                 key.file_name()
-            ));
+            )));
         }
         if len > listed {
-            return Err(format!(
+            return Err(ItemError::Failed(format!(
                 "{} is larger than the server listed ({len}, not {listed} bytes)",
                 key.file_name()
-            ));
+            )));
         }
     }
-    let meta = read_meta(ids, items, item)?;
-
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
     private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -369,19 +535,47 @@ fn decrypt_item(
         &items.join(BlobKey::content(item.id).file_name()),
         &partial,
         meta.size,
+        sent_at(meta).map(std::time::SystemTime::from),
     )
-    .and_then(|()| place(&partial, &dir, &wanted));
+    .and_then(|()| {
+        // Answers are at most a few MiB (intake's limits); a larger one stays as it came.
+        if meta.kind == "form" && meta.size <= MAX_WORDS {
+            add_words(&partial, words)?;
+        }
+        place(&partial, &dir, &wanted)
+    });
     let _ = fs::remove_file(&partial);
     let name = result?;
-    if let Err(e) = append_index(&dir, &name, item, &meta) {
+    if let Err(e) = append_index(&dir, &name, item, meta) {
         // Without its index line the item is not done: take the file back out.
         let _ = fs::remove_file(dir.join(&name));
-        return Err(format!(
+        return Err(ItemError::Failed(format!(
             "cannot write {}: {e}",
             dir.join(INDEX_FILE).display()
-        ));
+        )));
     }
     Ok(PathBuf::from(folder).join(name))
+}
+
+/// Replaces the finished partial file of a form's answers with the same document plus the
+/// answers in words. A document sanduq cannot read as answers is kept as it came.
+fn add_words(partial: &Path, words: &FormWords<'_>) -> std::result::Result<(), String> {
+    let raw = zeroize::Zeroizing::new(fs::read(partial).map_err(|e| e.to_string())?);
+    let Some(text) = crate::forms::words::readable_json(&raw, words.lang, words.file_name) else {
+        return Ok(());
+    };
+    // The time the source sent it, which write_plaintext gave the file, stays.
+    let sent = fs::metadata(partial).and_then(|m| m.modified()).ok();
+    fs::remove_file(partial).map_err(|e| e.to_string())?;
+    super::write_private(partial, &text)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    if let Some(t) = sent {
+        let _ = OpenOptions::new()
+            .write(true)
+            .open(partial)
+            .and_then(|f| f.set_modified(t));
+    }
+    Ok(())
 }
 
 fn write_plaintext(
@@ -389,6 +583,7 @@ fn write_plaintext(
     ciphertext: &Path,
     partial: &Path,
     expected: u64,
+    sent: Option<std::time::SystemTime>,
 ) -> std::result::Result<(), String> {
     let f = File::open(ciphertext).map_err(|e| format!("cannot open its ciphertext: {e}"))?;
     let mut reader = ids
@@ -406,6 +601,10 @@ fn write_plaintext(
         return Err(format!(
             "decrypted {n} bytes where its metadata says {expected}"
         ));
+    }
+    if let Some(t) = sent {
+        // Best effort: a filesystem that keeps no such time loses only the date.
+        let _ = w.set_modified(t);
     }
     w.sync_all().map_err(|e| e.to_string())
 }

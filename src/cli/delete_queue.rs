@@ -96,7 +96,7 @@ pub(super) fn check_readable(
     items_dir: &Path,
     item: &ItemRow,
 ) -> std::result::Result<(), String> {
-    let meta = read_meta(ids, items_dir, item)?;
+    let meta = read_meta(ids, items_dir, item).map_err(|e| e.to_string())?;
     let path = items_dir.join(BlobKey::content(item.id).file_name());
     let f = File::open(&path).map_err(|e| format!("cannot open its content: {e}"))?;
     let mut reader = ids

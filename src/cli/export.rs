@@ -4,25 +4,32 @@
 //! the exact time of receipt. Each stored answer document describes its own questions, so
 //! answers to every version of a form export together: the columns are the questions of all
 //! versions, in order of first appearance, and a question a version did not ask is empty.
-//! CSV cells that a spreadsheet would run as a formula are neutralised.
+//! Questions and answers are in words, in the editor's language (`forms::words`), questions
+//! asking consent first and marked; `--codes` gives CSV with question names and stored codes
+//! for tools, and JSON always holds both. CSV cells that a spreadsheet would run as a formula
+//! are neutralised. `--force` and `--new` keep their state as `state` says.
 
-use std::collections::HashMap;
-use std::fs::{self, File};
+mod state;
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-use serde::Deserialize;
 use serde_json::Value;
 use zeroize::Zeroizing;
 
 use super::bundle::Bundle;
-use super::decrypt::read_meta;
+use super::decrypt::{read_meta, ItemError, NotForThese};
 use super::filename::sanitize;
 use super::progress::{duration, Progress};
 use super::{CliError, Result};
 use crate::crypto::{stream_error, Identities};
+use crate::forms::words::{Stored, StoredField};
+use crate::forms::Form;
+use crate::i18n::Locale;
 use crate::ids::Id;
-use crate::store::BlobKey;
+use crate::store::{BlobKey, ItemRow};
 
 /// Largest answer document sanduq will decrypt into memory.
 const MAX_ANSWERS: u64 = 64 << 20;
@@ -38,83 +45,173 @@ pub enum Format {
     Json,
 }
 
-/// A stored answer document (`kind = form`), as intake writes it.
-#[derive(Debug, Deserialize)]
-pub(super) struct Document {
-    pub(super) form: String,
-    version: u32,
-    locale: String,
-    pub(super) fields: Vec<FieldInfo>,
-    answers: serde_json::Map<String, Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(super) struct FieldInfo {
-    name: String,
-    kind: String,
-    pub(super) label: String,
-}
-
 /// One submission's answers, ready for a row.
 struct Row {
     source: String,
     day: String,
     received_at: String,
     item: Id,
-    doc: Document,
+    doc: Stored,
 }
 
 /// One form's table.
 struct Table {
     form: String,
     /// Questions of every version, in order of first appearance (by version).
-    columns: Vec<FieldInfo>,
+    columns: Vec<StoredField>,
     rows: Vec<Row>,
+}
+
+/// What `sanduq export` was asked for, besides where.
+#[derive(Debug, Clone)]
+pub(super) struct Options {
+    /// CSV or JSON.
+    pub(super) format: Format,
+    /// Only this form.
+    pub(super) only: Option<String>,
+    /// The language of questions and answers.
+    pub(super) lang: Locale,
+    /// CSV with question names and stored codes, as tools read it.
+    pub(super) codes: bool,
+    /// Replace `--out` if it is an export sanduq wrote there and nobody changed since.
+    pub(super) force: bool,
+    /// Only submissions no earlier export of the same scope held.
+    pub(super) new: bool,
+}
+
+/// What reading the bundle gave.
+#[derive(Default)]
+struct Gathered {
+    /// File names by item, for file questions.
+    names: HashMap<Id, String>,
+    rows: Vec<Row>,
+    failed: usize,
+    not_for_these: NotForThese,
+    /// Every item whose metadata was read, of any kind.
+    seen: Vec<Id>,
 }
 
 /// `sanduq export`.
 pub(super) fn export(
     identity: &[String],
     bundle_dir: &Path,
-    format: Format,
     out: &Path,
-    only: Option<&str>,
+    opts: &Options,
 ) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let ids = super::decrypt::open_identities(identity)?;
-    let items = bundle.items_dir();
+    let scope = opts.only.as_deref().unwrap_or(state::ALL_FORMS);
+    let mut state = state::State::read(bundle_dir);
+    let skip = if opts.new {
+        state.seen(scope)
+    } else {
+        Default::default()
+    };
+    let started = std::time::Instant::now();
+    let mut got = gather(&ids, &bundle, &manifest.items, &skip);
+    if let Some(line) = got.not_for_these.report() {
+        eprintln!("{line}");
+    }
+    if let Some(id) = &opts.only {
+        got.rows.retain(|r| &r.doc.form == id);
+    }
+    let tables = tables(std::mem::take(&mut got.rows));
+    if tables.is_empty() {
+        if opts.new && got.failed == 0 && !skip.is_empty() {
+            eprintln!("sanduq: nothing new since the last export; nothing written");
+            return Ok(());
+        }
+        return Err(CliError::new(match &opts.only {
+            Some(id) => format!("the bundle holds no answers to the form {id:?}"),
+            None if got.failed > 0 => "no form answers could be read (reasons above)".to_owned(),
+            None if got.not_for_these.count() > 0 => {
+                "no form answers are encrypted to the given identities: check --identity".to_owned()
+            }
+            None => "the bundle holds no form answers".to_owned(),
+        }));
+    }
+    let text = render(&tables, &got.names, opts)?;
+    state::write_out(out, &text, opts.force)?;
+    state.add_seen(scope, &got.seen, &manifest.items);
+    state.save(bundle_dir)?;
+    let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
+    eprintln!(
+        "exported {rows} submission{} of {} form{} into {} in {}; {} item{} in the bundle, {} unreadable, {} not for your key",
+        if rows == 1 { "" } else { "s" },
+        tables.len(),
+        if tables.len() == 1 { "" } else { "s" },
+        out.display(),
+        duration(started.elapsed().as_secs_f64()),
+        manifest.items.len(),
+        if manifest.items.len() == 1 { "" } else { "s" },
+        got.failed,
+        got.not_for_these.count(),
+    );
+    if got.failed > 0 {
+        return Err(CliError::new(format!(
+            "{} item{} could not be read (reasons above); the export holds the rest",
+            got.failed,
+            if got.failed == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
 
-    // File names first: a file question's answer is the names of the files sent with it.
-    let mut names: HashMap<Id, String> = HashMap::new();
-    let mut rows: Vec<Row> = Vec::new();
-    let mut failed = 0usize;
-    let bytes = manifest
-        .items
-        .iter()
-        .fold(0u64, |b, i| b.saturating_add(i.meta_size));
-    let progress = Progress::new("export", manifest.items.len() as u64, bytes);
-    for item in &manifest.items {
+/// The export's text in the chosen format.
+fn render(
+    tables: &[Table],
+    names: &HashMap<Id, String>,
+    opts: &Options,
+) -> Result<Zeroizing<Vec<u8>>> {
+    match opts.format {
+        Format::Csv => {
+            if tables.len() > 1 {
+                let list: Vec<&str> = tables.iter().map(|t| t.form.as_str()).collect();
+                return Err(CliError::new(format!(
+                    "the bundle holds answers to {} forms ({}); choose one with --form, or use --format json",
+                    tables.len(),
+                    list.join(", ")
+                )));
+            }
+            csv_table(&tables[0], names, opts)
+        }
+        Format::Json => json_tables(tables, names, opts.lang),
+    }
+}
+
+/// Reads every item's metadata, and the answers of form items not in `skip`.
+fn gather(ids: &Identities, bundle: &Bundle, rows: &[ItemRow], skip: &HashSet<Id>) -> Gathered {
+    let items = bundle.items_dir();
+    let mut got = Gathered::default();
+    let bytes = rows.iter().fold(0u64, |b, i| b.saturating_add(i.meta_size));
+    let progress = Progress::new("export", rows.len() as u64, bytes);
+    for item in rows {
         progress.add_bytes(item.meta_size);
         progress.item_done();
-        let meta = match read_meta(&ids, &items, item) {
+        let meta = match read_meta(ids, &items, item) {
             Ok(m) => m,
+            Err(ItemError::NotForThese) => {
+                got.not_for_these.add(item);
+                continue;
+            }
             Err(e) => {
                 progress.note(&format!("sanduq: item {}: {e}", item.id));
-                failed += 1;
+                got.failed += 1;
                 continue;
             }
         };
         match meta.kind.as_str() {
             "file" => {
-                names.insert(
+                got.names.insert(
                     item.id,
                     sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
                 );
             }
-            "form" => match read_answers(&ids, &items, item.id, meta.size) {
+            "form" if skip.contains(&item.id) => {}
+            "form" => match read_answers(ids, &items, item.id, meta.size) {
                 Ok(doc) if meta.form.as_ref().is_some_and(|f| f.id == doc.form) => {
-                    rows.push(Row {
+                    got.rows.push(Row {
                         // As decrypt names the source's folder: unique, unlike the
                         // designation alone.
                         source: crate::designation::folder(item.source),
@@ -129,61 +226,21 @@ pub(super) fn export(
                         "sanduq: item {}: its answers name another form than its metadata",
                         item.id
                     ));
-                    failed += 1;
+                    got.failed += 1;
+                    continue;
                 }
                 Err(e) => {
                     progress.note(&format!("sanduq: item {}: {e}", item.id));
-                    failed += 1;
+                    got.failed += 1;
+                    continue;
                 }
             },
             _ => {}
         }
+        got.seen.push(item.id);
     }
     progress.finish();
-    if let Some(id) = only {
-        rows.retain(|r| r.doc.form == id);
-    }
-    let tables = tables(rows);
-    if tables.is_empty() {
-        return Err(CliError::new(match only {
-            Some(id) => format!("the bundle holds no answers to the form {id:?}"),
-            None if failed > 0 => "no form answers could be read (reasons above)".to_owned(),
-            None => "the bundle holds no form answers".to_owned(),
-        }));
-    }
-    let text = match format {
-        Format::Csv => {
-            if tables.len() > 1 {
-                let list: Vec<&str> = tables.iter().map(|t| t.form.as_str()).collect();
-                return Err(CliError::new(format!(
-                    "the bundle holds answers to {} forms ({}); choose one with --form, or use --format json",
-                    tables.len(),
-                    list.join(", ")
-                )));
-            }
-            csv_table(&tables[0], &names)?
-        }
-        Format::Json => json_tables(&tables, &names)?,
-    };
-    write_new(out, &text)?;
-    let rows: usize = tables.iter().map(|t| t.rows.len()).sum();
-    eprintln!(
-        "exported {rows} submission{} of {} form{} into {} in {}; {} item{} in the bundle, {failed} unreadable",
-        if rows == 1 { "" } else { "s" },
-        tables.len(),
-        if tables.len() == 1 { "" } else { "s" },
-        out.display(),
-        duration(progress.elapsed().as_secs_f64()),
-        manifest.items.len(),
-        if manifest.items.len() == 1 { "" } else { "s" },
-    );
-    if failed > 0 {
-        return Err(CliError::new(format!(
-            "{failed} item{} could not be read (reasons above); the export holds the rest",
-            if failed == 1 { "" } else { "s" }
-        )));
-    }
-    Ok(())
+    got
 }
 
 /// Decrypts a form item's answer document.
@@ -192,7 +249,7 @@ pub(super) fn read_answers(
     items: &Path,
     id: Id,
     size: u64,
-) -> std::result::Result<Document, String> {
+) -> std::result::Result<Stored, String> {
     if size > MAX_ANSWERS {
         return Err(format!("its answers are too large ({size} bytes)"));
     }
@@ -237,36 +294,37 @@ fn tables(mut rows: Vec<Row>) -> Vec<Table> {
     tables
 }
 
-/// The text of one answer in a cell: lists joined with "; ", files by their names.
-pub(super) fn cell(doc: &Document, column: &FieldInfo, names: &HashMap<Id, String>) -> String {
-    let Some(v) = doc.answers.get(&column.name) else {
+/// The text of one answer in a cell: in words (lists joined with "; ", files by their
+/// names), or as stored with `codes`.
+fn cell(
+    row: &Row,
+    column: &StoredField,
+    names: &HashMap<Id, String>,
+    lang: Locale,
+    codes: bool,
+) -> String {
+    let Some(v) = row.doc.answers.get(&column.name) else {
         return String::new();
     };
-    let is_file = doc
+    // The row's own description of the question: its version's kind.
+    let field = row
+        .doc
         .fields
         .iter()
         .find(|f| f.name == column.name)
-        .is_some_and(|f| f.kind == "file");
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => if *b { "yes" } else { "no" }.to_owned(),
-        Value::Number(n) => n.to_string(),
-        Value::Array(list) => list
-            .iter()
-            .map(|x| match x.as_str() {
-                Some(s) if is_file => s
-                    .parse::<Id>()
-                    .ok()
-                    .and_then(|id| names.get(&id).cloned())
-                    .unwrap_or_else(|| format!("(item {s} not in this bundle)")),
-                Some(s) => s.to_owned(),
-                None => x.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        Value::Null => String::new(),
-        Value::Object(_) => v.to_string(),
+        .unwrap_or(column);
+    let file_name = |s: &str| {
+        s.parse::<Id>()
+            .ok()
+            .and_then(|id| names.get(&id).cloned())
+            .or_else(|| Some(format!("(item {s} not in this bundle)")))
+    };
+    if codes && field.kind != "file" {
+        return crate::forms::words::code(v);
     }
+    let form = Form::builtin(&row.doc.form);
+    let def = form.as_ref().and_then(|f| f.field(&column.name));
+    crate::forms::words::answer(v, field, def, lang, &file_name).unwrap_or_default()
 }
 
 /// A cell a spreadsheet would take for a formula (`=`, `+`, `-`, `@`, tab, carriage return
@@ -289,18 +347,47 @@ fn fixed_values(row: &Row) -> [String; 6] {
     ]
 }
 
-fn csv_table(t: &Table, names: &HashMap<Id, String>) -> Result<Zeroizing<Vec<u8>>> {
+/// The table's columns as people read them: consent questions first, each with its header
+/// (the question in `lang`, consent marked). With `codes`, the stored order and names.
+fn headed_columns(t: &Table, lang: Locale, codes: bool) -> Vec<(&StoredField, String)> {
+    if codes {
+        return t.columns.iter().map(|c| (c, c.name.clone())).collect();
+    }
+    let form = Form::builtin(&t.form);
+    let mut cols: Vec<(bool, &StoredField, String)> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let def = form.as_ref().and_then(|f| f.field(&c.name));
+            let question = def.map_or_else(|| c.label.clone(), |d| d.label.get(lang).to_owned());
+            let consent = crate::forms::words::is_consent(c, def);
+            let header = if consent {
+                format!("{}: {question}", lang.message("editor-consent", None))
+            } else {
+                question
+            };
+            (consent, c, header)
+        })
+        .collect();
+    cols.sort_by_key(|(consent, _, _)| !consent);
+    cols.into_iter().map(|(_, c, h)| (c, h)).collect()
+}
+
+fn csv_table(t: &Table, names: &HashMap<Id, String>, opts: &Options) -> Result<Zeroizing<Vec<u8>>> {
+    let columns = headed_columns(t, opts.lang, opts.codes);
     let mut w = csv::Writer::from_writer(Vec::new());
     let header = FIXED
         .iter()
         .map(|s| (*s).to_owned())
-        .chain(t.columns.iter().map(|c| c.name.clone()));
+        .chain(columns.iter().map(|(_, h)| h.clone()));
     w.write_record(header.map(|h| neutralise(&h).into_owned()))
         .map_err(CliError::new)?;
     for row in &t.rows {
-        let values = fixed_values(row)
-            .into_iter()
-            .chain(t.columns.iter().map(|c| cell(&row.doc, c, names)));
+        let values = fixed_values(row).into_iter().chain(
+            columns
+                .iter()
+                .map(|(c, _)| cell(row, c, names, opts.lang, opts.codes)),
+        );
         w.write_record(values.map(|v| neutralise(&v).into_owned()))
             .map_err(CliError::new)?;
     }
@@ -309,82 +396,78 @@ fn csv_table(t: &Table, names: &HashMap<Id, String>) -> Result<Zeroizing<Vec<u8>
         .map_err(|e| CliError::new(e.error()))
 }
 
-fn json_tables(tables: &[Table], names: &HashMap<Id, String>) -> Result<Zeroizing<Vec<u8>>> {
+/// One row as JSON: the fixed columns, each answer as stored (codes) under its question's
+/// name, and `in_words` with the same answers in words.
+fn json_row(
+    row: &Row,
+    columns: &[(&StoredField, String)],
+    names: &HashMap<Id, String>,
+    lang: Locale,
+) -> Value {
+    let mut obj = serde_json::Map::new();
+    for (k, v) in FIXED.iter().zip(fixed_values(row)) {
+        obj.insert((*k).to_owned(), Value::String(v));
+    }
+    obj["version"] = Value::from(row.doc.version);
+    let mut words = serde_json::Map::new();
+    for (c, _) in columns {
+        let v = match row.doc.answers.get(&c.name) {
+            None => Value::Null,
+            Some(Value::Array(_)) if c.kind == "file" => Value::from(
+                cell(row, c, names, lang, true)
+                    .split("; ")
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>(),
+            ),
+            Some(v) => v.clone(),
+        };
+        if !v.is_null() {
+            words.insert(
+                c.name.clone(),
+                Value::from(cell(row, c, names, lang, false)),
+            );
+        }
+        obj.insert(c.name.clone(), v);
+    }
+    obj.insert("in_words".into(), Value::Object(words));
+    Value::Object(obj)
+}
+
+fn json_tables(
+    tables: &[Table],
+    names: &HashMap<Id, String>,
+    lang: Locale,
+) -> Result<Zeroizing<Vec<u8>>> {
     let forms: Vec<Value> = tables
         .iter()
         .map(|t| {
+            let columns = headed_columns(t, lang, false);
             let rows: Vec<Value> = t
                 .rows
                 .iter()
-                .map(|row| {
-                    let mut obj = serde_json::Map::new();
-                    for (k, v) in FIXED.iter().zip(fixed_values(row)) {
-                        obj.insert((*k).to_owned(), Value::String(v));
-                    }
-                    obj["version"] = Value::from(row.doc.version);
-                    for c in &t.columns {
-                        let v = match row.doc.answers.get(&c.name) {
-                            None => Value::Null,
-                            Some(Value::Array(_)) if c.kind == "file" => Value::from(
-                                cell(&row.doc, c, names)
-                                    .split("; ")
-                                    .map(str::to_owned)
-                                    .collect::<Vec<_>>(),
-                            ),
-                            Some(v) => v.clone(),
-                        };
-                        obj.insert(c.name.clone(), v);
-                    }
-                    Value::Object(obj)
+                .map(|row| json_row(row, &columns, names, lang))
+                .collect();
+            let form = Form::builtin(&t.form);
+            let described: Vec<Value> = columns
+                .iter()
+                .map(|(c, _)| {
+                    let def = form.as_ref().and_then(|f| f.field(&c.name));
+                    let label = def.map_or_else(|| c.label.clone(), |d| d.label.get(lang).to_owned());
+                    let consent = crate::forms::words::is_consent(c, def);
+                    serde_json::json!({ "name": c.name, "kind": c.kind, "label": label, "consent": consent })
                 })
                 .collect();
-            let columns: Vec<Value> = t
-                .columns
-                .iter()
-                .map(|c| serde_json::json!({ "name": c.name, "kind": c.kind, "label": c.label }))
-                .collect();
-            serde_json::json!({ "form": t.form, "columns": columns, "rows": rows })
+            serde_json::json!({ "form": t.form, "columns": described, "rows": rows })
         })
         .collect();
     let mut out = Zeroizing::new(Vec::new());
-    serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "forms": forms }))
-        .map_err(CliError::new)?;
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &serde_json::json!({ "language": lang.code(), "forms": forms }),
+    )
+    .map_err(CliError::new)?;
     out.push(b'\n');
     Ok(out)
-}
-
-/// Writes `out` whole or not at all, never replacing an existing file.
-fn write_new(out: &Path, text: &[u8]) -> Result<()> {
-    if out.exists() {
-        return Err(CliError::new(format!(
-            "{} exists; sanduq export never replaces a file, choose another --out",
-            out.display()
-        )));
-    }
-    let name = out
-        .file_name()
-        .ok_or_else(|| CliError::new(format!("{} is not a file name", out.display())))?;
-    let partial = out.with_file_name(format!(".{}.sanduq-partial", name.to_string_lossy()));
-    let _ = fs::remove_file(&partial);
-    let result = super::write_private(&partial, text)
-        .and_then(|()| match fs::hard_link(&partial, out) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
-                // Filesystems without hard links (FAT on a USB stick): a copy into a file
-                // created with create_new, which refuses to replace anything either.
-                let mut opts = fs::OpenOptions::new();
-                opts.write(true).create_new(true);
-                #[cfg(unix)]
-                std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-                opts.open(out).and_then(|mut t| {
-                    std::io::copy(&mut File::open(&partial)?, &mut t)?;
-                    t.sync_all()
-                })
-            }
-            other => other,
-        })
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", out.display())));
-    let _ = fs::remove_file(&partial);
-    result
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ use super::bundle::{Bundle, Manifest};
 use super::delete_queue::{self, Deletions};
 use super::fetch_batch::{self, Done};
 use super::progress::{duration, human, Progress};
-use super::{trust, CliError, Result, ServerArgs};
+use super::{conversations, trust, CliError, Result, ServerArgs};
 use crate::ids::Id;
 use crate::store::{BlobKey, ItemRow};
 
@@ -42,8 +42,19 @@ const LISTING_TAG_FILE: &str = "listing.tag";
 /// listing every time. For scripts/bench-editor.sh, which compares the two.
 const PER_OBJECT_ENV: &str = "SANDUQ_FETCH_PER_OBJECT";
 
+/// What one fetch brought, for `sync`'s news: sources and replies, not bytes.
+#[derive(Debug, Default)]
+pub(super) struct Fetched {
+    /// Sources the bundle did not know before this fetch that sent the new items.
+    pub(super) new_sources: Vec<Id>,
+    /// Sources the bundle knew before that sent new items.
+    pub(super) follow_ups: Vec<Id>,
+    /// What the desk's replies brought.
+    pub(super) replies: conversations::RepliesNews,
+}
+
 /// `sanduq fetch`.
-pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
+pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetched> {
     let api = Api::new(args)?;
     let per_object = std::env::var_os(PER_OBJECT_ENV).is_some();
     let bundle = Bundle::open(bundle_dir, true)?;
@@ -60,10 +71,16 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
             "fetched 0 new items; {} already in the bundle (the server's listing has not changed)",
             manifest.items.len()
         );
-        return Ok(());
+        return Ok(Fetched::default());
     };
     // Until this fetch is complete, the next one needs the whole listing.
     let _ = std::fs::remove_file(&tag_path);
+    let known: HashSet<Id> = manifest
+        .items
+        .iter()
+        .map(|i| i.source)
+        .chain(manifest.sources.iter().map(|s| s.id))
+        .collect();
     // What the server says about recipients is held to what this bundle trusts.
     let mut notes = trust::merge_editors(&mut manifest, &listing.editors, bundle_dir);
     let desk_pq = trust::desk_is_post_quantum(&manifest.editors);
@@ -72,11 +89,13 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         listing.sources,
         desk_pq,
     ));
+    notes.extend(conversations::address_book(&api, &mut manifest, &listing.desk, desk_pq).await?);
     bundle.save(&manifest)?;
     // Said before the downloads, so that a fetch that fails later still says it.
     for note in &notes {
         eprintln!("sanduq: {note}");
     }
+    let replies = conversations::replies(&api, &bundle, &mut manifest, listing.replies).await?;
     let listed = listing.items.len();
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
@@ -85,6 +104,79 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         .filter(|i| !have.contains(&i.id))
         .collect();
     drop(have);
+    let got = fetch_items(&api, &bundle, manifest, new, per_object).await?;
+    eprintln!(
+        "fetched {}; {} already in the bundle{}{}",
+        got.summary,
+        listed - got.fresh,
+        if got.gone > 0 {
+            format!(
+                "; {} listed item(s) were deleted from the server meanwhile",
+                got.gone
+            )
+        } else {
+            String::new()
+        },
+        replies_summary(&replies),
+    );
+    // The next fetch may skip the listing only if this one left nothing to say or to fetch.
+    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && got.gone == 0 && !per_object) {
+        if let Some(m) = manifest_hash(bundle_dir) {
+            let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
+        }
+    }
+    let (new_sources, follow_ups) = got.sources.into_iter().partition(|s| !known.contains(s));
+    Ok(Fetched {
+        new_sources,
+        follow_ups,
+        replies,
+    })
+}
+
+/// The end of fetch's summary line about replies, if there is news.
+fn replies_summary(r: &conversations::RepliesNews) -> String {
+    let mut out = String::new();
+    if r.fetched > 0 {
+        out.push_str(&format!(
+            "; {} repl{} of the desk fetched",
+            r.fetched,
+            if r.fetched == 1 { "y" } else { "ies" }
+        ));
+    }
+    if !r.deleted.is_empty() {
+        out.push_str(&format!(
+            "; {} repl{} deleted by {} source{} ({})",
+            r.deleted.len(),
+            if r.deleted.len() == 1 { "y" } else { "ies" },
+            if r.deleted.len() == 1 { "its" } else { "their" },
+            if r.deleted.len() == 1 { "" } else { "s" },
+            super::sync::names(&r.deleted)
+        ));
+    }
+    out
+}
+
+/// What the item downloads brought.
+struct GotItems {
+    /// "N new items from M sources (size) in T".
+    summary: String,
+    /// Items listed that the bundle lacked.
+    fresh: usize,
+    /// Of those, items the server deleted meanwhile.
+    gone: usize,
+    /// The sources of the items fetched, in the order first seen.
+    sources: Vec<Id>,
+}
+
+/// Downloads `new` into the bundle, entering them in `manifest` as they complete.
+async fn fetch_items(
+    api: &Api,
+    bundle: &Bundle,
+    manifest: Manifest,
+    new: Vec<ItemRow>,
+    per_object: bool,
+) -> Result<GotItems> {
+    let items_dir = bundle.items_dir();
     // Saturating: the sizes are the server's word, and checked only by the downloads.
     let total_bytes = new.iter().fold(0u64, |n, i| {
         n.saturating_add(i.size).saturating_add(i.meta_size)
@@ -93,14 +185,16 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let sources = new.iter().map(|i| i.source).collect::<HashSet<_>>().len();
     let progress = Progress::new("fetch", fresh as u64, total_bytes);
     let mut done = Committer {
-        bundle: &bundle,
+        bundle,
         dir: &items_dir,
         manifest,
         batch: Vec::new(),
         staged: Vec::new(),
         saved: Instant::now(),
+        sources: Vec::new(),
+        seen: HashSet::new(),
     };
-    let got = download_all(&api, &items_dir, new, &progress, &mut done, per_object).await;
+    let got = download_all(api, &items_dir, new, &progress, &mut done, per_object).await;
     // Keep what is complete, then report.
     done.commit()?;
     let gone = match got {
@@ -111,27 +205,20 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
         }
     };
     progress.finish();
-    eprintln!(
-        "fetched {} new item{} from {sources} source{} ({}) in {}; {} already in the bundle{}",
+    let summary = format!(
+        "{} new item{} from {sources} source{} ({}) in {}",
         fresh - gone,
         if fresh - gone == 1 { "" } else { "s" },
         if sources == 1 { "" } else { "s" },
         human(total_bytes),
         duration(progress.elapsed().as_secs_f64()),
-        listed - fresh,
-        if gone > 0 {
-            format!("; {gone} listed item(s) were deleted from the server meanwhile")
-        } else {
-            String::new()
-        }
     );
-    // The next fetch may skip the listing only if this one left nothing to say or to fetch.
-    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && gone == 0 && !per_object) {
-        if let Some(m) = manifest_hash(bundle_dir) {
-            let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
-        }
-    }
-    Ok(())
+    Ok(GotItems {
+        summary,
+        fresh,
+        gone,
+        sources: done.sources,
+    })
 }
 
 /// The listing tag the last complete fetch saved, if the manifest is still as that fetch
@@ -230,10 +317,16 @@ struct Committer<'a> {
     batch: Vec<ItemRow>,
     staged: Vec<(PathBuf, PathBuf)>,
     saved: Instant,
+    /// The sources of the items added, each once, in the order first seen.
+    sources: Vec<Id>,
+    seen: HashSet<Id>,
 }
 
 impl Committer<'_> {
     fn add(&mut self, (item, files): Done) -> Result<()> {
+        if self.seen.insert(item.source) {
+            self.sources.push(item.source);
+        }
         self.batch.push(item);
         self.staged.extend(files);
         if self.batch.len() >= MANIFEST_BATCH || self.saved.elapsed() >= MANIFEST_INTERVAL {
@@ -363,7 +456,7 @@ async fn download(
 /// `sanduq delete`.
 pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
     let api = Api::new(args)?;
-    let mut failed = 0;
+    let (mut failed, mut deleted, mut gone) = (0usize, 0usize, 0usize);
     for (n, id) in ids.iter().enumerate() {
         // Not echoed: a token or a codename pasted here by mistake must not be shown.
         if id.parse::<crate::ids::Id>().is_err() {
@@ -382,7 +475,13 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
             .await
             .map_err(|e| CliError::new(format!("cannot reach {}: {}", api.base, root_cause(&e))))?;
         match api.check(res.status(), &format!("item {id}")) {
-            Ok(()) => println!("deleted {id}"),
+            Ok(()) => {
+                println!("deleted {id}");
+                deleted += 1;
+            }
+            // Deleted before (by this editor, another, or the retention janitor): the wish
+            // is fulfilled, and one line below says how many.
+            Err(_) if res.status() == StatusCode::NOT_FOUND => gone += 1,
             Err(e) if res.status() == StatusCode::UNAUTHORIZED => return Err(e),
             Err(e) => {
                 eprintln!("sanduq: {e}");
@@ -390,6 +489,7 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
             }
         }
     }
+    eprintln!("{}", delete_summary(deleted, gone, failed));
     if failed > 0 {
         return Err(CliError::new(format!(
             "{failed} of {} items not deleted",
@@ -397,6 +497,19 @@ pub(super) async fn delete(args: &ServerArgs, ids: &[String]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// "deleted 3 items; 40 already gone (deleted before, or past retention)".
+fn delete_summary(deleted: usize, gone: usize, failed: usize) -> String {
+    let items = |n: usize| format!("{n} item{}", if n == 1 { "" } else { "s" });
+    let mut line = format!("deleted {}", items(deleted));
+    if gone > 0 {
+        line += &format!("; {gone} already gone (deleted before, or past retention)");
+    }
+    if failed > 0 {
+        line += &format!("; {} not deleted (reasons above)", items(failed));
+    }
+    line
 }
 
 /// What `push` did, for its summary line (and for a command that pushes among other things).
@@ -437,8 +550,9 @@ impl PushOutcome {
     }
 }
 
-/// `sanduq push`, the command: [`push`], its summary, and exit 1 if anything was refused.
-pub(super) async fn push_command(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
+/// [`push`] as `sanduq push` and `sanduq sync` run it: its summary line on stderr, and an
+/// error if anything was refused (after the rest was done).
+pub(super) async fn push_reported(args: &ServerArgs, bundle_dir: &Path) -> Result<PushOutcome> {
     let started = Instant::now();
     let outcome = push(args, bundle_dir).await?;
     eprintln!("{}", outcome.summary(started.elapsed().as_secs_f64()));
@@ -455,7 +569,7 @@ pub(super) async fn push_command(args: &ServerArgs, bundle_dir: &Path) -> Result
             delete_queue::FILE
         )));
     }
-    Ok(())
+    Ok(outcome)
 }
 
 /// `sanduq push`: uploads `outbox/<source>.<reply>.age` files (each one accepted moves to

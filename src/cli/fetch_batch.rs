@@ -89,7 +89,7 @@ pub(super) fn plan(items: Vec<ItemRow>) -> Vec<Vec<ItemRow>> {
 }
 
 /// Why one request stopped.
-enum Stop {
+pub(super) enum Stop {
     /// The connection broke: ask again for what is missing.
     Cut(String),
     /// The server has no batch route.
@@ -98,7 +98,20 @@ enum Stop {
     Refused(CliError),
 }
 
-fn refused(why: impl std::fmt::Display) -> Stop {
+impl Stop {
+    /// The stop as the one line a fetch that gives up prints.
+    pub(super) fn into_error(self) -> CliError {
+        match self {
+            Stop::Cut(why) => CliError::new(format!(
+                "the download was interrupted ({why}); run fetch again to resume"
+            )),
+            Stop::NoRoute => CliError::new("the server does not offer this route"),
+            Stop::Refused(e) => e,
+        }
+    }
+}
+
+pub(super) fn refused(why: impl std::fmt::Display) -> Stop {
     Stop::Refused(CliError::new(format!(
         "the server's batch answer is refused: {why}; nothing of it was kept past the last whole item (a damaged or hostile server: tell the desk's operator)"
     )))
@@ -166,10 +179,7 @@ async fn request(
     }
     api.check(res.status(), "batch of items")
         .map_err(Stop::Refused)?;
-    let mut body = Body {
-        stream: Box::pin(res.bytes_stream()),
-        buf: Bytes::new(),
-    };
+    let mut body = Body::new(res);
     if body.exact(MAGIC.len()).await? != MAGIC {
         return Err(refused("it is not in sanduq's batch format"));
     }
@@ -234,14 +244,21 @@ fn write_parts(
 }
 
 /// The answer's bytes as they come.
-struct Body {
+pub(super) struct Body {
     stream: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     buf: Bytes,
 }
 
 impl Body {
+    pub(super) fn new(res: reqwest::Response) -> Body {
+        Body {
+            stream: Box::pin(res.bytes_stream()),
+            buf: Bytes::new(),
+        }
+    }
+
     /// Whether any byte is left; waits for the next chunk if needed.
-    async fn more(&mut self) -> Result<bool, Stop> {
+    pub(super) async fn more(&mut self) -> Result<bool, Stop> {
         while self.buf.is_empty() {
             match self.stream.next().await {
                 None => return Ok(false),
@@ -254,7 +271,7 @@ impl Body {
 
     /// The next `n` bytes (the caller has bounded `n` by the listing). An answer that ends
     /// cleanly before them is refused: a cut connection is an error, not an end.
-    async fn exact(&mut self, n: usize) -> Result<Vec<u8>, Stop> {
+    pub(super) async fn exact(&mut self, n: usize) -> Result<Vec<u8>, Stop> {
         let mut out = Vec::with_capacity(n);
         while out.len() < n {
             if !self.more().await? {

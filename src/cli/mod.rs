@@ -7,6 +7,7 @@ mod admin;
 mod api;
 pub(crate) mod bundle;
 mod conversation;
+mod conversations;
 mod decrypt;
 mod delete_queue;
 mod export;
@@ -18,6 +19,8 @@ mod keygen;
 mod migrate;
 mod progress;
 mod reply;
+pub(crate) mod sources;
+mod sync;
 mod trust;
 mod visible;
 
@@ -123,6 +126,10 @@ pub enum Command {
         /// Where to write the decrypted items; nothing is written outside it.
         #[arg(long)]
         out: PathBuf,
+        /// The language forms' questions and answers are written in (tg, ru, uz, uz-Cyrl, fa,
+        /// en); by default the one LC_ALL, LC_MESSAGES or LANG names, else English.
+        #[arg(long)]
+        lang: Option<String>,
     },
     /// Offline: gather every form's answers in a bundle into one table per form.
     Export {
@@ -135,19 +142,33 @@ pub enum Command {
         /// csv (one form) or json (every form).
         #[arg(long, value_enum)]
         format: export::Format,
-        /// The file to write; an existing file is never replaced.
+        /// The file to write; an existing file is replaced only with --force.
         #[arg(long)]
         out: PathBuf,
         /// Only this form's answers (by id).
         #[arg(long)]
         form: Option<String>,
+        /// The language of questions and answers (tg, ru, uz, uz-Cyrl, fa, en); by default the
+        /// one LC_ALL, LC_MESSAGES or LANG names, else English.
+        #[arg(long)]
+        lang: Option<String>,
+        /// CSV headed by question names, with answers as stored codes (for tools).
+        #[arg(long)]
+        codes: bool,
+        /// Replace --out if it is an earlier export sanduq wrote there, unchanged since.
+        #[arg(long)]
+        force: bool,
+        /// Only submissions that no earlier export (of the same --form) held.
+        #[arg(long)]
+        new: bool,
     },
     /// Offline: encrypt a reply to a source into the bundle's outbox.
     Reply {
         /// The bundle folder (fetched, so that it knows the source).
         #[arg(long)]
         bundle: PathBuf,
-        /// The source: its id, or at least its first 8 characters.
+        /// The source: its folder name from decrypt (amber-heron-3f2a91c0…), its designation
+        /// with or without digits ("amber heron 3f2a91c0"), or at least 6 digits of its id.
         #[arg(long)]
         source: String,
         /// A UTF-8 text file with the reply.
@@ -185,6 +206,15 @@ pub enum Command {
         #[command(flatten)]
         server: ServerArgs,
         /// The bundle folder.
+        #[arg(long)]
+        bundle: PathBuf,
+    },
+    /// Online, one step: push the outbox, fetch, and say what is new about people.
+    Sync {
+        /// The editor API.
+        #[command(flatten)]
+        server: ServerArgs,
+        /// The bundle folder (created by the first sync).
         #[arg(long)]
         bundle: PathBuf,
     },
@@ -317,32 +347,51 @@ pub async fn run(cli: Cli) -> Result<()> {
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
         },
-        Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await,
+        Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {
             identity,
             bundle,
             out,
-        } => tokio::task::spawn_blocking(move || decrypt::decrypt(&identity, &bundle, &out))
-            .await
-            .map_err(CliError::new)?,
+            lang,
+        } => {
+            let lang = editor_locale(lang.as_deref())?;
+            tokio::task::spawn_blocking(move || decrypt::decrypt(&identity, &bundle, &out, lang))
+                .await
+                .map_err(CliError::new)?
+        }
         Command::Export {
             identity,
             bundle,
             format,
             out,
             form,
-        } => tokio::task::spawn_blocking(move || {
-            export::export(&identity, &bundle, format, &out, form.as_deref())
-        })
-        .await
-        .map_err(CliError::new)?,
+            lang,
+            codes,
+            force,
+            new,
+        } => {
+            let opts = export::Options {
+                format,
+                only: form,
+                lang: editor_locale(lang.as_deref())?,
+                codes,
+                force,
+                new,
+            };
+            tokio::task::spawn_blocking(move || export::export(&identity, &bundle, &out, &opts))
+                .await
+                .map_err(CliError::new)?
+        }
         Command::Delete { server, ids } => fetch::delete(&server, &ids).await,
         Command::Reply {
             bundle,
             source,
             message_file,
         } => reply::reply(&bundle, &source, &message_file),
-        Command::Push { server, bundle } => fetch::push_command(&server, &bundle).await,
+        Command::Push { server, bundle } => {
+            fetch::push_reported(&server, &bundle).await.map(|_| ())
+        }
+        Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
         Command::Inbox {
             identity,
             bundle,
@@ -352,6 +401,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             .map_err(CliError::new)?,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
+}
+
+/// The language the editor reads forms in: `--lang`, else the environment's, else English.
+pub(crate) fn editor_locale(lang: Option<&str>) -> Result<crate::i18n::Locale> {
+    crate::forms::words::editor_locale(lang, |k| std::env::var(k).ok()).map_err(CliError::new)
 }
 
 /// Writes `contents` to a new file with mode 0600; refuses to overwrite.

@@ -16,54 +16,12 @@ use crate::store::SourceInfo;
 /// Largest reply text, in bytes.
 const MAX_REPLY_TEXT: u64 = 256 * 1024;
 
-/// Finds a source by its designation ("amber heron", or its folder name "amber-heron-3f2a91"),
-/// its full id, or a unique prefix of its id of at least 8 characters.
-pub(super) fn find_source<'a>(sources: &'a [SourceInfo], wanted: &str) -> Result<&'a SourceInfo> {
-    let spaced = wanted.trim().to_lowercase().replace(['-', '_'], " ");
-    let spaced = spaced.split_whitespace().collect::<Vec<_>>().join(" ");
-    let by_name: Vec<&SourceInfo> = sources
-        .iter()
-        .filter(|s| {
-            let d = crate::designation::of(s.id);
-            spaced == d || spaced == crate::designation::folder(s.id).replace('-', " ")
-        })
-        .collect();
-    match by_name.as_slice() {
-        [one] => return Ok(one),
-        [] => {}
-        _ => {
-            return Err(CliError::new(
-                "--source: several sources have that name; use the folder name with its digits",
-            ))
-        }
-    }
-    let wanted = wanted.trim().to_lowercase();
-    if wanted.len() < 8 {
-        return Err(CliError::new(
-            "--source: give the source's id, or at least its first 8 characters",
-        ));
-    }
-    let matches: Vec<&SourceInfo> = sources
-        .iter()
-        .filter(|s| s.id.to_string().starts_with(&wanted))
-        .collect();
-    match matches.as_slice() {
-        [one] => Ok(one),
-        // The value is not echoed: whatever was pasted there may be a secret.
-        [] => Err(CliError::new(
-            "--source: no such source in this bundle; run sanduq fetch on the online machine first",
-        )),
-        _ => Err(CliError::new(
-            "--source: that matches several sources; give more characters",
-        )),
-    }
-}
-
 /// `sanduq reply`.
 pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
-    let source = find_source(&manifest.sources, source)?;
+    let source = super::sources::resolve(&manifest.sources, source)
+        .map_err(|e| CliError::new(format!("--source: {e}")))?;
     check_can_reply(&manifest, source)?;
     if manifest.pending_editors.is_some() {
         eprintln!("sanduq: {}", pending_note(bundle_dir));
@@ -77,8 +35,19 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
         return Err(too_long());
     }
     let text = zeroize::Zeroizing::new(std::fs::read(message_file).map_err(unreadable)?);
+    let queued = queued_for(&bundle.outbox(), source.id);
     let path = write_reply(&bundle, &manifest, source, &text)?;
     println!("{}", path.display());
+    eprintln!("{}", confirmation(source.id, &manifest.editors));
+    if queued > 0 {
+        eprintln!(
+            "sanduq: {queued} earlier repl{} to {} {} waiting in the outbox too; sanduq push sends them all (delete a file from {} to take one back)",
+            if queued == 1 { "y" } else { "ies" },
+            crate::designation::label(source.id),
+            if queued == 1 { "is" } else { "are" },
+            bundle.outbox().display()
+        );
+    }
     Ok(())
 }
 
@@ -150,46 +119,74 @@ pub(super) fn write_reply(
     Ok(path)
 }
 
+/// How many replies to `source` wait in `outbox` (not yet pushed).
+fn queued_for(outbox: &Path, source: crate::ids::Id) -> usize {
+    let prefix = format!("{source}.");
+    std::fs::read_dir(outbox).map_or(0, |entries| {
+        entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter(|n| n.starts_with(&prefix) && n.ends_with(".age"))
+            .count()
+    })
+}
+
+/// The line saying who can read the reply: the source, and each editor accepted in the
+/// bundle, by a shortened recipient (enough to compare with `sanduq keygen`'s output).
+fn confirmation(source: crate::ids::Id, editors: &[String]) -> String {
+    let list: Vec<String> = editors.iter().map(|r| short_recipient(r)).collect();
+    format!(
+        "sanduq: reply queued for {}, encrypted to its reply key and to the {} editor{} accepted in this bundle: {}",
+        crate::designation::label(source),
+        editors.len(),
+        if editors.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
+}
+
+/// `age1qyqs…x7k2m9`: the start and end of a recipient; recipients are public, but a
+/// post-quantum one is 2,000 characters long.
+pub(crate) fn short_recipient(r: &str) -> String {
+    let r = r.trim();
+    let chars: Vec<char> = r.chars().collect();
+    if chars.len() <= 24 {
+        return r.to_owned();
+    }
+    let head: String = chars[..12].iter().collect();
+    let tail: String = chars[chars.len() - 8..].iter().collect();
+    format!("{head}…{tail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn source(id: &str) -> SourceInfo {
-        SourceInfo {
-            id: id.parse().unwrap(),
-            desk: "default".into(),
-            day: "2026-11-28".into(),
-            reply_recipient: Some("age1x".into()),
-        }
-    }
-
     #[test]
-    fn sources_are_found_by_designation_folder_or_id_prefix() {
-        let a = source("000102030405060708090a0b0c0d0e0f");
-        let b = source("0101ffffffffffffffffffffffffffff");
-        let all = vec![a.clone(), b.clone()];
-        let name = crate::designation::of(a.id);
-        assert_eq!(find_source(&all, &name).unwrap().id, a.id);
-        assert_eq!(
-            find_source(&all, &name.to_uppercase().replace(' ', "-"))
-                .unwrap()
-                .id,
-            a.id
-        );
-        assert_eq!(
-            find_source(&all, &crate::designation::folder(b.id))
-                .unwrap()
-                .id,
-            b.id
-        );
-        assert_eq!(find_source(&all, "0101ffff").unwrap().id, b.id);
-        assert!(find_source(&all, "0001").is_err(), "too short");
-        assert!(find_source(&all, "nobody here").is_err());
-        let twin = source("00010000000000000000000000000000");
-        assert_eq!(crate::designation::of(twin.id), name);
+    fn recipients_are_shortened_and_counted() {
+        let long = format!("age1pq1{}", "q".repeat(1900));
+        assert_eq!(short_recipient(&long).chars().count(), 21);
+        assert!(short_recipient(&long).starts_with("age1pq1qqqqq…"));
+        assert_eq!(short_recipient("age1short"), "age1short");
+        let id: crate::ids::Id = "000102030405060708090a0b0c0d0e0f".parse().unwrap();
+        let line = confirmation(id, &["age1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaabbbbbbbb".into()]);
+        assert!(line.contains("amber anchor 00010203"), "{line}");
         assert!(
-            find_source(&[a, twin], &name).is_err(),
-            "an ambiguous designation is refused"
+            line.contains("1 editor accepted") && line.contains("age1aaaaaaaa…bbbbbbbb"),
+            "{line}"
         );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(queued_for(dir.path(), id), 0);
+        std::fs::write(
+            dir.path()
+                .join(format!("{id}.{}.age", crate::ids::Id::random())),
+            b"x",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path()
+                .join(format!("{}.x.age", crate::ids::Id::random())),
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(queued_for(dir.path(), id), 1);
     }
 }

@@ -214,6 +214,7 @@ impl<'f> Draft<'f> {
                     name: &f.name,
                     kind: f.kind,
                     label: f.label.get(Locale::english()),
+                    consent: f.consent,
                 })
                 .collect(),
             answers: Ordered(answers),
@@ -244,6 +245,10 @@ struct FieldInfo<'a> {
     name: &'a str,
     kind: Kind,
     label: &'a str,
+    /// Present (true) on questions asking consent, so that tools without the definition
+    /// can show them first.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    consent: bool,
 }
 
 #[derive(Serialize)]

@@ -11,6 +11,7 @@
 //! encrypted as one item.
 
 pub mod answers;
+pub mod words;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -102,6 +103,8 @@ pub struct Field {
     pub kind: Kind,
     /// Whether an answer is required (for a checkbox: that it is ticked).
     pub required: bool,
+    /// Whether the question asks the source's consent: the editors' tools show it first.
+    pub consent: bool,
     /// Longest answer in characters (text and textarea).
     pub max_length: usize,
     /// Smallest number accepted (number).
@@ -163,6 +166,12 @@ impl Form {
         raw.check().map_err(|e| format!("{origin}: {e}"))
     }
 
+    /// The built-in form whose id is `id`, if any: what the offline tools know of a form
+    /// without the server's configuration.
+    pub fn builtin(id: &str) -> Option<Form> {
+        (id == "detention").then(Form::detention)
+    }
+
     /// The built-in detention testimony form.
     pub fn detention() -> Form {
         // The file is part of the binary and checked by a unit test below.
@@ -206,6 +215,8 @@ struct RawField {
     kind: Kind,
     #[serde(default)]
     required: bool,
+    #[serde(default)]
+    consent: bool,
     max_length: Option<usize>,
     min: Option<f64>,
     max: Option<f64>,
@@ -261,6 +272,25 @@ fn optional_text(what: &str, map: BTreeMap<String, String>) -> Result<Option<Tex
     } else {
         text(what, map).map(Some)
     }
+}
+
+/// Checks a field's offered answers; `at` names the field in errors.
+fn choices(at: &str, raw: Vec<RawChoice>) -> Result<Vec<Choice>, String> {
+    let mut values = HashSet::new();
+    let mut options = Vec::with_capacity(raw.len());
+    for o in raw {
+        if !valid_name(&o.value, true) || !values.insert(o.value.clone()) {
+            return Err(format!(
+                "{at}: option value {:?} must be unique, 1 to 64 of a-z, 0-9, _ and -",
+                o.value
+            ));
+        }
+        options.push(Choice {
+            label: text(&format!("{at} option {:?} label", o.value), o.label)?,
+            value: o.value,
+        });
+    }
+    Ok(options)
 }
 
 impl RawForm {
@@ -322,26 +352,14 @@ impl RawForm {
             if !wants_options && !f.options.is_empty() {
                 return Err(format!("{at}: options are for select and multiselect only"));
             }
-            let mut values = HashSet::new();
-            let mut options = Vec::with_capacity(f.options.len());
-            for o in f.options {
-                if !valid_name(&o.value, true) || !values.insert(o.value.clone()) {
-                    return Err(format!(
-                        "{at}: option value {:?} must be unique, 1 to 64 of a-z, 0-9, _ and -",
-                        o.value
-                    ));
-                }
-                options.push(Choice {
-                    label: text(&format!("{at} option {:?} label", o.value), o.label)?,
-                    value: o.value,
-                });
-            }
+            let options = choices(&at, f.options)?;
             fields.push(Field {
                 label: text(&format!("{at} label"), f.label)?,
                 help: optional_text(&format!("{at} help"), f.help)?,
                 name: f.name,
                 kind: f.kind,
                 required: f.required,
+                consent: f.consent,
                 max_length,
                 min: f.min,
                 max: f.max,
@@ -382,6 +400,8 @@ mod tests {
             ["consent_publish", "consent_share"],
             "only consent is required"
         );
+        assert!(consent.iter().all(|f| f.consent), "and marked as consent");
+        assert_eq!(form.fields.iter().filter(|f| f.consent).count(), 2);
         let mut texts: Vec<(String, &Text)> = vec![("title".into(), &form.title)];
         texts.extend(form.intro.iter().map(|t| ("intro".into(), t)));
         for f in &form.fields {

@@ -369,6 +369,19 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_session(&self, id: &[u8; 32]) -> Result<bool>;
     /// Deletes every session whose sweep time is at or before `now_ms`; returns how many.
     async fn sweep_sessions(&self, now_ms: u64) -> Result<u64>;
+    // Sync (issue 20): whole conversations and an address book that survives deletions.
+    /// Every reply of `desk`, by day then id: `sanduq fetch` brings the desk's replies down
+    /// and tells which ones their sources deleted.
+    async fn replies_for_desk(&self, desk: &str) -> Result<Vec<ReplyRow>>;
+    /// At most `limit` sources of `desk`, with items or without, that come after `after`
+    /// (a day, and an id on that day; `None` takes the whole day) in (day, id) order: one
+    /// page of the desk's address book.
+    async fn sources_after(
+        &self,
+        desk: &str,
+        after: (&str, Option<Id>),
+        limit: u32,
+    ) -> Result<Vec<SourceInfo>>;
     /// Every row, in an order `restore` can write back (sources before their items and
     /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;

@@ -534,6 +534,36 @@ impl MetaStore for PgMetaStore {
         Ok(r.rows_affected())
     }
 
+    // Sync (issue 20): the desk's replies and its address book.
+    async fn replies_for_desk(&self, desk: &str) -> Result<Vec<ReplyRow>> {
+        let rows = sqlx::query(
+            "SELECT id, source, desk, day, size FROM replies WHERE desk = $1 ORDER BY day, id",
+        )
+        .bind(desk)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(reply_from_row).collect()
+    }
+
+    async fn sources_after(
+        &self,
+        desk: &str,
+        after: (&str, Option<Id>),
+        limit: u32,
+    ) -> Result<Vec<SourceInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, desk, day, reply_recipient FROM sources \
+             WHERE desk = $1 AND (day > $2 OR (day = $2 AND id > $3)) ORDER BY day, id LIMIT $4",
+        )
+        .bind(desk)
+        .bind(after.0)
+        .bind(after.1.map(|i| i.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
     async fn dump(&self) -> Result<Dump> {
         // One snapshot: a consistent picture even while other nodes write.
         let mut tx = self.pool.begin().await?;

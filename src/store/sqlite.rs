@@ -456,6 +456,37 @@ impl MetaStore for SqliteMetaStore {
         Ok(r.rows_affected())
     }
 
+    // Sync (issue 20): the desk's replies and its address book.
+    async fn replies_for_desk(&self, desk: &str) -> Result<Vec<ReplyRow>> {
+        let rows = sqlx::query(
+            "SELECT id, source, desk, day, size FROM replies WHERE desk = ? ORDER BY day, id",
+        )
+        .bind(desk)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(reply_from_row).collect()
+    }
+
+    async fn sources_after(
+        &self,
+        desk: &str,
+        after: (&str, Option<Id>),
+        limit: u32,
+    ) -> Result<Vec<SourceInfo>> {
+        let rows = sqlx::query(
+            "SELECT id, desk, day, reply_recipient FROM sources \
+             WHERE desk = ? AND (day > ? OR (day = ? AND id > ?)) ORDER BY day, id LIMIT ?",
+        )
+        .bind(desk)
+        .bind(after.0)
+        .bind(after.0)
+        .bind(after.1.map(|i| i.to_string()).unwrap_or_default())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(source_from_row).collect()
+    }
+
     async fn dump(&self) -> Result<Dump> {
         // One read transaction: a consistent picture even while serve writes.
         let mut tx = self.pool.begin().await?;

@@ -17,9 +17,10 @@ use tokio_util::io::ReaderStream;
 
 use super::AppState;
 use crate::ids::Id;
-use crate::store::{BlobKey, Editor, ItemRow, SourceInfo};
+use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
 
 pub(crate) mod batch;
+pub(crate) mod book;
 
 /// The header that carries the listing's tag, both ways.
 pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
@@ -46,6 +47,14 @@ pub struct Listing {
         deserialize_with = "at_most::<_, _, { Listing::MAX_EDITORS }>"
     )]
     pub editors: Vec<String>,
+    /// Every reply of the desk, by any of its editors (encrypted to them all). `None` from a
+    /// server older than the field: then nothing can be said about replies sources deleted.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "some_at_most::<_, _, { Listing::MAX_REPLIES }>"
+    )]
+    pub replies: Option<Vec<ReplyRow>>,
 }
 
 impl Listing {
@@ -55,6 +64,8 @@ impl Listing {
     pub const MAX_SOURCES: usize = 100_000;
     /// Most editors a listing may name.
     pub const MAX_EDITORS: usize = 1_000;
+    /// Most replies a listing may name.
+    pub const MAX_REPLIES: usize = 100_000;
     /// How the parse error of a list over its cap starts, so that the CLI can tell it from
     /// a malformed listing (whose message may quote the server and is never shown).
     pub const OVER_CAP: &'static str = "lists more than";
@@ -87,6 +98,15 @@ where
         }
     }
     d.deserialize_seq(Capped::<T, N>(std::marker::PhantomData))
+}
+
+/// As [`at_most`], for a list that may be absent.
+fn some_at_most<'de, D, T, const N: usize>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    at_most::<D, T, N>(d).map(Some)
 }
 
 /// Failures of the editor API, as JSON with a fixed message.
@@ -184,11 +204,13 @@ pub(crate) async fn list(
     let items = st.meta.items_for_desk(&editor.desk).await?;
     let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
+    let replies = Some(st.meta.replies_for_desk(&editor.desk).await?);
     let body = serde_json::to_vec(&Listing {
         desk: editor.desk,
         items,
         sources,
         editors,
+        replies,
     })
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     let tag = hex::encode(sha2::Sha256::digest(&body));

@@ -32,6 +32,7 @@ use axum::Router;
 use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
+pub use api::book::{SourcesPage, PAGE as SOURCES_PAGE, REPLIES_MAGIC};
 pub use api::Listing;
 pub use error::AppError;
 
@@ -134,6 +135,8 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}/meta", get(api::meta))
         .route("/api/v1/batch", post(api::batch::items))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
+        .route("/api/v1/sources", get(api::book::sources))
+        .route("/api/v1/replies/batch", post(api::book::replies))
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
             state.config.net,

@@ -16,6 +16,7 @@ pub async fn run(store: &dyn MetaStore) {
     submissions(store).await;
     deletes(store).await;
     replies(store).await;
+    address_book(store).await;
     install(store).await;
     sessions(store).await;
     lease(store).await;
@@ -354,6 +355,71 @@ pub async fn replies(store: &dyn MetaStore) {
     assert_eq!(
         store.replies_for_source(s.id).await.expect("replies"),
         vec![earlier]
+    );
+}
+
+/// Sync (issue 20): a desk's replies, and its address book paged by (day, id) whether or
+/// not its sources still have items.
+pub async fn address_book(store: &dyn MetaStore) {
+    let mut sources: Vec<SourceRow> = ["2026-10-02", "2026-10-01", "2026-10-02", "2026-10-03"]
+        .iter()
+        .map(|d| source("book-desk", d))
+        .collect();
+    let elsewhere = source("book-other", "2026-10-01");
+    for s in sources.iter().chain([&elsewhere]) {
+        let items = [item(s, &s.day, 3)];
+        store
+            .commit_submission(s, None, &items)
+            .await
+            .expect("source");
+    }
+    // One source's items all deleted: it stays in the address book.
+    let gone = store.items_for_desk("book-desk").await.expect("items")[0].clone();
+    assert!(store.delete_item(gone.id).await.expect("delete"));
+    sources.sort_by(|a, b| (&a.day, a.id).cmp(&(&b.day, b.id)));
+    let ids = |page: Vec<crate::store::SourceInfo>| page.iter().map(|s| s.id).collect::<Vec<_>>();
+    let all = store
+        .sources_after("book-desk", ("", None), 10)
+        .await
+        .expect("page");
+    assert_eq!(
+        ids(all),
+        sources.iter().map(|s| s.id).collect::<Vec<_>>(),
+        "every source of the desk, by day then id, with items or without"
+    );
+    let first = store
+        .sources_after("book-desk", ("", None), 2)
+        .await
+        .expect("page");
+    assert_eq!(
+        ids(first),
+        vec![sources[0].id, sources[1].id],
+        "a page is bounded"
+    );
+    let next = store
+        .sources_after("book-desk", ("2026-10-02", Some(sources[1].id)), 2)
+        .await
+        .expect("page");
+    assert_eq!(
+        ids(next),
+        vec![sources[2].id, sources[3].id],
+        "the next page"
+    );
+    let since = store
+        .sources_after("book-desk", ("2026-10-02", None), 10)
+        .await
+        .expect("page");
+    assert_eq!(ids(since).len(), 3, "a whole day and after");
+    let r1 = reply(&sources[1], "2026-10-05");
+    let r0 = reply(&sources[0], "2026-10-04");
+    let other = reply(&elsewhere, "2026-10-04");
+    for r in [&r1, &r0, &other] {
+        store.add_reply(r).await.expect("add a reply");
+    }
+    assert_eq!(
+        store.replies_for_desk("book-desk").await.expect("replies"),
+        vec![r0, r1],
+        "a desk's replies, by day, and no other desk's"
     );
 }
 

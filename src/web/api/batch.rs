@@ -38,7 +38,7 @@ struct BatchRequest {
     ids: Vec<Id>,
 }
 
-type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
+pub(super) type Chunks = mpsc::Sender<Result<Bytes, std::io::Error>>;
 
 /// `POST /api/v1/batch`.
 pub(crate) async fn items(
@@ -47,6 +47,14 @@ pub(crate) async fn items(
     body: Body,
 ) -> Result<Response, ApiError> {
     let editor = authenticate(&st, &headers).await?;
+    let ids = read_ids(body).await?;
+    Ok(streamed(move |tx| async move {
+        send_items(&st, &editor.desk, &ids, &tx).await
+    }))
+}
+
+/// The ids a batch request asks for: at least one, at most [`MAX_BATCH_IDS`].
+pub(super) async fn read_ids(body: Body) -> Result<Vec<Id>, ApiError> {
     let bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
         .await
         .map_err(|_| ApiError::TooLarge)?;
@@ -54,13 +62,23 @@ pub(crate) async fn items(
     if req.ids.is_empty() || req.ids.len() > MAX_BATCH_IDS {
         return Err(ApiError::BadRequest);
     }
-    // A few chunks ahead of the client at most: memory stays constant whatever the batch.
+    Ok(req.ids)
+}
+
+/// A response whose body `send` writes, a few chunks ahead of the client at most: memory
+/// stays constant whatever the batch. An error breaks the response.
+pub(super) fn streamed<F, Fut>(send: F) -> Response
+where
+    F: FnOnce(Chunks) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>> + Send,
+{
     let (tx, rx) = mpsc::channel(4);
     tokio::spawn(async move {
-        if let Err(e) = send_items(&st, &editor.desk, &req.ids, &tx).await {
+        let err_tx = tx.clone();
+        if let Err(e) = send(tx).await {
             // The client hung up, or a store failed: either way the response breaks.
             tracing::debug!("editor API: a batch ended early: {e}");
-            let _ = tx.send(Err(e)).await;
+            let _ = err_tx.send(Err(e)).await;
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -71,7 +89,7 @@ pub(crate) async fn items(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
-    Ok(res)
+    res
 }
 
 async fn send_items(st: &AppState, desk: &str, ids: &[Id], tx: &Chunks) -> std::io::Result<()> {
@@ -116,7 +134,7 @@ async fn open_both(st: &AppState, id: Id) -> std::io::Result<Option<(Opened, Ope
 }
 
 /// Sends exactly `len` bytes of `reader`; an object shorter than its size breaks the stream.
-async fn copy_exactly(reader: BlobReader, len: u64, tx: &Chunks) -> std::io::Result<()> {
+pub(super) async fn copy_exactly(reader: BlobReader, len: u64, tx: &Chunks) -> std::io::Result<()> {
     let mut reader = reader.take(len);
     let mut sent = 0u64;
     loop {
@@ -140,7 +158,7 @@ async fn copy_exactly(reader: BlobReader, len: u64, tx: &Chunks) -> std::io::Res
     Ok(())
 }
 
-async fn send(tx: &Chunks, chunk: Bytes) -> std::io::Result<()> {
+pub(super) async fn send(tx: &Chunks, chunk: Bytes) -> std::io::Result<()> {
     tx.send(Ok(chunk))
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client hung up"))
