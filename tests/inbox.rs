@@ -259,7 +259,9 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
     assert!(left.is_empty(), "the $EDITOR file is removed: {left:?}");
     push_and_check(&server, &ed, &bundle, &source, &codename, &answer).await;
 
-    // decrypt's conversation.txt tells the same story, in order, the sent reply included.
+    // decrypt's conversation.txt tells the same story, in order, the sent reply included
+    // once, though fetch has now brought the desk's copy of it too.
+    assert!(fetch(&server, &ed, &bundle).status.success());
     let out = server.dir.path().join("out");
     let o = decrypt(&ed.identity, &bundle, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -275,7 +277,22 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
     );
     assert!(text.contains("reply of the desk, sent"), "{text}");
     assert!(text.contains("A second answer, from an editor."), "{text}");
+    assert_eq!(text.matches(answer.as_str()).count(), 1, "{text}");
     assert!(text.contains("saved as: photo.jpg"), "{text}");
+
+    // A fresh bundle (a lost stick) shows the desk's replies as fetch brought them.
+    let out = server.dir.path().join("out-fresh");
+    let fresh = server.dir.path().join("fresh");
+    assert!(decrypt(&ed.identity, &fresh, &out).status.success());
+    let text = std::fs::read_to_string(out.join(&folder).join("conversation.txt")).unwrap();
+    let at = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("{s:?} not in:\n{text}"))
+    };
+    assert!(
+        at(&said) < at(&answer),
+        "after the message it answers: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -94,7 +94,10 @@ impl Conversation {
             .zip(metas)
             .map(|(row, meta)| item_event(ids, &items_dir, row, meta, &names))
             .collect();
-        events.extend(replies(ids, &bundle.outbox(), source));
+        let mine = replies(ids, &bundle.outbox(), source);
+        let desk = desk_replies(ids, bundle, manifest, source, &mine);
+        events.extend(mine);
+        events.extend(desk);
         // Stable: items the same instant keep the manifest's order.
         events.sort_by_key(|e| e.at);
         Conversation { source, events }
@@ -191,6 +194,44 @@ fn replies(ids: &Identities, outbox: &Path, source: Id) -> Vec<Event> {
         }
     }
     found
+}
+
+/// The desk's replies to `source` that `fetch` brought (`replies/<id>.age`, by any editor),
+/// except those already shown from this bundle's outbox (the same text). They are placed at
+/// the end of the UTC day they were pushed (the listing gives no finer time): after what
+/// they answer, as a rule.
+fn desk_replies(
+    ids: &Identities,
+    bundle: &Bundle,
+    manifest: &Manifest,
+    source: Id,
+    shown: &[Event],
+) -> Vec<Event> {
+    let seen: Vec<&str> = shown
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Reply { text, .. } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    let dir = bundle.replies_dir();
+    manifest
+        .replies
+        .iter()
+        .filter(|r| r.source == source)
+        .filter_map(|r| {
+            let body = match read_text(ids, &dir.join(format!("{}.age", r.id))) {
+                Ok(text) if seen.contains(&text.as_str()) => return None,
+                Ok(text) => Body::Reply { text, sent: true },
+                Err(e) => Body::Unreadable(format!("a reply of the desk: {e}")),
+            };
+            Some(Event {
+                at: parse_time(&format!("{}T23:59:59Z", r.day)),
+                item: None,
+                body,
+            })
+        })
+        .collect()
 }
 
 /// Decrypts a small text (a message or a reply) into memory.
