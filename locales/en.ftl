@@ -29,6 +29,11 @@ add-heading = Add to your testimony
 come-back-question = Have you written to us before?
 come-back-link = Come back with your codename
 index-intro = Write what happened and attach photos or documents if you have them. What you send is encrypted on arrival; the server keeps nothing it can read. You do not need to give your name.
+retention-days = { $days ->
+    [one] The server keeps what you send for { $days } day after it arrives, then deletes it for good. If you do not use your codename for { $days } day, it stops working and the answers to you are deleted.
+   *[other] The server keeps what you send for { $days } days after it arrives, then deletes it for good. If you do not use your codename for { $days } days, it stops working and the answers to you are deleted.
+}
+retention-keep = The server keeps what you send, encrypted, until the editors delete it.
 desk-label = Who should receive it
 message-label = Your message
 files-legend = Files (optional)

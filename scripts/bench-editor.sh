@@ -2,7 +2,10 @@
 # Editor-side benchmarks against a running `sanduq serve` on loopback:
 #   1. `sanduq fetch` of ITEMS small items (goal: 10,000 in at most 10 s);
 #   2. `sanduq decrypt` of a bundle of 1,000 items totalling 1 GiB, against the reference
-#      `age -d` decrypting the same 1,000 content files (goal: at most 1.2x its time).
+#      `age -d` decrypting the same 1,000 content files (goal: at most 1.2x its time);
+#   3. `sanduq fetch` of ITEMS items of 1 KiB through a Tor-like link (300 ms round trip,
+#      1 MB/s each way), before and after batches, and with nothing new (goals: at most 60 s
+#      and 2 s): scripts/bench-sync.sh, run here after the two above. SLOW_LINK=0 skips it.
 # A benchmark, not a test: the figures depend on the machine and its load.
 #
 #   bash scripts/bench-editor.sh [ITEMS] [DECRYPT_ITEMS] [DECRYPT_ITEM_KIB]
@@ -120,3 +123,9 @@ echo
 echo "== results"
 printf 'decrypt of %d items      : sanduq %.2f s, age -d %.2f s, ratio %.2f (goal <= 1.2); %d files written\n' \
   "$dec_items" "$t_sdq" "$t_age" "$(echo "$t_sdq / $t_age" | bc -l)" "$decrypted"
+
+if [ "${SLOW_LINK:-1}" != 0 ]; then
+  echo
+  echo "== fetch through a Tor-like link (scripts/bench-sync.sh $items)"
+  bash scripts/bench-sync.sh "$items"
+fi

@@ -22,12 +22,20 @@ command -v objdump >/dev/null 2>&1 || need+=(binutils)  # release.sh: the binary
 command -v tmux >/dev/null 2>&1 || need+=(tmux)  # a real terminal for the inbox tests (tests/inbox.rs)
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || need+=(postgresql)  # a throwaway cluster for the PostgreSQL metadata store tests
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)  # installs aiosmtpd, below
+command -v faketime >/dev/null 2>&1 || need+=(faketime)  # days moved on for the retention tests
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing ${need[*]}"
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# aiosmtpd, the SMTP server the notification tests deliver to (tests/notify.rs), from PyPI.
+if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+  echo "== installing aiosmtpd (pip, for this user)"
+  python3 -m pip install --user --quiet aiosmtpd 2>/dev/null \
+    || python3 -m pip install --user --quiet --break-system-packages aiosmtpd
 fi
 # Garage, the S3-compatible store the S3 blob store's tests run against (tests/store_s3.rs);
 # the tests look for it on PATH, where `cargo install` puts it once its bin folder is there.

@@ -17,6 +17,7 @@ mod desks;
 mod limits;
 mod listen;
 pub mod node;
+pub mod notify;
 pub mod store;
 
 /// Default size limit of one source request: 2 GiB.
@@ -25,6 +26,9 @@ pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 pub const DEFAULT_MAX_MESSAGE_BYTES: u64 = 1024 * 1024;
 /// Default number of files in one submission.
 pub const DEFAULT_MAX_FILES: usize = 100;
+/// The longest `[[desk]] retention_days` accepted (a hundred years): anything longer is
+/// surely a typo, and 0 is how to keep items until an editor deletes them.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// What can go wrong reading a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +91,8 @@ pub struct RawConfig {
     /// This process as one node of several: health listener, drain on shutdown.
     #[serde(default)]
     pub node: node::RawNode,
+    /// Content-free notifications; absent means none are sent.
+    pub notify: Option<notify::RawNotify>,
 }
 
 /// `[listen]`.
@@ -173,6 +179,8 @@ pub struct RawDesk {
     pub title: Option<String>,
     /// The ids of the forms this desk offers (default: the built-in `detention` form).
     pub forms: Option<Vec<String>>,
+    /// Days items and silent sources are kept; 0 or absent keeps them until an editor deletes.
+    pub retention_days: Option<u32>,
 }
 
 /// A secret byte string whose `Debug` never shows it and which is wiped on drop.
@@ -211,6 +219,9 @@ pub struct Desk {
     pub title: String,
     /// The ids of the forms it offers, in the order sources see them.
     pub forms: Vec<String>,
+    /// Days an item is kept after its day of receipt, and a source after its last activity;
+    /// 0 keeps them until an editor deletes (`store::retention`).
+    pub retention_days: u32,
 }
 
 /// Threads the server may use for blocking work. Every upload in flight holds one (it
@@ -310,6 +321,8 @@ pub struct Config {
     pub store: store::StoreConfig,
     /// Health listener and drain on shutdown.
     pub node: node::NodeConfig,
+    /// Content-free notifications, if `[notify]` is present.
+    pub notify: Option<notify::NotifyConfig>,
 }
 
 impl Config {
@@ -360,6 +373,11 @@ impl Config {
             .node
             .validate([listen.source_addr, listen.api_addr])
             .map_err(|(key, message)| invalid((format!("node.{key}"), message)))?;
+        let notify = raw
+            .notify
+            .map(|n| n.validate(base))
+            .transpose()
+            .map_err(|(key, message)| invalid((format!("notify.{key}"), message)))?;
         Ok(Config {
             path: path.to_owned(),
             data_dir: base.join(raw.data_dir.as_deref().unwrap_or(".")),
@@ -382,6 +400,7 @@ impl Config {
             codename_login_queue: codename.login_queue,
             store,
             node,
+            notify,
         })
     }
 

@@ -33,6 +33,18 @@ pub enum Error {
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
+    /// A desk's editors are of both kinds, post-quantum and classical.
+    #[error(
+        "desk {desk:?} mixes {pq} post-quantum (age1pq1…) and {classical} classical editor keys; age cannot encrypt one file to both: remove one kind with `sanduq admin editor remove` (docs/operator.md, moving a desk to post-quantum keys)"
+    )]
+    MixedKinds {
+        /// The desk.
+        desk: String,
+        /// How many of its editors have post-quantum keys.
+        pq: usize,
+        /// How many have classical keys.
+        classical: usize,
+    },
 }
 
 /// Parses one recipient: `age1…` (X25519), `age1pq1…` (post-quantum, [`crate::pq`]),
@@ -95,15 +107,16 @@ pub fn is_post_quantum(recipient: &str) -> bool {
 }
 
 /// Checks that one desk's `recipients` are all post-quantum or all classical.
-pub fn check_one_kind(desk: &str, recipients: &[String]) -> Result<(), String> {
+pub fn check_one_kind(desk: &str, recipients: &[String]) -> Result<(), Error> {
     let pq = recipients.iter().filter(|r| is_post_quantum(r)).count();
     if pq == 0 || pq == recipients.len() {
         return Ok(());
     }
-    Err(format!(
-        "desk {desk:?} mixes {pq} post-quantum (age1pq1…) and {} classical editor keys; age cannot encrypt one file to both: remove one kind with `sanduq admin editor remove` (docs/operator.md, moving a desk to post-quantum keys)",
-        recipients.len() - pq
-    ))
+    Err(Error::MixedKinds {
+        desk: desk.to_owned(),
+        pq,
+        classical: recipients.len() - pq,
+    })
 }
 
 /// Encrypts a small in-memory value (such as an item's metadata) into a binary age file.
@@ -186,7 +199,8 @@ fn pq_identity_file(path: &str) -> Result<Option<Vec<Box<dyn age::Identity>>>, E
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
-    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(bad)? else {
+    let Some((pq, rest)) = crate::pq::split_identity_file(text).map_err(|e| bad(e.to_string()))?
+    else {
         if !protected {
             return Ok(None);
         }

@@ -155,7 +155,7 @@ mod tests {
 
     fn sample_args() -> FluentArgs<'static> {
         let mut a = FluentArgs::new();
-        for k in ["count", "files", "n", "min", "max"] {
+        for k in ["count", "files", "n", "min", "max", "days"] {
             a.set(k, 3);
         }
         a.set("size", "2 GiB");
@@ -181,6 +181,26 @@ mod tests {
                 let text = l.message("thanks-body", Some(&args));
                 assert!(!text.contains('{'), "{}: {text}", l.code());
             }
+        }
+        // How long a desk keeps things: every count reads, Russian in its three forms.
+        for l in Locale::all() {
+            for days in [1, 2, 5, 21, 90] {
+                let mut args = FluentArgs::new();
+                args.set("days", days);
+                let text = l.message("retention-days", Some(&args));
+                assert!(
+                    text.contains(&l.digits(&days.to_string())) && !text.contains('{'),
+                    "{}: {text}",
+                    l.code()
+                );
+            }
+        }
+        let ru = Locale::from_code("ru").unwrap_or(ENGLISH);
+        for (days, form) in [(21, "21 день"), (2, "2 дня"), (90, "90 дней")] {
+            let mut args = FluentArgs::new();
+            args.set("days", days);
+            let text = ru.message("retention-days", Some(&args));
+            assert!(text.contains(form), "{text}");
         }
         let mut args = FluentArgs::new();
         args.set("count", 1);

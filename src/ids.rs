@@ -83,13 +83,39 @@ impl<'de> serde::Deserialize<'de> for Id {
 
 /// Today's date in UTC as `YYYY-MM-DD`: the only time sanduq keeps in plaintext.
 pub fn utc_day() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    format_day(utc_date())
+}
+
+/// Today's date in UTC.
+pub fn utc_date() -> time::Date {
+    time::OffsetDateTime::now_utc().date()
+}
+
+/// `date` as `YYYY-MM-DD`.
+pub fn format_day(date: time::Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
-        now.year(),
-        u8::from(now.month()),
-        now.day()
+        date.year(),
+        u8::from(date.month()),
+        date.day()
     )
+}
+
+/// The date a `YYYY-MM-DD` day names, if it names one; anything else (a day from a hostile
+/// server, say) is `None`.
+pub fn parse_day(s: &str) -> Option<time::Date> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let digits = |r: std::ops::Range<usize>| {
+        s.get(r)
+            .filter(|d| d.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|d| d.parse::<u16>().ok())
+    };
+    let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
+    let day = u8::try_from(digits(8..10)?).ok()?;
+    time::Date::from_calendar_date(i32::from(digits(0..4)?), month, day).ok()
 }
 
 /// The exact time in UTC (RFC 3339). Only ever written inside encrypted metadata.
@@ -119,6 +145,26 @@ mod tests {
             assert!(bad.parse::<Id>().is_err(), "{bad:?} accepted");
         }
         assert_ne!(Id::random(), Id::random());
+    }
+
+    #[test]
+    fn days_parse_only_when_they_name_a_date() {
+        let d = utc_date();
+        assert_eq!(parse_day(&format_day(d)), Some(d));
+        assert_eq!(
+            parse_day("2026-02-28").map(format_day).as_deref(),
+            Some("2026-02-28")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-1-01",
+            "+026-01-01",
+            "2026/01/01",
+            "",
+        ] {
+            assert_eq!(parse_day(bad), None, "{bad:?} accepted");
+        }
     }
 
     #[test]

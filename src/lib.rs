@@ -17,6 +17,7 @@ pub mod fuzzing;
 pub mod i18n;
 pub mod ids;
 pub mod intake;
+pub mod notify;
 pub mod pq;
 pub mod store;
 pub mod tokens;

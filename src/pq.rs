@@ -95,6 +95,16 @@ pub enum Error {
     /// The operating system's random number generator failed.
     #[error("the system random number generator failed")]
     Random,
+    /// A line of an identity file is not a post-quantum identity: its number and why, never
+    /// its content.
+    #[error("line {line}: {source}")]
+    BadLine {
+        /// The line's number, from 1.
+        line: usize,
+        /// Why ([`Error::BadIdentity`]).
+        #[source]
+        source: Box<Error>,
+    },
 }
 
 /// Decodes strict Bech32: one case throughout, the HRP exactly `hrp` (so in the case the
@@ -305,7 +315,7 @@ pub type SplitIdentityFile = (Vec<Identity>, Zeroizing<String>);
 /// when there is no such line; otherwise the parsed identities and the remaining lines
 /// (comments and blank lines dropped) for the age crate to parse. A malformed PQ line is an
 /// error naming its line number, never its content.
-pub fn split_identity_file(text: &str) -> Result<Option<SplitIdentityFile>, String> {
+pub fn split_identity_file(text: &str) -> Result<Option<SplitIdentityFile>, Error> {
     if !text.lines().any(|l| l.trim().starts_with(IDENTITY_PREFIX)) {
         return Ok(None);
     }
@@ -317,9 +327,10 @@ pub fn split_identity_file(text: &str) -> Result<Option<SplitIdentityFile>, Stri
             continue;
         }
         if line.starts_with(IDENTITY_PREFIX) {
-            let id = line
-                .parse::<Identity>()
-                .map_err(|e| format!("line {}: {e}", n + 1))?;
+            let id = line.parse::<Identity>().map_err(|e| Error::BadLine {
+                line: n + 1,
+                source: Box::new(e),
+            })?;
             ids.push(id);
         } else {
             rest.push_str(line);

@@ -81,6 +81,16 @@ fn config_errors_are_one_line_naming_the_key() {
         String::from_utf8_lossy(&sanduq(&["serve", "--config", cfg.to_str().unwrap()]).stderr)
             .into_owned();
     assert!(err.contains("listen.api"), "{err}");
+    // A language that does not exist: the key and the languages there are.
+    let mut bad = TestConfig::parse(&text);
+    std::fs::write(&cfg, bad.set("default_locale", "tj").text()).unwrap();
+    let out = sanduq(&["serve", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("default_locale") && err.contains("uz-Cyrl"),
+        "{err}"
+    );
     let missing = sanduq(&["serve", "--config", "/nonexistent/sanduq.toml"]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(
@@ -192,11 +202,10 @@ fn a_second_quickstart_on_a_running_folder_changes_nothing() {
             .unwrap()
             .port()
     };
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("127.0.0.1:8080", &format!("127.0.0.1:{}", free()))
-        .replace("127.0.0.1:8081", &format!("127.0.0.1:{}", free()));
-    std::fs::write(&cfg, text).unwrap();
+    let mut text = TestConfig::parse(&std::fs::read_to_string(&cfg).unwrap());
+    text.set("listen.source", format!("127.0.0.1:{}", free()))
+        .set("listen.api", format!("127.0.0.1:{}", free()));
+    std::fs::write(&cfg, text.text()).unwrap();
     let log = dir.path().join("first.log");
     let mut first = std::process::Command::new(BIN)
         .args(["quickstart", "--dir", data.to_str().unwrap()])

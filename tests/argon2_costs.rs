@@ -22,23 +22,16 @@ const RAISED: Cost = Cost {
 };
 
 fn set_memory(server: &Server, from: u32, to: u32) {
-    let text = std::fs::read_to_string(&server.config).unwrap();
-    let (a, b) = (
-        format!("memory_kib = {from}\n"),
-        format!("memory_kib = {to}\n"),
-    );
-    assert!(text.contains(&a));
-    std::fs::write(&server.config, text.replace(&a, &b)).unwrap();
+    server.edit_config(|c| {
+        assert_eq!(c.get("codename.memory_kib"), Some(from.to_string()));
+        c.set("codename.memory_kib", i64::from(to));
+    });
 }
 
 /// The install's pepper, as its configuration holds it.
 fn pepper(server: &Server) -> Vec<u8> {
     let text = std::fs::read_to_string(&server.config).unwrap();
-    let b64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("pepper = \""))
-        .and_then(|l| l.strip_suffix('"'))
-        .unwrap();
+    let b64 = TestConfig::parse(&text).get("secrets.pepper").unwrap();
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .unwrap()
@@ -46,10 +39,10 @@ fn pepper(server: &Server) -> Vec<u8> {
 
 /// Replaces the configured pepper by another valid one.
 fn change_pepper(server: &Server) {
-    let text = std::fs::read_to_string(&server.config).unwrap();
-    let old = base64::engine::general_purpose::STANDARD.encode(pepper(server));
     let new = base64::engine::general_purpose::STANDARD.encode([42u8; 32]);
-    std::fs::write(&server.config, text.replace(&old, &new)).unwrap();
+    server.edit_config(|c| {
+        c.set("secrets.pepper", new.as_str());
+    });
 }
 
 /// The reply recipient `codename` derives at `cost` under the install's pepper.

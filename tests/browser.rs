@@ -91,6 +91,10 @@ async fn body_once_it_says(b: &Client, want: &str) -> String {
 const SCRIPT_PROBE: &str = "data:text/html,<p id=state>script did not run</p>\
 <script>document.getElementById('state').textContent='script ran'</script>";
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one browser session, step by step, as a source lives it"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
     let driver = Driver::start();
@@ -104,12 +108,9 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
     b.goto(SCRIPT_PROBE).await.unwrap();
     assert_eq!(text_of(&b, "#state").await, "script did not run");
 
-    let mut server = Server::init(|t| {
-        t.replace(
-            "max_request_bytes = 2147483648",
-            "max_request_bytes = 1048576",
-        )
-        .replace("max_message_bytes = 1048576", "max_message_bytes = 65536")
+    let mut server = Server::configured(|c| {
+        c.set("limits.max_request_bytes", 1_048_576)
+            .set("limits.max_message_bytes", 65_536);
     });
     server.start();
     let ed = server.add_editor("ana", None);
@@ -223,11 +224,8 @@ async fn a_source_without_javascript_submits_logs_in_and_reads_a_reply() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_tor2web_warning_shows_in_the_browser() {
     let onion = format!("{}.onion", "c".repeat(56));
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            &format!("[listen]\nonion_address = \"{onion}\"\n"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("listen.onion_address", onion.as_str());
     });
     server.start();
     let driver = Driver::start();
@@ -304,6 +302,10 @@ async fn farsi_is_mirrored_and_tajik_shows_its_own_letters() {
 
 /// Fills a form in `lang` in the browser with JavaScript off: sent back once without
 /// consent (answers kept, in the page's language), then sent with consent.
+#[allow(
+    clippy::too_many_lines,
+    reason = "the form's questions filled in page order, one short block each"
+)]
 async fn fill_detention_form(b: &Client, server: &Server, lang: &str, name: &str, file: &Path) {
     let l = sanduq::i18n::Locale::from_code(lang).unwrap();
     let form = sanduq::forms::Form::detention();

@@ -1,5 +1,9 @@
 use crate::common::*;
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one source's visits in order: each step depends on the state the previous one left"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_codename_brings_a_source_back_to_the_same_record() {
     let server = Server::start_default();
@@ -185,9 +189,15 @@ async fn a_session_id_planted_before_login_is_not_used() {
     );
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one reply's life from fetch to deletion, read in the order it happens"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
-    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
+    let mut server = Server::configured(|c| {
+        c.desk("lawyers", None);
+    });
     server.start();
     let ana = server.add_editor("ana", None);
     let lev = server.add_editor("lev", Some("lawyers"));
@@ -390,7 +400,9 @@ async fn replies_round_trip_from_offline_editor_to_source_and_are_deleted() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_an_onion_cookies_are_host_bound_and_secure() {
-    let mut server = Server::init(|t| t.replace("secure_cookies = false", "secure_cookies = true"));
+    let mut server = Server::configured(|c| {
+        c.set("listen.secure_cookies", true);
+    });
     server.start();
     server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
@@ -425,8 +437,9 @@ async fn behind_an_onion_cookies_are_host_bound_and_secure() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_session_ends() {
-    let mut server =
-        Server::init(|t| t.replace("session_idle_seconds = 1800", "session_idle_seconds = 1"));
+    let mut server = Server::configured(|c| {
+        c.set("listen.session_idle_seconds", 1);
+    });
     server.start();
     server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
@@ -445,11 +458,9 @@ async fn an_idle_session_ends() {
 
 /// A started server with one editor, deriving codenames at `memory_kib` (no test weakening).
 fn server_at_cost(memory_kib: u32) -> Server {
-    let mut server = Server::init(|t| {
-        t.replace(
-            "memory_kib = 1024\nweak_cost_for_tests = true",
-            &format!("memory_kib = {memory_kib}"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("codename.memory_kib", i64::from(memory_kib))
+            .set("codename.weak_cost_for_tests", false);
     });
     server.start();
     server.add_editor("ana", None);

@@ -31,8 +31,9 @@ impl Stack {
     }
 
     /// The config text `t` on these stores, with a janitor of `grace` seconds.
-    fn config(&self, t: String, grace: u64) -> String {
-        in_store_table(with_janitor(t, grace), &self.garage.store_keys(&self.url))
+    fn config(&self, c: &mut TestConfig, grace: u64) {
+        c.janitor(i64::try_from(grace).unwrap())
+            .set_lines("store", &self.garage.store_keys(&self.url));
     }
 
     /// The object store's credentials, as sanduq reads them: from the environment only.
@@ -42,7 +43,7 @@ impl Stack {
 
     /// A started server on these stores, logging at `trace`.
     fn server(&self, grace: u64) -> Server {
-        let mut server = Server::init(|t| self.config(t, grace));
+        let mut server = Server::configured(|c| self.config(c, grace));
         server.env = self.env();
         server.log_filter = "trace".into();
         server.start();
@@ -231,7 +232,11 @@ async fn an_embedded_install_moves_to_postgres_and_garage() {
     let mut old = Server::start_default();
     let before = fill(&old).await;
     old.kill();
-    let mut new = successor(&old, |t| stack.config(t, 86_400));
+    let mut new = successor(&old, |t| {
+        let mut c = TestConfig::parse(&t);
+        stack.config(&mut c, 86_400);
+        c.text()
+    });
     new.env = stack.env();
     let o = migrate(&old, &new, &stack.env());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

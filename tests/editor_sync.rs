@@ -194,8 +194,9 @@ fn absent(id: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_batch_answers_another_desks_item_as_an_unknown_one() {
-    let mut server =
-        Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\ntitle = \"Lawyers' collective\"\n");
+    let mut server = Server::configured(|c| {
+        c.desk("lawyers", Some("Lawyers' collective"));
+    });
     server.start();
     let ana = server.add_editor("ana", Some("default"));
     let lev = server.add_editor("lev", Some("lawyers"));

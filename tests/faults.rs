@@ -162,10 +162,16 @@ fn check_after_restart(server: &Server, ed: &EditorKeys, round: &str) -> Vec<Str
         .collect()
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the crash points, the restart and the janitor's pass are one experiment on one server"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_during_uploads_loses_nothing_acknowledged_and_leaves_nothing_half_done() {
     // A short grace period, so that the janitor removes what the crashes left within the test.
-    let mut server = Server::init(|t| with_janitor(t, 6));
+    let mut server = Server::configured(|c| {
+        c.janitor(6);
+    });
     server.start();
     let ed = server.add_editor("ana", None);
     let secret = marker();

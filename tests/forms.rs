@@ -67,6 +67,10 @@ fn csv_rows(path: &Path) -> Vec<Vec<String>> {
     rows
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one form's way from sent back to stored to exported, each step checking what the previous left"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips() {
     let server = Server::start_default();
@@ -504,14 +508,20 @@ required = true
 label.en = "I agree"
 "#;
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "two versions of one form answered in turn, then exported together: one story"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_to_two_versions_of_a_form_export_together() {
-    let mut server = Server::init(|t| {
-        t.replace("# forms_dir = \"forms\"", "forms_dir = \"forms\"")
-            .replace(
-                "forms = [\"detention\"]",
-                "forms = [\"intake\", \"detention\"]",
-            )
+    let mut server = Server::configured(|c| {
+        c.set("forms_dir", "forms").desk_key(
+            0,
+            "forms",
+            ["intake", "detention"]
+                .into_iter()
+                .collect::<toml_edit::Array>(),
+        );
     });
     let forms = server.data().join("forms");
     std::fs::create_dir_all(&forms).unwrap();
@@ -650,9 +660,9 @@ async fn answers_to_two_versions_of_a_form_export_together() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_desk_offering_no_form_refuses_one_and_another_desk_offers_it() {
-    let mut server = Server::init(|t| {
-        t.replace("forms = [\"detention\"]", "forms = []")
-            + "\n[[desk]]\nname = \"lawyers\"\nforms = [\"detention\"]\n"
+    let mut server = Server::configured(|c| {
+        c.desk_key(0, "forms", toml_edit::Array::new())
+            .desk_with_forms("lawyers", None, Some(&["detention"]));
     });
     server.start();
     server.add_editor("ana", None);

@@ -21,11 +21,8 @@ async fn send(addr: SocketAddr, head: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_without_exactly_one_host_is_refused_on_both_listeners() {
     let onion = format!("{}.onion", "c".repeat(56));
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            &format!("[listen]\nonion_address = \"{onion}\"\n"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("listen.onion_address", onion.as_str());
     });
     server.start();
     let close = "Connection: close\r\n\r\n";

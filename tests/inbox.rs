@@ -295,17 +295,16 @@ async fn an_editor_reads_replies_and_queues_a_deletion_then_push_applies_both() 
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing() {
-    let server = Server::start_default();
-    let ed = server.add_editor("ana", None);
+/// A message full of terminal tricks with a file whose name has some, and a form with a
+/// hostile answer, from two sources.
+async fn two_hostile_sources(server: &Server) {
     let hostile = "title\u{1b}]0;PWNED\u{7} red\u{1b}[31mRED\u{1b}[0m clear\u{1b}[2J\n\
                    csi\u{9b}1m bidi\u{202E}gpj.exe\u{202C} iso\u{2066}x\u{2069}\n\
                    zw\u{200B}j cr\r bell\u{7} end";
-    let v = Visitor::new(&server).await;
+    let v = Visitor::new(server).await;
     let (s, _) = v
         .submit(
-            &server,
+            server,
             &[
                 Part::text("message", hostile.as_bytes()),
                 Part::file("evil\u{200B}\u{202E}fdp.exe".as_bytes(), b"x"),
@@ -314,10 +313,10 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
         .await;
     assert_eq!(s, 200);
     // A second source: a form whose answer is hostile too.
-    let w = Visitor::new(&server).await;
+    let w = Visitor::new(server).await;
     let (s, page) = w
         .submit(
-            &server,
+            server,
             &[
                 Part::text("form", b"detention"),
                 Part::text("f.detained_name", "Ali\u{1b}[2J\u{202E}".as_bytes()),
@@ -328,6 +327,13 @@ async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing(
         )
         .await;
     assert_eq!(s, 200, "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_testimony_reaches_the_terminal_escaped_and_obeyed_by_nothing() {
+    let server = Server::start_default();
+    let ed = server.add_editor("ana", None);
+    two_hostile_sources(&server).await;
     let bundle = server.dir.path().join("bundle");
     assert!(fetch(&server, &ed, &bundle).status.success());
     let source = source_with_items(&bundle, 2);

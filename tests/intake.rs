@@ -268,13 +268,10 @@ async fn an_abandoned_upload_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn over_limit_uploads_get_413_and_leave_nothing() {
-    let mut server = Server::init(|t| {
-        t.replace(
-            "max_request_bytes = 2147483648",
-            "max_request_bytes = 1048576",
-        )
-        .replace("max_message_bytes = 1048576", "max_message_bytes = 1000")
-        .replace("max_files = 100", "max_files = 2")
+    let mut server = Server::configured(|c| {
+        c.set("limits.max_request_bytes", 1_048_576)
+            .set("limits.max_message_bytes", 1000)
+            .set("limits.max_files", 2);
     });
     server.start();
     let ed = server.add_editor("ana", None);
@@ -445,7 +442,9 @@ async fn empty_forms_bad_bodies_and_closed_desks_get_clear_pages() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn orphans_of_a_crash_are_left_at_start_and_removed_by_the_janitor_after_grace() {
-    let mut server = Server::init(|t| with_janitor(t, 4));
+    let mut server = Server::configured(|c| {
+        c.janitor(4);
+    });
     server.start();
     let ed = server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
@@ -503,7 +502,9 @@ async fn orphans_of_a_crash_are_left_at_start_and_removed_by_the_janitor_after_g
 #[tokio::test(flavor = "multi_thread")]
 async fn a_submission_still_arriving_at_half_the_grace_period_is_cut_and_leaves_nothing() {
     // Grace 4 s: a submission is cut at 2 s, so the janitor never meets one in flight.
-    let mut server = Server::init(|t| with_janitor(t, 4));
+    let mut server = Server::configured(|c| {
+        c.janitor(4);
+    });
     server.start();
     let ed = server.add_editor("ana", None);
     let v = Visitor::new(&server).await;

@@ -11,13 +11,12 @@ use crate::common::*;
 /// One derivation at a time, four logins allowed to wait, and a cost slow enough (~0.1 s)
 /// for a flood to fill the queue.
 fn flood_server() -> Server {
-    let mut server = Server::init(|t| {
-        t.replace(
-            "memory_kib = 1024\nweak_cost_for_tests = true",
-            "memory_kib = 19456",
-        )
-        .replace("time = 3", "time = 5")
-        .replace("max_concurrent = 2", "max_concurrent = 1\nlogin_queue = 4")
+    let mut server = Server::configured(|c| {
+        c.set("codename.memory_kib", 19_456)
+            .set("codename.weak_cost_for_tests", false)
+            .set("codename.time", 5)
+            .set("codename.max_concurrent", 1)
+            .set("codename.login_queue", 4);
     });
     server.start();
     server.add_editor("ana", None);

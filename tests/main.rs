@@ -1,14 +1,18 @@
 #![allow(clippy::unwrap_used)]
 #![allow(unreachable_pub)]
-//! sanduq integration tests: one binary, every test against a real `sanduq` process.
+//! sanduq integration tests: one binary in two tiers (tests/README.md): `inprocess` calls the
+//! routers with no socket; every other module runs real `sanduq` processes.
 
 // The harness: start a server in a temp dir, register editors, submit forms, run the CLI.
 mod common;
 
+// In process, no socket: routing, pages, headers, the no-JS crawl, languages, API auth.
+mod inprocess;
+
 // Intake: no plaintext at rest, streaming memory, atomic commit, limits, CSRF.
 mod intake;
 
-// The editor API: authentication, desk isolation, ranges.
+// The editor API under a running server: removed editors, rotated tokens, another desk's key.
 mod editor_api;
 
 // The editor CLI: keygen, fetch, decrypt (hostile names, tampering), delete, age interop.
@@ -39,20 +43,26 @@ mod editor_cli_privacy;
 // Operator commands and configuration errors.
 mod admin;
 
+// Content-free notifications: real SMTP and webhook receivers, nothing of a submission in them.
+mod notify;
+
 // migrate-store: an install moved to other stores, and everything works afterwards.
 mod migrate;
+
+// admin backup and restore: a backup under load restored whole; a wrong pepper refused.
+mod backup;
+
+// Upgrades: an install made at schema 0002 (tests/fixtures) opened by this binary keeps all.
+mod upgrade;
 
 // Codenames: shown once, login, sessions, logout.
 mod codenames;
 
-// The hardened front: headers, no script, limits and timeouts, TLS, Tor2web, logs, deploy.
+// The hardened front: limits and timeouts, TLS, Tor2web, logs, core dumps, deploy.
 mod hardening;
 
 // A real headless Chromium with JavaScript off: submit, codename, login, reply, errors.
 mod browser;
-
-// Languages: the locale in the path, every page wholly in its language, the default locale.
-mod i18n;
 
 // Hostile input: a corpus of malformed and abusive requests against a running server.
 mod hostile;
@@ -106,5 +116,12 @@ mod tor_network;
 // Three nodes on one PostgreSQL + Garage behind HAProxy (deploy/haproxy.cfg): load spread,
 // SIGTERM drained, SIGKILL survived, health checks.
 mod nodes;
+
+// Editor keys over time (rotation, old and new keys) and items seen by the desk's editors.
+mod keys;
+
+// Retention: days moved on with faketime; expired items, silent sources and replies deleted.
+mod retention;
+
 // The offline inbox in a real terminal (tmux): read, reply, queue deletions, push; hostile text.
 mod inbox;

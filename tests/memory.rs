@@ -71,8 +71,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 /// does the session's expiry.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sessions_reply_secrets_are_in_memory_only_while_its_requests_run() {
-    let mut server =
-        Server::init(|t| t.replace("session_idle_seconds = 1800", "session_idle_seconds = 4"));
+    let mut server = Server::configured(|c| {
+        c.set("listen.session_idle_seconds", 4);
+    });
     server.start();
     let ed = server.add_editor("ana", None);
     let v = Visitor::new(&server).await;

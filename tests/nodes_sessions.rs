@@ -31,11 +31,9 @@ impl Nodes {
         let garage = Garage::start();
         let stores = garage.store_keys(&url);
         let env = garage.env();
-        let first = Server::init(|t| {
-            in_store_table(t, &stores).replace(
-                "session_idle_seconds = 1800",
-                &format!("session_idle_seconds = {idle}"),
-            )
+        let first = Server::configured(|c| {
+            c.set_lines("store", &stores)
+                .set("listen.session_idle_seconds", i64::try_from(idle).unwrap());
         });
         let text = std::fs::read_to_string(&first.config).unwrap();
         let mut nodes = vec![first];

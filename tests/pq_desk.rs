@@ -221,7 +221,9 @@ async fn a_desk_moves_to_post_quantum_keys_and_its_sources_follow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_desk_that_mixes_kinds_is_refused_at_start() {
-    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"other\"\n");
+    let mut server = Server::configured(|c| {
+        c.desk("other", None);
+    });
     let key = server.dir.path().join("pq.key");
     let recipient = pq_keygen(&key);
     server.register("pq", &recipient, Some("other"), key);

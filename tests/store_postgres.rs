@@ -9,7 +9,7 @@ use sanduq::store::sqlite::SqliteMetaStore;
 use sanduq::store::{Error, MetaStore};
 
 use crate::common::pg::PgCluster;
-use crate::common::{fetch, in_store_table, manifest, Part, Server, Visitor};
+use crate::common::{fetch, manifest, Part, Server, Visitor};
 
 async fn store(url: &str) -> PgMetaStore {
     PgMetaStore::connect(url)
@@ -104,7 +104,7 @@ async fn no_column_holds_a_time_of_day() {
         columns.iter().map(|(t, _, _)| t.as_str()).collect();
     assert_eq!(
         tables.into_iter().collect::<Vec<_>>(),
-        ["editors", "install", "items", "replies", "sessions", "sources"],
+        ["editors", "install", "items", "notify", "replies", "sessions", "sources"],
         "the schema's tables"
     );
     for (table, column, ty) in &columns {
@@ -129,7 +129,9 @@ async fn no_column_holds_a_time_of_day() {
 async fn a_server_keeps_its_metadata_in_postgres() {
     let pg = PgCluster::start();
     let url = pg.database("install").await;
-    let mut server = Server::init(|t| in_store_table(t, &format!("metadata = \"{url}\"")));
+    let mut server = Server::configured(|c| {
+        c.set("store.metadata", url.as_str());
+    });
     let ed = server.add_editor("ana", None);
     server.start();
     let v = Visitor::new(&server).await;

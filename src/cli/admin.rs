@@ -1,4 +1,5 @@
-//! Operator commands: `init`, `serve`, `quickstart`, and editor and token management.
+//! Operator commands: `init`, `serve`, `quickstart`, editor and token management, and a
+//! retention pass on demand (`admin expire`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,14 +11,14 @@ use crate::store::{Editor, MetaStore};
 
 const CONFIG_NAME: &str = "sanduq.toml";
 
-fn load(config: &Path) -> Result<Config> {
+pub(super) fn load(config: &Path) -> Result<Config> {
     Config::load(config).map_err(CliError::new)
 }
 
-async fn meta_store(cfg: &Config) -> Result<std::sync::Arc<dyn MetaStore>> {
+pub(super) async fn meta_store(cfg: &Config) -> Result<std::sync::Arc<dyn MetaStore>> {
     crate::store::open::meta(cfg)
         .await
-        .map_err(|e| CliError::new(format!("cannot open the metadata store: {e}")))
+        .map_err(|e| CliError::context("cannot open the metadata store", e))
 }
 
 /// `sanduq init`: returns the path of the new configuration file.
@@ -30,23 +31,23 @@ pub(super) async fn init(dir: &Path) -> Result<PathBuf> {
         )));
     }
     std::fs::create_dir_all(dir)
-        .map_err(|e| CliError::new(format!("cannot create {}: {e}", dir.display())))?;
+        .map_err(|e| CliError::context(format!("cannot create {}", dir.display()), e))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| CliError::new(format!("cannot restrict {}: {e}", dir.display())))?;
+            .map_err(|e| CliError::context(format!("cannot restrict {}", dir.display()), e))?;
     }
     let mut pepper = [0u8; 32];
     crate::ids::fill_random(&mut pepper);
     let text = crate::config::template(&base64::engine::general_purpose::STANDARD.encode(pepper));
     zeroize::Zeroize::zeroize(&mut pepper);
     write_private(&path, text.as_bytes())
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))?;
     let cfg = load(&path)?;
     crate::store::open::blobs(&cfg)
         .await
-        .map_err(|e| CliError::new(format!("cannot create the blob store: {e}")))?;
+        .map_err(|e| CliError::context("cannot create the blob store", e))?;
     let meta = meta_store(&cfg).await?;
     // `serve` refuses another pepper than this one.
     crate::codename::install::check_pepper(meta.as_ref(), &cfg.pepper)
@@ -70,12 +71,12 @@ async fn run_server(cfg: Config) -> Result<()> {
     // A core dump would write whatever is in memory (plaintext on its way to encryption, a
     // source's reply key) to disk in the clear.
     rlimit::setrlimit(rlimit::Resource::CORE, 0, 0)
-        .map_err(|e| CliError::new(format!("cannot disable core dumps: {e}")))?;
+        .map_err(|e| CliError::context("cannot disable core dumps", e))?;
     // Not dumpable either: no core even if a limit is raised later, and no other process of
     // the same user may attach to this one or read its memory through /proc.
     #[cfg(target_os = "linux")]
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
-        .map_err(|e| CliError::new(format!("cannot make the process undumpable: {e}")))?;
+        .map_err(|e| CliError::context("cannot make the process undumpable", e))?;
     // Each open connection takes a descriptor; allow as many as the hard limit does.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     let state = crate::web::AppState::open(cfg)
@@ -89,7 +90,7 @@ async fn run_server(cfg: Config) -> Result<()> {
             .meta
             .desk_recipients(&d.name)
             .await
-            .map_err(|e| CliError::new(format!("cannot read the editors: {e}")))?;
+            .map_err(|e| CliError::context("cannot read the editors", e))?;
         for r in &recipients {
             crate::crypto::check_recipient(r).map_err(|e| {
                 CliError::new(format!(
@@ -149,7 +150,7 @@ pub(super) async fn quickstart(dir: &Path) -> Result<()> {
     let token_path = dir.join("quickstart-editor-token");
     let recipient = if key_path.exists() {
         let text = std::fs::read_to_string(&key_path)
-            .map_err(|e| CliError::new(format!("cannot read {}: {e}", key_path.display())))?;
+            .map_err(|e| CliError::context(format!("cannot read {}", key_path.display()), e))?;
         text.lines()
             .find_map(|l| l.strip_prefix("# public key: "))
             .map(str::to_owned)
@@ -177,7 +178,7 @@ pub(super) async fn quickstart(dir: &Path) -> Result<()> {
     }
     let _ = std::fs::remove_file(&token_path);
     write_private(&token_path, format!("{token}\n").as_bytes())
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", token_path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", token_path.display()), e))?;
     drop(meta);
 
     let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
@@ -235,8 +236,7 @@ pub(super) async fn editor_add(
     if name.trim().is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
         return Err(CliError::new("--name must be 1 to 64 printable characters"));
     }
-    crate::crypto::check_recipient(recipient)
-        .map_err(|e| CliError::new(format!("--recipient: {e}")))?;
+    crate::crypto::check_recipient(recipient).map_err(|e| CliError::context("--recipient", e))?;
     let meta = meta_store(&cfg).await?;
     let existing = meta.desk_recipients(&desk).await.map_err(CliError::new)?;
     let pq = crate::crypto::is_post_quantum(recipient);
@@ -264,6 +264,7 @@ pub(super) async fn editor_add(
     .map_err(CliError::new)?;
     eprintln!("Editor {name:?} added to desk {desk:?}. Its API token, shown only this once:");
     println!("{token}");
+    super::rotate::warn_if_alone(meta.as_ref(), &desk).await;
     Ok(())
 }
 
@@ -281,10 +282,22 @@ pub(super) async fn editor_list(config: &Path) -> Result<()> {
 pub(super) async fn editor_remove(config: &Path, name: &str) -> Result<()> {
     let cfg = load(config)?;
     let meta = meta_store(&cfg).await?;
+    let desk = meta
+        .editors()
+        .await
+        .map_err(CliError::new)?
+        .into_iter()
+        .find(|e| e.name == name)
+        .map(|e| e.desk);
     if !meta.remove_editor(name).await.map_err(CliError::new)? {
         return Err(CliError::new(format!("no editor named {name:?}")));
     }
-    eprintln!("Editor {name:?} removed; its token no longer works.");
+    eprintln!(
+        "Editor {name:?} removed; its token no longer works and new items are no longer          encrypted to its key. What it could read before stays readable to it."
+    );
+    if let Some(desk) = desk {
+        super::rotate::warn_if_alone(meta.as_ref(), &desk).await;
+    }
     Ok(())
 }
 
@@ -303,4 +316,39 @@ pub(super) async fn token_rotate(config: &Path, name: &str) -> Result<()> {
     eprintln!("New API token for {name:?}, shown only this once; the old one no longer works:");
     println!("{token}");
     Ok(())
+}
+
+/// `sanduq admin migrate`: opening the metadata store applies the migrations it lacks.
+pub(super) async fn migrate(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    meta_store(&cfg).await?;
+    eprintln!("The metadata schema is up to date.");
+    Ok(())
+}
+
+/// `sanduq admin expire`: one retention pass now. Waits a little for the janitor's lease if
+/// a server's pass holds it; prints counts only, never which items or sources.
+pub(super) async fn expire(config: &Path) -> Result<()> {
+    let cfg = load(config)?;
+    let meta = meta_store(&cfg).await?;
+    let blobs = crate::store::open::blobs(&cfg)
+        .await
+        .map_err(|e| CliError::new(format!("cannot open the blob store: {e}")))?;
+    let today = crate::ids::utc_date();
+    for _ in 0..20 {
+        let pass = crate::store::retention::pass(blobs.as_ref(), meta.as_ref(), &cfg.desks, today)
+            .await
+            .map_err(|e| CliError::new(format!("the retention pass failed: {e}")))?;
+        if let Some(e) = pass {
+            println!(
+                "expired {} item(s), {} source(s), {} reply(ies)",
+                e.items, e.sources, e.replies
+            );
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Err(CliError::new(
+        "another sanduq holds the janitor's lease (its pass is running); try again in a minute",
+    ))
 }

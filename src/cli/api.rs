@@ -26,6 +26,8 @@ pub(super) const MAX_LISTING_BYTES: usize = 16 << 20;
 pub(super) const MAX_LISTED_ITEMS: usize = Listing::MAX_ITEMS;
 /// The header carrying the listing's tag, both ways (see src/web/api.rs).
 const LISTING_TAG: &str = "sanduq-listing-tag";
+/// The header that tells the desk's retention in days (`web::api`).
+const RETENTION_DAYS: &str = "sanduq-retention-days";
 /// The most editors a desk's listing may name.
 const MAX_LISTED_EDITORS: usize = Listing::MAX_EDITORS;
 /// The largest reply a listing may announce: the server takes replies of 1 MiB at most.
@@ -125,10 +127,11 @@ impl Api {
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 100 && v.bytes().all(|b| (b' '..=b'~').contains(&b)))
             .map(str::to_owned);
+        let retention = super::expiry::retention(res.headers().get(RETENTION_DAYS));
         self.check(res.status(), "listing")?;
         let body = read_capped(res, MAX_LISTING_BYTES).await?;
         // serde's message may quote what the server sent: only the place is shown.
-        let listing: Listing = serde_json::from_slice(&body).map_err(|e| {
+        let mut listing: Listing = serde_json::from_slice(&body).map_err(|e| {
             if e.to_string().starts_with(Listing::OVER_CAP) {
                 return CliError::new(format!(
                     "the server sent a listing sanduq refuses: it lists more than {} items, {} sources, {} editors or {} replies; nothing was fetched (a damaged or hostile server: tell the desk's operator)",
@@ -147,6 +150,12 @@ impl Api {
                 "the server sent a listing sanduq refuses: {e}; nothing was fetched (a damaged or hostile server: tell the desk's operator)"
             ))
         })?;
+        listing.retention_days = retention.unwrap_or_else(|()| {
+            eprintln!(
+                "sanduq: the server sent a retention sanduq does not accept; no warning about items about to expire this time"
+            );
+            None
+        });
         Ok(Some((listing, new_tag)))
     }
 }
@@ -328,38 +337,47 @@ pub(super) async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Ve
 }
 
 /// What a listing must be before anything in it is used.
-fn check_listing(l: &Listing) -> std::result::Result<(), String> {
+fn check_listing(l: &Listing) -> Result<()> {
     if l.items.len() > MAX_LISTED_ITEMS {
-        return Err(format!(
+        return Err(CliError::new(format!(
             "it lists {} items, more than the {MAX_LISTED_ITEMS} sanduq takes",
             l.items.len()
-        ));
+        )));
     }
     if l.editors.len() > MAX_LISTED_EDITORS {
-        return Err(format!("it lists {} editors", l.editors.len()));
+        return Err(CliError::new(format!(
+            "it lists {} editors",
+            l.editors.len()
+        )));
     }
     let mut seen = HashSet::with_capacity(l.items.len());
     for i in &l.items {
         if !seen.insert(i.id) {
-            return Err(format!("it lists item {} twice", i.id));
+            return Err(CliError::new(format!("it lists item {} twice", i.id)));
         }
         if i.size == 0 || i.meta_size == 0 {
-            return Err(format!(
+            return Err(CliError::new(format!(
                 "it lists item {} with no content (0 bytes; every item is an age file)",
                 i.id
-            ));
+            )));
         }
     }
     let mut replies = HashSet::new();
     for r in l.replies.iter().flatten() {
         if !replies.insert(r.id) {
-            return Err(format!("it lists reply {} twice", r.id));
+            return Err(CliError::new(format!("it lists reply {} twice", r.id)));
         }
         if r.desk != l.desk {
-            return Err(format!("it lists reply {} of another desk", r.id));
+            return Err(CliError::new(format!(
+                "it lists reply {} of another desk",
+                r.id
+            )));
         }
         if r.size == 0 || r.size > MAX_LISTED_REPLY {
-            return Err(format!("it lists reply {} as {} bytes", r.id, r.size));
+            return Err(CliError::new(format!(
+                "it lists reply {} as {} bytes",
+                r.id, r.size
+            )));
         }
     }
     let recipients = l
@@ -368,7 +386,9 @@ fn check_listing(l: &Listing) -> std::result::Result<(), String> {
         .chain(l.sources.iter().filter_map(|s| s.reply_recipient.as_ref()));
     for r in recipients {
         if !plausible_recipient(r) {
-            return Err("it lists a recipient that is not an age recipient".into());
+            return Err(CliError::new(
+                "it lists a recipient that is not an age recipient",
+            ));
         }
     }
     Ok(())
@@ -397,7 +417,7 @@ mod tests {
         let onion = "http://sanduqxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion";
         for proxy in [None, Some("socks5://127.0.0.1:9050")] {
             let e = refuse_local_names_for_onions(onion, proxy).unwrap_err();
-            assert!(e.0.contains("socks5h"), "{e}");
+            assert!(e.to_string().contains("socks5h"), "{e}");
         }
         assert!(refuse_local_names_for_onions(&format!("{onion}.:80"), None).is_err());
         assert!(refuse_local_names_for_onions("http://X.ONION", None).is_err());

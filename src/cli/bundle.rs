@@ -40,6 +40,10 @@ pub struct Manifest {
     /// editor accepts them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_editors: Option<Vec<String>>,
+    /// The items of this bundle that another editor of the desk had already fetched when this
+    /// bundle took them, as the server's listing said then (see `seen`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fetched_elsewhere: Vec<crate::ids::Id>,
     /// Every reply of the desk this bundle holds in `replies/<id>.age`, written by any of its
     /// editors (each is encrypted to the desk's editors too); kept after the server loses it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -68,12 +72,23 @@ pub struct BundleReply {
     pub gone: bool,
 }
 
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// It is not a manifest's JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// It is a manifest of another format.
+    #[error("unknown bundle format {0:?}")]
+    Format(String),
+}
+
 impl Manifest {
     /// Parses a manifest, refusing other formats.
-    pub fn parse(text: &[u8]) -> std::result::Result<Manifest, String> {
-        let m: Manifest = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &[u8]) -> std::result::Result<Manifest, ManifestError> {
+        let m: Manifest = serde_json::from_slice(text)?;
         if m.format != FORMAT {
-            return Err(format!("unknown bundle format {:?}", m.format));
+            return Err(ManifestError::Format(m.format));
         }
         Ok(m)
     }
@@ -100,7 +115,7 @@ impl Bundle {
                 root.join("replies"),
             ] {
                 std::fs::create_dir_all(&d)
-                    .map_err(|e| CliError::new(format!("cannot create {}: {e}", d.display())))?;
+                    .map_err(|e| CliError::context(format!("cannot create {}", d.display()), e))?;
             }
         } else if !root.join("manifest.json").is_file() {
             return Err(CliError::new(format!(
@@ -131,15 +146,15 @@ impl Bundle {
         let path = self.manifest_path();
         match std::fs::read(&path) {
             Ok(bytes) => Manifest::parse(&bytes)
-                .map_err(|e| CliError::new(format!("{}: {e}", path.display()))),
+                .map_err(|e| CliError::context(format!("{}", path.display()), e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest {
                 format: FORMAT.into(),
                 ..Manifest::default()
             }),
-            Err(e) => Err(CliError::new(format!(
-                "cannot read {}: {e}",
-                path.display()
-            ))),
+            Err(e) => Err(CliError::context(
+                format!("cannot read {}", path.display()),
+                e,
+            )),
         }
     }
 
@@ -155,7 +170,7 @@ impl Bundle {
             std::fs::rename(&tmp, &path)?;
             crate::store::fs::sync_dir(&self.root)
         };
-        write().map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))
+        write().map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))
     }
 }
 

@@ -317,7 +317,7 @@ mod tests {
         read_frames(&mut body, dir.path(), batch)
             .await
             .map(|staged| staged.len())
-            .map_err(|s| s.into_error().0)
+            .map_err(|s| s.into_error().to_string())
     }
 
     #[tokio::test]

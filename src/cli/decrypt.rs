@@ -140,7 +140,7 @@ impl NotForThese {
             format!("from {first} to {last}")
         };
         Some(format!(
-            "sanduq: {n} item{} received {when} {} encrypted to none of your identities, most likely because {} arrived before your key joined the desk; an editor of that time can read {}",
+            "sanduq: {n} item{} received {when} {} encrypted to none of your identities, most likely because {} arrived before your key joined the desk; an editor of that time can read {}. After a key rotation, give the old key too (--identity OLD --identity NEW)",
             if n == 1 { "" } else { "s" },
             if n == 1 { "is" } else { "are" },
             if n == 1 { "it" } else { "they" },

@@ -62,6 +62,7 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
     // An item whose files went missing or were damaged in the bundle is fetched again.
     let items_dir = bundle.items_dir();
     let before = manifest.items.len();
+    let held_before: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     manifest.items.retain(|i| intact(&items_dir, i));
     let tag_path = bundle_dir.join(LISTING_TAG_FILE);
     let tag =
@@ -97,6 +98,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
     }
     let replies = conversations::replies(&api, &bundle, &mut manifest, listing.replies).await?;
     let listed = listing.items.len();
+    let seen = super::seen::Seen::of(&listing.items, &listing.fetched, &held_before);
+    drop(held_before);
+    let listing_retention = listing.retention_days;
     let have: HashSet<Id> = manifest.items.iter().map(|i| i.id).collect();
     let new: Vec<ItemRow> = listing
         .items
@@ -104,7 +108,16 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         .filter(|i| !have.contains(&i.id))
         .collect();
     drop(have);
-    let got = fetch_items(&api, &bundle, manifest, new, per_object).await?;
+    // Before the downloads, like the notes: a fetch that fails later has still said it.
+    if let Some(w) = listing_retention
+        .and_then(|days| super::expiry::warning(&new, days, crate::ids::utc_date()))
+    {
+        eprintln!("sanduq: {w}");
+    }
+    let got = fetch_items(&api, &bundle, manifest, new, per_object, &seen).await?;
+    if got.fresh > 0 {
+        eprintln!("{}", seen.summary(got.fresh));
+    }
     eprintln!(
         "fetched {}; {} already in the bundle{}{}",
         got.summary,
@@ -120,7 +133,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         replies_summary(&replies),
     );
     // The next fetch may skip the listing only if this one left nothing to say or to fetch.
-    if let Some(tag) = new_tag.filter(|_| notes.is_empty() && got.gone == 0 && !per_object) {
+    if let Some(tag) =
+        new_tag.filter(|_| notes.is_empty() && got.gone == 0 && got.told && !per_object)
+    {
         if let Some(m) = manifest_hash(bundle_dir) {
             let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
         }
@@ -166,6 +181,8 @@ struct GotItems {
     gone: usize,
     /// The sources of the items fetched, in the order first seen.
     sources: Vec<Id>,
+    /// Whether the server was told which items the bundle holds (`seen`).
+    told: bool,
 }
 
 /// Downloads `new` into the bundle, entering them in `manifest` as they complete.
@@ -175,6 +192,7 @@ async fn fetch_items(
     manifest: Manifest,
     new: Vec<ItemRow>,
     per_object: bool,
+    seen: &super::seen::Seen,
 ) -> Result<GotItems> {
     let items_dir = bundle.items_dir();
     // Saturating: the sizes are the server's word, and checked only by the downloads.
@@ -197,6 +215,7 @@ async fn fetch_items(
     let got = download_all(api, &items_dir, new, &progress, &mut done, per_object).await;
     // Keep what is complete, then report.
     done.commit()?;
+    let told = record_seen(api, &mut done, seen).await?;
     let gone = match got {
         Ok(gone) => gone,
         Err(e) => {
@@ -218,7 +237,23 @@ async fn fetch_items(
         fresh,
         gone,
         sources: done.sources,
+        told,
     })
+}
+
+/// Items seen by the desk: notes in the manifest which of the items now held another editor
+/// had taken first, and tells the server which items the bundle holds; `false` if the
+/// server could not be told.
+async fn record_seen(
+    api: &Api,
+    done: &mut Committer<'_>,
+    seen: &super::seen::Seen,
+) -> Result<bool> {
+    let held: HashSet<Id> = done.manifest.items.iter().map(|i| i.id).collect();
+    if seen.note(&mut done.manifest.fetched_elsewhere, &held) {
+        done.bundle.save(&done.manifest)?;
+    }
+    Ok(seen.tell(api, &held).await)
 }
 
 /// The listing tag the last complete fetch saved, if the manifest is still as that fetch
@@ -424,7 +459,7 @@ async fn download(
             .truncate(!append)
             .open(&part)
             .await
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
+            .map_err(|e| CliError::context(format!("cannot write {}", part.display()), e))?;
         let mut stream = res.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
@@ -439,7 +474,7 @@ async fn download(
             }
             f.write_all(&chunk)
                 .await
-                .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
+                .map_err(|e| CliError::context(format!("cannot write {}", part.display()), e))?;
             progress.add_bytes(chunk.len() as u64);
         }
         f.flush().await.map_err(CliError::new)?;
@@ -550,6 +585,11 @@ impl PushOutcome {
     }
 }
 
+/// `sanduq push`.
+pub(super) async fn push_command(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
+    push_reported(args, bundle_dir).await.map(|_| ())
+}
+
 /// [`push`] as `sanduq push` and `sanduq sync` run it: its summary line on stderr, and an
 /// error if anything was refused (after the rest was done).
 pub(super) async fn push_reported(args: &ServerArgs, bundle_dir: &Path) -> Result<PushOutcome> {
@@ -580,7 +620,7 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<PushOut
     let outbox = bundle.outbox();
     let sent = outbox.join("sent");
     let mut files: Vec<(PathBuf, String)> = std::fs::read_dir(&outbox)
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", outbox.display())))?
+        .map_err(|e| CliError::context(format!("cannot read {}", outbox.display()), e))?
         .filter_map(|e| {
             let e = e.ok()?;
             let name = e.file_name().into_string().ok()?;

@@ -237,7 +237,7 @@ fn write_parts(
         let done = dir.join(key.file_name());
         let part = dir.join(format!("{}.part", key.file_name()));
         std::fs::write(&part, bytes)
-            .map_err(|e| CliError::new(format!("cannot write {}: {e}", part.display())))?;
+            .map_err(|e| CliError::context(format!("cannot write {}", part.display()), e))?;
         staged.push((part, done));
     }
     Ok(staged)

@@ -43,7 +43,7 @@ pub(super) fn write_identity(path: &Path, passphrase: bool, pq: bool) -> Result<
     }
     let (text, recipient) = identity_text(passphrase, pq)?;
     write_private(path, text.as_bytes())
-        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))?;
     Ok(recipient)
 }
 

@@ -32,7 +32,7 @@ pub(super) async fn migrate_store(from: &Path, to: &Path) -> Result<()> {
     // A running server would change the old install under our feet.
     let _lock = lock_idle(&old)?;
     let open_err = |which: &str, e: crate::store::Error| {
-        CliError::new(format!("cannot open the {which} stores: {e}"))
+        CliError::context(format!("cannot open the {which} stores"), e)
     };
     let old_blobs = crate::store::open::blobs(&old)
         .await
@@ -49,13 +49,13 @@ pub(super) async fn migrate_store(from: &Path, to: &Path) -> Result<()> {
     let dump = old_meta
         .dump()
         .await
-        .map_err(|e| CliError::new(format!("cannot read the old metadata: {e}")))?;
+        .map_err(|e| CliError::context("cannot read the old metadata", e))?;
     let wanted = objects_of(&dump);
     let copied = copy_objects(old_blobs.as_ref(), &new_blobs, &wanted).await?;
     new_meta
         .restore(&dump)
         .await
-        .map_err(|e| CliError::new(format!("cannot write the new metadata: {e}")))?;
+        .map_err(|e| CliError::context("cannot write the new metadata", e))?;
     verify(new_blobs.as_ref(), new_meta.as_ref(), &dump, &wanted).await?;
     println!(
         "copied {} objects ({} bytes), {} already there; {} editors, {} sources, {} items, \
@@ -101,29 +101,29 @@ fn check_pair(old: &Config, new: &Config) -> Result<()> {
 }
 
 /// Takes the old install's data-directory lock, which `serve` holds while it runs.
-fn lock_idle(cfg: &Config) -> Result<std::fs::File> {
+pub(super) fn lock_idle(cfg: &Config) -> Result<std::fs::File> {
     let path = cfg.data_dir.join("sanduq.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
-        .map_err(|e| CliError::new(format!("cannot open {}: {e}", path.display())))?;
+        .map_err(|e| CliError::context(format!("cannot open {}", path.display()), e))?;
     match lock.try_lock() {
         Ok(()) => Ok(lock),
         Err(std::fs::TryLockError::WouldBlock) => Err(CliError::new(format!(
             "a sanduq serve is using {}; stop it before migrating",
             cfg.data_dir.display()
         ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(CliError::new(format!(
-            "cannot lock {}: {e}",
-            path.display()
-        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(CliError::context(
+            format!("cannot lock {}", path.display()),
+            e,
+        )),
     }
 }
 
 /// Every object a row names, with the size the row records.
-fn objects_of(dump: &Dump) -> Vec<(BlobKey, u64)> {
+pub(super) fn objects_of(dump: &Dump) -> Vec<(BlobKey, u64)> {
     let items = dump.items.iter().flat_map(|i| {
         [
             (BlobKey::content(i.id), i.size),
@@ -210,7 +210,7 @@ async fn listed(blobs: &dyn BlobStore) -> Result<HashMap<BlobKey, u64>> {
     Ok(blobs
         .list()
         .await
-        .map_err(|e| CliError::new(format!("cannot list the new store: {e}")))?
+        .map_err(|e| CliError::context("cannot list the new store", e))?
         .into_iter()
         .map(|l| (l.key, l.size))
         .collect())
@@ -234,7 +234,7 @@ async fn verify(
     let now = meta
         .dump()
         .await
-        .map_err(|e| CliError::new(format!("cannot read the new metadata: {e}")))?;
+        .map_err(|e| CliError::context("cannot read the new metadata", e))?;
     let ids = |d: &Dump| -> std::collections::HashSet<crate::ids::Id> {
         d.items
             .iter()

@@ -5,11 +5,13 @@
 
 mod admin;
 mod api;
+mod backup;
 pub(crate) mod bundle;
 mod conversation;
 mod conversations;
 mod decrypt;
 mod delete_queue;
+mod expiry;
 mod export;
 mod fetch;
 mod fetch_batch;
@@ -17,8 +19,12 @@ pub mod filename;
 mod inbox;
 mod keygen;
 mod migrate;
+mod notify;
 mod progress;
 mod reply;
+mod restore;
+mod rotate;
+mod seen;
 pub(crate) mod sources;
 mod sync;
 mod trust;
@@ -32,15 +38,44 @@ pub use bundle::Manifest;
 pub use delete_queue::Deletions;
 pub use fetch::PushOutcome;
 
-/// A command failed; the message is one line.
+/// A command failed. What it prints is one line: what failed and what to do.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CliError(pub String);
+pub enum CliError {
+    /// A sentence for the person at the terminal, with no error beneath it.
+    #[error("{0}")]
+    Message(String),
+    /// What failed, in words, and the error that made it fail: printed after a colon, kept
+    /// whole as the source for whoever walks the chain.
+    #[error("{what}: {}", crate::crypto::one_line(&.source.to_string()))]
+    Caused {
+        /// What failed, in words.
+        what: String,
+        /// Why.
+        #[source]
+        source: crate::web::Cause,
+    },
+    /// An error that says all there is to say itself: printed on one line, kept whole.
+    #[error("{}", crate::crypto::one_line(&.0.to_string()))]
+    Failed(#[source] crate::web::Cause),
+}
 
 impl CliError {
     /// Builds an error from anything printable, folded onto one line.
     pub fn new(msg: impl std::fmt::Display) -> Self {
-        CliError(crate::crypto::one_line(&msg.to_string()))
+        CliError::Message(crate::crypto::one_line(&msg.to_string()))
+    }
+
+    /// An error with no more to say than its cause; prints as the cause, on one line.
+    pub fn caused(source: impl Into<crate::web::Cause>) -> Self {
+        CliError::Failed(source.into())
+    }
+
+    /// `what` failed because of `source`; prints as `what: source`, on one line.
+    pub fn context(what: impl std::fmt::Display, source: impl Into<crate::web::Cause>) -> Self {
+        CliError::Caused {
+            what: crate::crypto::one_line(&what.to_string()),
+            source: source.into(),
+        }
     }
 }
 
@@ -174,6 +209,10 @@ pub enum Command {
         /// A UTF-8 text file with the reply.
         #[arg(long)]
         message_file: PathBuf,
+        /// Your own identity file (may be repeated: old and new keys): the reply is written
+        /// only if one of them can read it back, i.e. your key is among the accepted editors.
+        #[arg(short = 'i', long = "identity")]
+        identity: Vec<String>,
     },
     /// Show how the desk's editors listed by the server differ from the ones this bundle trusts,
     /// and accept that change: replies are encrypted only to editors accepted here.
@@ -187,18 +226,7 @@ pub enum Command {
     },
     /// Offline: read a bundle's sources and conversations on the terminal, reply, mark sources
     /// as handled, and queue items for deletion from the server.
-    Inbox {
-        /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
-        #[arg(short = 'i', long = "identity", required = true)]
-        identity: Vec<String>,
-        /// The bundle folder.
-        #[arg(long)]
-        bundle: PathBuf,
-        /// The folder offered for saving a file (decrypt's rules: nothing outside it, nothing
-        /// overwritten).
-        #[arg(long, default_value = "sanduq-saved")]
-        save_to: PathBuf,
-    },
+    Inbox(InboxArgs),
     /// Upload the replies waiting in a bundle's outbox, then delete on the server the items
     /// queued in outbox/delete.queue.
     Push {
@@ -227,6 +255,21 @@ pub enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+/// `sanduq inbox`'s options.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
+    #[arg(short = 'i', long = "identity", required = true)]
+    pub identity: Vec<String>,
+    /// The bundle folder.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The folder offered for saving a file (decrypt's rules: nothing outside it, nothing
+    /// overwritten).
+    #[arg(long, default_value = "sanduq-saved")]
+    pub save_to: PathBuf,
 }
 
 /// How to reach the editor API.
@@ -269,6 +312,89 @@ pub enum AdminCommand {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Run one retention pass now: delete what each desk's `retention_days` no longer keeps,
+    /// and print how many items, sources and replies went (counts only).
+    Expire {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Back up an embedded install (SQLite and its blob folder) into one file, while it
+    /// serves: ciphertext and metadata only, never the pepper. The file is created mode 0600
+    /// and never replaces an existing one.
+    Backup {
+        /// The install's configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file to create.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a new, empty install (made with `sanduq init`, its pepper
+    /// replaced by the backed-up install's); refuses an install that holds anything. Stop
+    /// `serve` on the new install first.
+    Restore {
+        /// The new install's configuration, with the backed-up install's pepper.
+        #[arg(long)]
+        config: PathBuf,
+        /// The backup file made by `sanduq admin backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Bring the metadata schema to this binary's version and stop, as `serve` does at
+    /// start: to see an upgrade's migrations pass before any server restarts.
+    Migrate {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Content-free notices to editors that something arrived on their desk.
+    Notify {
+        /// What to do.
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
+}
+
+/// `sanduq admin notify …`.
+#[derive(Debug, Subcommand)]
+pub enum NotifyAction {
+    /// Opt an editor in: at most one notice per period, at a random moment in it.
+    Set {
+        /// The configuration file (it needs a `[notify]` section).
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// Notices by e-mail to this address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Notices by HTTP POST to this URL (https, or http to this machine).
+        #[arg(long)]
+        webhook: Option<String>,
+    },
+    /// Opt an editor out (of the channels named, or of both).
+    Off {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// No more e-mail.
+        #[arg(long)]
+        email: bool,
+        /// No more webhook.
+        #[arg(long)]
+        webhook: bool,
+    },
+    /// List who gets notices, and where.
+    List {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `sanduq admin editor …`.
@@ -303,6 +429,19 @@ pub enum EditorAction {
         /// The editor's name.
         #[arg(long)]
         name: String,
+    },
+    /// Give an editor a new key: new items are encrypted to it at once; nothing stored is
+    /// re-encrypted, so the editor keeps the old key to read older items.
+    RotateKey {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The editor's name.
+        #[arg(long)]
+        name: String,
+        /// The editor's new age recipient.
+        #[arg(long)]
+        recipient: String,
     },
 }
 
@@ -341,11 +480,35 @@ pub async fn run(cli: Cli) -> Result<()> {
                 } => admin::editor_add(&config, &name, &recipient, desk.as_deref()).await,
                 EditorAction::List { config } => admin::editor_list(&config).await,
                 EditorAction::Remove { config, name } => admin::editor_remove(&config, &name).await,
+                EditorAction::RotateKey {
+                    config,
+                    name,
+                    recipient,
+                } => rotate::rotate_key(&config, &name, &recipient).await,
             },
             AdminCommand::Token { action } => match action {
                 TokenAction::Rotate { config, name } => admin::token_rotate(&config, &name).await,
             },
             AdminCommand::MigrateStore { from, to } => migrate::migrate_store(&from, &to).await,
+            AdminCommand::Notify { action } => match action {
+                NotifyAction::Set {
+                    config,
+                    name,
+                    email,
+                    webhook,
+                } => notify::set(&config, &name, email.as_deref(), webhook.as_deref()).await,
+                NotifyAction::Off {
+                    config,
+                    name,
+                    email,
+                    webhook,
+                } => notify::off(&config, &name, email, webhook).await,
+                NotifyAction::List { config } => notify::list(&config).await,
+            },
+            AdminCommand::Backup { config, out } => backup::backup(&config, &out).await,
+            AdminCommand::Restore { config, from } => restore::restore(&config, &from).await,
+            AdminCommand::Migrate { config } => admin::migrate(&config).await,
+            AdminCommand::Expire { config } => admin::expire(&config).await,
         },
         Command::Fetch { server, bundle } => fetch::fetch(&server, &bundle).await.map(|_| ()),
         Command::Decrypt {
@@ -387,18 +550,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             bundle,
             source,
             message_file,
-        } => reply::reply(&bundle, &source, &message_file),
-        Command::Push { server, bundle } => {
-            fetch::push_reported(&server, &bundle).await.map(|_| ())
-        }
-        Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
-        Command::Inbox {
             identity,
-            bundle,
-            save_to,
-        } => tokio::task::spawn_blocking(move || inbox::inbox(&identity, &bundle, save_to))
-            .await
-            .map_err(CliError::new)?,
+        } => reply::reply(&bundle, &source, &message_file, &identity),
+        Command::Push { server, bundle } => fetch::push_command(&server, &bundle).await,
+        Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
+        Command::Inbox(args) => inbox::command(args).await,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
 }
@@ -418,4 +574,26 @@ pub(crate) fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io:
     let mut f = opts.open(path)?;
     f.write_all(contents)?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CliError;
+
+    #[test]
+    fn a_cli_error_prints_one_line_and_keeps_its_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied\nby policy");
+        let e = CliError::context("cannot write the bundle", io);
+        assert_eq!(e.to_string(), "cannot write the bundle: denied by policy");
+        let cause = std::error::Error::source(&e).expect("the cause is kept");
+        assert_eq!(
+            cause
+                .downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::PermissionDenied)
+        );
+        let plain = CliError::new("two\nlines");
+        assert_eq!(plain.to_string(), "two lines");
+        assert!(std::error::Error::source(&plain).is_none());
+    }
 }

@@ -17,7 +17,17 @@ use crate::store::SourceInfo;
 const MAX_REPLY_TEXT: u64 = 256 * 1024;
 
 /// `sanduq reply`.
-pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Result<()> {
+///
+/// With `identity` (the editor's own keys, old and new), the reply is written only if one of
+/// them can read it: the editor can then read their sent reply back, and learns at once when
+/// their current key is not yet among the editors this bundle encrypts to (after a rotation,
+/// until `sanduq accept`).
+pub(super) fn reply(
+    bundle_dir: &Path,
+    source: &str,
+    message_file: &Path,
+    identity: &[String],
+) -> Result<()> {
     let bundle = Bundle::open(bundle_dir, false)?;
     let manifest = bundle.manifest()?;
     let source = super::sources::resolve(&manifest.sources, source)
@@ -36,7 +46,14 @@ pub(super) fn reply(bundle_dir: &Path, source: &str, message_file: &Path) -> Res
     }
     let text = zeroize::Zeroizing::new(std::fs::read(message_file).map_err(unreadable)?);
     let queued = queued_for(&bundle.outbox(), source.id);
-    let path = write_reply(&bundle, &manifest, source, &text)?;
+    let check = |ct: &[u8]| {
+        if identity.is_empty() {
+            Ok(())
+        } else {
+            readable_by(identity, ct, bundle_dir)
+        }
+    };
+    let path = write_reply(&bundle, &manifest, source, &text, &check)?;
     println!("{}", path.display());
     eprintln!("{}", confirmation(source.id, &manifest.editors));
     if queued > 0 {
@@ -92,13 +109,14 @@ pub(super) fn check_can_reply(manifest: &Manifest, source: &SourceInfo) -> Resul
 }
 
 /// Encrypts `text` to the source and to the editors the bundle trusts, into a new file of
-/// the outbox (`<source>.<reply>.age`, mode 0600); returns its path. `sanduq reply` and the
-/// inbox both answer through here.
+/// the outbox (`<source>.<reply>.age`, mode 0600) once `check` accepts the ciphertext;
+/// returns its path. `sanduq reply` and the inbox both answer through here.
 pub(super) fn write_reply(
     bundle: &Bundle,
     manifest: &Manifest,
     source: &SourceInfo,
     text: &[u8],
+    check: &dyn Fn(&[u8]) -> Result<()>,
 ) -> Result<PathBuf> {
     check_can_reply(manifest, source)?;
     if text.len() as u64 > MAX_REPLY_TEXT {
@@ -111,12 +129,25 @@ pub(super) fn write_reply(
     recipients.extend(manifest.editors.iter().cloned());
     let enc = crate::crypto::encryptor(&recipients).map_err(CliError::new)?;
     let ct = crate::crypto::encrypt_to_vec(enc, text).map_err(CliError::new)?;
+    check(&ct)?;
     let name = format!("{}.{}.age", source.id, crate::ids::Id::random());
     let path = bundle.outbox().join(&name);
     std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
     super::write_private(&path, &ct)
         .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
     Ok(path)
+}
+
+/// Refuses a reply that none of the editor's own `identity` files can read back.
+fn readable_by(identity: &[String], ct: &[u8], bundle_dir: &Path) -> Result<()> {
+    let ids = super::decrypt::open_identities(identity)?;
+    if ids.decrypt(ct).is_ok() {
+        return Ok(());
+    }
+    Err(CliError::new(format!(
+        "none of the --identity keys is among the editors this bundle encrypts replies to, so you could not read this reply back; nothing was written. After a key rotation, accept the new key first: sanduq fetch, then sanduq accept --bundle {}",
+        bundle_dir.display()
+    )))
 }
 
 /// How many replies to `source` wait in `outbox` (not yet pushed).

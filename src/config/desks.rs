@@ -1,11 +1,11 @@
-//! `[[desk]]` and `forms_dir` checked together: every desk's name is valid and unique, and
-//! every form a desk offers exists (built in, or a file in `forms_dir` that replaces the
-//! built-in form of the same id).
+//! `[[desk]]` and `forms_dir` checked together: every desk's name is valid and unique, its
+//! retention within bounds, and every form a desk offers exists (built in, or a file in
+//! `forms_dir` that replaces the built-in form of the same id).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{valid_desk_name, Desk, Invalid, RawDesk};
+use super::{valid_desk_name, Desk, Invalid, RawDesk, MAX_RETENTION_DAYS};
 use crate::forms::Form;
 
 /// The checked desks, and every form some desk offers.
@@ -55,10 +55,22 @@ pub(super) fn validate(
                 forms.push(Arc::new(form.clone()));
             }
         }
+        let retention_days = d.retention_days.unwrap_or(0);
+        if retention_days > MAX_RETENTION_DAYS {
+            return invalid(
+                "desk.retention_days",
+                format!(
+                    "desk {:?}: {retention_days} is more than {MAX_RETENTION_DAYS} days; \
+                     use 0 to keep items until an editor deletes them",
+                    d.name
+                ),
+            );
+        }
         desks.push(Desk {
             title: d.title.unwrap_or_else(|| d.name.clone()),
             name: d.name,
             forms: offered,
+            retention_days,
         });
     }
     Ok((desks, forms))
@@ -72,7 +84,8 @@ fn known_forms(forms_dir: Option<&str>, base: &Path) -> Result<Vec<Form>, Invali
         return Ok(known);
     };
     let mut from_dir = std::collections::HashSet::new();
-    let loaded = crate::forms::load_dir(&base.join(dir)).map_err(|e| ("forms_dir".into(), e))?;
+    let loaded =
+        crate::forms::load_dir(&base.join(dir)).map_err(|e| ("forms_dir".into(), e.to_string()))?;
     for f in loaded {
         if !from_dir.insert(f.id.clone()) {
             return Err((

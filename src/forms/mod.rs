@@ -160,10 +160,15 @@ impl Form {
     }
 
     /// Parses and checks a form definition; `origin` names it in errors.
-    pub fn parse(origin: &str, text: &str) -> Result<Form, String> {
-        let raw: RawForm = toml::from_str(text)
-            .map_err(|e| format!("{origin}: {}", crate::crypto::one_line(&e.to_string())))?;
-        raw.check().map_err(|e| format!("{origin}: {e}"))
+    pub fn parse(origin: &str, text: &str) -> Result<Form, Error> {
+        let raw: RawForm = toml::from_str(text).map_err(|source| Error::Toml {
+            origin: origin.to_owned(),
+            source,
+        })?;
+        raw.check().map_err(|reason| Error::Invalid {
+            origin: origin.to_owned(),
+            reason,
+        })
     }
 
     /// The built-in form whose id is `id`, if any: what the offline tools know of a form
@@ -180,9 +185,44 @@ impl Form {
     }
 }
 
+/// Why a form definition was refused. Each names the form's file; its text is one line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The folder or a file in it could not be read.
+    #[error("{}: {source}", .path.display())]
+    Read {
+        /// What could not be read.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not TOML, or has keys a form does not have.
+    #[error("{origin}: {}", crate::crypto::one_line(&.source.to_string()))]
+    Toml {
+        /// The form's file.
+        origin: String,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// The form breaks a rule: the sentence says which.
+    #[error("{origin}: {reason}")]
+    Invalid {
+        /// The form's file.
+        origin: String,
+        /// The rule broken, for the operator to read.
+        reason: String,
+    },
+}
+
 /// Every `*.toml` form in `dir`, sorted by file name.
-pub fn load_dir(dir: &Path) -> Result<Vec<Form>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn load_dir(dir: &Path) -> Result<Vec<Form>, Error> {
+    let read = |path: &Path| {
+        let path = path.to_owned();
+        move |source| Error::Read { path, source }
+    };
+    let entries = std::fs::read_dir(dir).map_err(read(dir))?;
     let mut paths: Vec<_> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
@@ -190,7 +230,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Form>, String> {
     paths.sort();
     let mut forms = Vec::with_capacity(paths.len());
     for p in paths {
-        let text = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let text = std::fs::read_to_string(&p).map_err(read(&p))?;
         forms.push(Form::parse(&p.display().to_string(), &text)?);
     }
     Ok(forms)
@@ -479,12 +519,15 @@ mod tests {
             ),
         ];
         for (fields, expected) in cases {
-            let err = Form::parse("t.toml", &format!("{base}{fields}")).unwrap_err();
+            let err = Form::parse("t.toml", &format!("{base}{fields}"))
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with("t.toml: "), "{err}");
             assert!(err.contains(expected), "{expected:?} not in {err}");
         }
-        let err =
-            Form::parse("t.toml", "id = \"../x\"\nversion = 1\ntitle.en = \"T\"\n").unwrap_err();
+        let err = Form::parse("t.toml", "id = \"../x\"\nversion = 1\ntitle.en = \"T\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("id"), "{err}");
     }
 }

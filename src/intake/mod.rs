@@ -43,9 +43,12 @@ pub enum Error {
     /// Encryption failed.
     #[error(transparent)]
     Crypto(#[from] crate::crypto::Error),
-    /// A task ended abnormally.
-    #[error("internal: {0}")]
-    Internal(String),
+    /// A task ended abnormally (it panicked, or the runtime is stopping).
+    #[error("a task ended abnormally")]
+    Task(#[from] tokio::task::JoinError),
+    /// An item's metadata could not be written as JSON.
+    #[error("an item's metadata could not be written as JSON")]
+    Json(#[from] serde_json::Error),
 }
 
 /// Result alias for intake.
@@ -271,6 +274,7 @@ impl Submission {
         }
         self.meta.commit_submission(source, login, &rows).await?;
         self.staged.clear();
+        crate::notify::arrived(self.meta.as_ref(), &self.desk).await;
         Ok(rows.len())
     }
 
@@ -330,7 +334,7 @@ impl Submission {
         };
         serde_json::to_vec(&meta)
             .map(Zeroizing::new)
-            .map_err(|e| Error::Internal(e.to_string()))
+            .map_err(Error::Json)
     }
 
     /// Encrypts `plaintext` into the completed object `key`, staged for this submission.

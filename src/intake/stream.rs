@@ -23,7 +23,7 @@ const CHANNEL_BATCHES: usize = 4;
 pub(super) async fn encryptor(recipients: Arc<Vec<String>>) -> Result<Encryptor> {
     tokio::task::spawn_blocking(move || crate::crypto::encryptor(&recipients))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Task)?
         .map_err(Error::from)
 }
 
@@ -104,7 +104,7 @@ where
     }
     .await;
     drop(tx);
-    let written = worker.await.map_err(|e| Error::Internal(e.to_string()))?;
+    let written = worker.await.map_err(Error::Task)?;
     fed?;
     written.map_err(crate::store::Error::from)?;
     Ok(total)

@@ -335,7 +335,7 @@ fn identity_files_with_pq_lines() {
         .unwrap()
         .is_none());
     let broken = format!("# c\n{}X\n", pq.to_string().expose_secret());
-    let e = split_identity_file(&broken).err().unwrap();
+    let e = split_identity_file(&broken).err().unwrap().to_string();
     assert!(e.starts_with("line 2: "), "{e}");
     assert!(!e.contains(&pq.to_string().expose_secret()[19..40]));
 }

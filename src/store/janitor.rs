@@ -11,7 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{BlobStore, MetaStore, Result};
+use super::{retention, BlobStore, MetaStore, Result};
+use crate::config::Desk;
 
 /// What one pass removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -54,21 +55,27 @@ pub async fn pass(
     }))
 }
 
-/// Runs a pass every `every`, for as long as the server runs. A failed pass (a store down)
-/// is tried again at the next tick; it says nothing about any source, so it is not logged
-/// beyond its kind.
+/// Runs a pass every `every`, for as long as the server runs, followed by a retention pass
+/// ([`super::retention`]) if some desk has a retention. A failed pass (a store down) is tried
+/// again at the next tick; it says nothing about any source, so it is not logged beyond its
+/// kind.
 pub async fn run(
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetaStore>,
     grace: Duration,
     every: Duration,
+    desks: Vec<Desk>,
 ) {
+    let retains = desks.iter().any(|d| d.retention_days > 0);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         if let Err(e) = pass(blobs.as_ref(), meta.as_ref(), grace).await {
             tracing::warn!(error = %e, "janitor pass failed; trying again later");
+        }
+        if retains {
+            retention::logged_pass(blobs.as_ref(), meta.as_ref(), &desks).await;
         }
     }
 }

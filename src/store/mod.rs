@@ -10,11 +10,15 @@
 pub mod conformance;
 pub mod fs;
 pub mod janitor;
+mod notify_rows;
 pub mod open;
 pub mod postgres;
+mod postgres_retention;
+pub mod retention;
 pub mod s3;
 mod sql;
 pub mod sqlite;
+mod sqlite_retention;
 mod sqlite_schema;
 
 use std::collections::HashSet;
@@ -295,6 +299,58 @@ pub struct Dump {
     pub replies: Vec<ReplyRow>,
     /// The fingerprint of the install's pepper, if one is recorded.
     pub pepper_fingerprint: Option<[u8; 32]>,
+    /// The items some editor of their desk has fetched ([`MetaStore::mark_fetched`]).
+    pub fetched: Vec<Id>,
+}
+
+/// How a notice reaches an editor (content-free notifications, `crate::notify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Channel {
+    /// An e-mail to the editor's address.
+    Email,
+    /// An HTTP POST to the editor's webhook URL.
+    Webhook,
+}
+
+impl Channel {
+    /// The name stored in the `notify` table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Email => "email",
+            Channel::Webhook => "webhook",
+        }
+    }
+    /// Parses [`Channel::as_str`].
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "webhook" => Some(Channel::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// One editor's notices on one channel, as stored. Periods are whole periods since the Unix
+/// epoch (days, unless the operator shortened the period); nothing here dates an arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyRow {
+    /// The editor.
+    pub editor: String,
+    /// The editor's desk.
+    pub desk: String,
+    /// The channel.
+    pub channel: Channel,
+    /// The e-mail address or webhook URL.
+    pub address: String,
+    /// Something arrived that no notice has been decided for yet.
+    pub pending: bool,
+    /// A notice was decided at a chosen moment and is not yet delivered.
+    pub owed: bool,
+    /// The period whose moment is planned, and the moment (seconds into it) if not yet
+    /// handled.
+    pub moment: Option<(u64, Option<u64>)>,
+    /// The period of the last delivered notice.
+    pub sent_period: Option<u64>,
 }
 
 /// Plaintext metadata storage.
@@ -382,6 +438,25 @@ pub trait MetaStore: Send + Sync + 'static {
         after: (&str, Option<Id>),
         limit: u32,
     ) -> Result<Vec<SourceInfo>>;
+    // Retention (`store::retention`): the day a source was last active, and what a desk's
+    // `retention_days` removes. Days are UTC `YYYY-MM-DD`, compared as text.
+    /// Records `day` as the last day `source` was active, unless a later day is recorded.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()>;
+    /// Deletes up to `limit` items of `desk` received before `day`, oldest first, in one
+    /// transaction, and returns their ids (whose objects the caller deletes).
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>>;
+    /// Deletes up to `limit` sources of `desk` last active before `day` that have no item
+    /// left, with their logins and replies, in one transaction; returns how many sources, and
+    /// the ids of their replies (whose objects the caller deletes). Each source of `desk`
+    /// with no recorded activity day first gets `today`: its clock starts at the first pass
+    /// that looks at it, never earlier.
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)>;
     /// Every row, in an order `restore` can write back (sources before their items and
     /// replies). Sessions are not part of it: they end when their install moves.
     async fn dump(&self) -> Result<Dump>;
@@ -390,4 +465,48 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Fails with [`Error::Exists`], writing nothing, if this store records a pepper
     /// fingerprint other than the dump's: that store belongs to another install.
     async fn restore(&self, dump: &Dump) -> Result<()>;
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    /// Replaces an editor's recipient; `false` if there was none of that name. Every read of
+    /// the desk's recipients (each submission reads them when it starts) sees the new one at
+    /// once, on every node; what is stored stays encrypted to the old one.
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool>;
+    /// Records that some editor of `desk` has fetched the items `ids`: one boolean per item,
+    /// no name and no time. Ids that are not items of `desk` are ignored. Returns how many
+    /// items were not marked before.
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64>;
+    /// The items of `desk` that some editor of the desk has fetched.
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>>;
+
+    // Content-free notifications (`crate::notify`): who opted in, and the little state that
+    // sends at most one notice per period at a random moment.
+
+    /// Opts editor `editor` in to notices on `channel` at `address`, or out with `None`;
+    /// `false` if there is no such editor. Opting in again keeps the state, with the new
+    /// address.
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool>;
+    /// Every editor's notice state, on every channel it opted in to.
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>>;
+    /// Something arrived on `desk`: every subscription of its editors is pending.
+    async fn notify_arrived(&self, desk: &str) -> Result<()>;
+    /// Plans the moment of `period` (`offset` seconds into it), unless a moment of that
+    /// period or a later one is planned already.
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()>;
+    /// The planned moment has come: it is handled, and what was pending is now owed, in one
+    /// statement. Returns whether a notice is owed.
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool>;
+    /// The owed notice was delivered in `period`.
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()>;
 }

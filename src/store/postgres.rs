@@ -40,8 +40,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, PgPool, Row};
 
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
-    SourceLogin, SourceRow,
+    Channel, Dump, Editor, Error, ItemRow, Lease, MetaStore, NotifyRow, ReplyRow, Result,
+    SessionRow, SourceInfo, SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -75,7 +75,11 @@ impl PgMetaStore {
     /// its schema up to date.
     pub async fn connect(url: &str) -> Result<Self> {
         // Connection lines name the server, never data: keep them out of the log.
-        let opts = PgConnectOptions::from_str(url)?.disable_statement_logging();
+        // PostgreSQL's notices ("relation … already exists, skipping" at each start) are not
+        // news: without them an admin command's error stays one line on stderr.
+        let opts = PgConnectOptions::from_str(url)?
+            .disable_statement_logging()
+            .options([("client_min_messages", "warning")]);
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -102,7 +106,7 @@ impl PgMetaStore {
     }
 }
 
-fn parse_id(s: &str) -> Result<Id> {
+pub(super) fn parse_id(s: &str) -> Result<Id> {
     Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
@@ -564,6 +568,25 @@ impl MetaStore for PgMetaStore {
         rows.iter().map(source_from_row).collect()
     }
 
+    // Retention: see `postgres_retention`.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()> {
+        super::postgres_retention::touch_source(&self.pool, source, day).await
+    }
+
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        super::postgres_retention::expire_items(&self.pool, desk, day, limit).await
+    }
+
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)> {
+        super::postgres_retention::expire_sources(&self.pool, desk, day, today, limit).await
+    }
+
     async fn dump(&self) -> Result<Dump> {
         // One snapshot: a consistent picture even while other nodes write.
         let mut tx = self.pool.begin().await?;
@@ -622,8 +645,13 @@ impl MetaStore for PgMetaStore {
                 .bind(PEPPER_FINGERPRINT)
                 .fetch_optional(&mut *tx)
                 .await?;
+        let fetched: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE fetched ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Dump {
+            fetched: fetched.iter().map(|s| parse_id(s)).collect::<Result<_>>()?,
             editors,
             sources,
             items,
@@ -682,7 +710,81 @@ impl MetaStore for PgMetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        let fetched: Vec<String> = dump.fetched.iter().map(Id::to_string).collect();
+        sqlx::query("UPDATE items SET fetched = TRUE WHERE id = ANY($1)")
+            .bind(&fetched)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE editors SET recipient = $1 WHERE name = $2")
+            .bind(recipient)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64> {
+        let ids: Vec<String> = ids.iter().map(Id::to_string).collect();
+        let r = sqlx::query(
+            "UPDATE items SET fetched = TRUE WHERE id = ANY($1) AND desk = $2 AND NOT fetched",
+        )
+        .bind(&ids)
+        .bind(desk)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE desk = $1 AND fetched ORDER BY id")
+                .bind(desk)
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    // Content-free notifications: the statements are shared with the other SQL store.
+
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool> {
+        super::notify_rows::subscribe(&self.pool, editor, channel, address).await
+    }
+
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>> {
+        super::notify_rows::rows(&self.pool).await
+    }
+
+    async fn notify_arrived(&self, desk: &str) -> Result<()> {
+        super::notify_rows::arrived(&self.pool, desk).await
+    }
+
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()> {
+        super::notify_rows::plan(&self.pool, editor, channel, (period, offset)).await
+    }
+
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool> {
+        super::notify_rows::due(&self.pool, editor, channel).await
+    }
+
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()> {
+        super::notify_rows::sent(&self.pool, editor, channel, period).await
     }
 }

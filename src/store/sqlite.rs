@@ -15,8 +15,8 @@ use sqlx::{Row, SqlitePool};
 
 use super::sqlite_schema::migrate;
 use super::{
-    Dump, Editor, Error, ItemRow, Lease, MetaStore, ReplyRow, Result, SessionRow, SourceInfo,
-    SourceLogin, SourceRow,
+    Channel, Dump, Editor, Error, ItemRow, Lease, MetaStore, NotifyRow, ReplyRow, Result,
+    SessionRow, SourceInfo, SourceLogin, SourceRow,
 };
 use crate::codename::Cost;
 use crate::ids::Id;
@@ -83,7 +83,7 @@ impl SqliteMetaStore {
     }
 }
 
-fn parse_id(s: &str) -> Result<Id> {
+pub(super) fn parse_id(s: &str) -> Result<Id> {
     Id::from_str(s).map_err(|_| Error::Corrupt(format!("bad id {s:?}")))
 }
 
@@ -487,6 +487,34 @@ impl MetaStore for SqliteMetaStore {
         rows.iter().map(source_from_row).collect()
     }
 
+    // Retention: see `sqlite_retention`.
+    async fn touch_source(&self, source: Id, day: &str) -> Result<()> {
+        super::sqlite_retention::touch_source(&self.pool, source, day).await
+    }
+
+    async fn expire_items(&self, desk: &str, day: &str, limit: u32) -> Result<Vec<Id>> {
+        let ids = super::sqlite_retention::expire_items(&self.pool, desk, day, limit).await?;
+        if !ids.is_empty() {
+            self.forget().await?;
+        }
+        Ok(ids)
+    }
+
+    async fn expire_sources(
+        &self,
+        desk: &str,
+        day: &str,
+        today: &str,
+        limit: u32,
+    ) -> Result<(u64, Vec<Id>)> {
+        let gone =
+            super::sqlite_retention::expire_sources(&self.pool, desk, day, today, limit).await?;
+        if gone.0 > 0 {
+            self.forget().await?;
+        }
+        Ok(gone)
+    }
+
     async fn dump(&self) -> Result<Dump> {
         // One read transaction: a consistent picture even while serve writes.
         let mut tx = self.pool.begin().await?;
@@ -548,8 +576,13 @@ impl MetaStore for SqliteMetaStore {
             .bind(PEPPER_FINGERPRINT)
             .fetch_optional(&mut *tx)
             .await?;
+        let fetched: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE fetched = 1 ORDER BY id")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(Dump {
+            fetched: fetched.iter().map(|s| parse_id(s)).collect::<Result<_>>()?,
             editors,
             sources,
             items,
@@ -607,8 +640,88 @@ impl MetaStore for SqliteMetaStore {
             .execute(&mut *tx)
             .await?;
         }
+        for id in &dump.fetched {
+            sqlx::query("UPDATE items SET fetched = 1 WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    // Editor keys over time, and items seen by the desk (issue 19).
+
+    async fn set_recipient(&self, name: &str, recipient: &str) -> Result<bool> {
+        let r = sqlx::query("UPDATE editors SET recipient = ? WHERE name = ?")
+            .bind(recipient)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn mark_fetched(&self, desk: &str, ids: &[Id]) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut marked = 0;
+        for id in ids {
+            marked += sqlx::query(
+                "UPDATE items SET fetched = 1 WHERE id = ? AND desk = ? AND fetched = 0",
+            )
+            .bind(id.to_string())
+            .bind(desk)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(marked)
+    }
+
+    async fn fetched_items(&self, desk: &str) -> Result<Vec<Id>> {
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM items WHERE desk = ? AND fetched = 1 ORDER BY id")
+                .bind(desk)
+                .fetch_all(&self.pool)
+                .await?;
+        ids.iter().map(|s| parse_id(s)).collect()
+    }
+
+    // Content-free notifications: the statements are shared with the other SQL store.
+
+    async fn notify_subscribe(
+        &self,
+        editor: &str,
+        channel: Channel,
+        address: Option<&str>,
+    ) -> Result<bool> {
+        super::notify_rows::subscribe(&self.pool, editor, channel, address).await
+    }
+
+    async fn notify_rows(&self) -> Result<Vec<NotifyRow>> {
+        super::notify_rows::rows(&self.pool).await
+    }
+
+    async fn notify_arrived(&self, desk: &str) -> Result<()> {
+        super::notify_rows::arrived(&self.pool, desk).await
+    }
+
+    async fn notify_plan(
+        &self,
+        editor: &str,
+        channel: Channel,
+        period: u64,
+        offset: u64,
+    ) -> Result<()> {
+        super::notify_rows::plan(&self.pool, editor, channel, (period, offset)).await
+    }
+
+    async fn notify_due(&self, editor: &str, channel: Channel) -> Result<bool> {
+        super::notify_rows::due(&self.pool, editor, channel).await
+    }
+
+    async fn notify_sent(&self, editor: &str, channel: Channel, period: u64) -> Result<()> {
+        super::notify_rows::sent(&self.pool, editor, channel, period).await
     }
 }
 

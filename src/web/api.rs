@@ -15,15 +15,22 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tokio_util::io::ReaderStream;
 
+use super::error::chain;
 use super::AppState;
 use crate::ids::Id;
 use crate::store::{BlobKey, Editor, ItemRow, ReplyRow, SourceInfo};
 
 pub(crate) mod batch;
 pub(crate) mod book;
+pub(crate) mod fetched;
 
 /// The header that carries the listing's tag, both ways.
 pub(crate) const LISTING_TAG: &str = "sanduq-listing-tag";
+/// The header of the listing that tells the desk's `retention_days`, when it has one (absent:
+/// items stay until an editor deletes them), so that `sanduq fetch` can warn before unfetched
+/// items expire. A header, not a field of the listing, so that the listing's tag (a hash of
+/// its body) stays the same when the operator changes the retention.
+pub(crate) const RETENTION_DAYS: &str = "sanduq-retention-days";
 
 /// The listing `GET /api/v1/items` returns. `sanduq fetch` reads it from a server it cannot
 /// trust, so each list is refused while it is parsed once it passes its cap: counted after
@@ -55,6 +62,19 @@ pub struct Listing {
         deserialize_with = "some_at_most::<_, _, { Listing::MAX_REPLIES }>"
     )]
     pub replies: Option<Vec<ReplyRow>>,
+    /// The items of `items` that some editor of the desk has already fetched (the server's
+    /// one boolean per item: no name, no time). Last in the body, and not covered by the
+    /// listing's tag (see [`list`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "at_most::<_, _, { Listing::MAX_ITEMS }>"
+    )]
+    pub fetched: Vec<Id>,
+    /// The desk's retention in days as the listing's [`RETENTION_DAYS`] header told it (the
+    /// CLI fills it in after checking it); never part of the body.
+    #[serde(skip)]
+    pub retention_days: Option<u32>,
 }
 
 impl Listing {
@@ -122,8 +142,12 @@ pub(crate) enum ApiError {
     /// The request body stopped arriving (the minimum-progress rule).
     Stalled,
     /// A store cannot be reached for now: 503, try again later.
-    Unavailable(String),
-    Internal(String),
+    Unavailable(crate::store::Error),
+    /// A store failed otherwise: 500.
+    Store(crate::store::Error),
+    /// Anything else, with its cause for the log (an error, or a sentence naming what
+    /// failed): 500.
+    Internal(super::error::Cause),
 }
 
 impl IntoResponse for ApiError {
@@ -137,14 +161,18 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too large"),
             ApiError::Stalled => (StatusCode::REQUEST_TIMEOUT, "upload stalled"),
             ApiError::Unavailable(cause) => {
-                tracing::warn!("editor API: a store is unavailable: {cause}");
+                tracing::warn!("editor API: a store is unavailable: {}", chain(&cause));
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "store unavailable, try again later",
                 )
             }
+            ApiError::Store(cause) => {
+                tracing::error!("editor API: {}", chain(&cause));
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
             ApiError::Internal(cause) => {
-                tracing::error!("editor API: {cause}");
+                tracing::error!("editor API: {}", chain(cause.as_ref()));
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error")
             }
         };
@@ -160,8 +188,8 @@ impl IntoResponse for ApiError {
 impl From<crate::store::Error> for ApiError {
     fn from(e: crate::store::Error) -> Self {
         match e {
-            crate::store::Error::Unavailable(cause) => ApiError::Unavailable(cause),
-            other => ApiError::Internal(other.to_string()),
+            crate::store::Error::Unavailable(_) => ApiError::Unavailable(e),
+            other => ApiError::Store(other),
         }
     }
 }
@@ -205,15 +233,23 @@ pub(crate) async fn list(
     let sources = st.meta.sources_with_items(&editor.desk).await?;
     let editors = st.meta.desk_recipients(&editor.desk).await?;
     let replies = Some(st.meta.replies_for_desk(&editor.desk).await?);
-    let body = serde_json::to_vec(&Listing {
-        desk: editor.desk,
+    let fetched = st.meta.fetched_items(&editor.desk).await?;
+    let desk = editor.desk;
+    let mut body = serde_json::to_vec(&Listing {
+        desk: desk.clone(),
         items,
         sources,
         editors,
         replies,
+        fetched: Vec::new(),
+        retention_days: None,
     })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    // The tag leaves out which items are fetched: an editor's own fetch sets those flags,
+    // and must not make its next listing differ. Another editor hears of them with its next
+    // changed listing, which is when it has new items to fetch.
     let tag = hex::encode(sha2::Sha256::digest(&body));
+    append_fetched(&mut body, &fetched)?;
     let unchanged = headers
         .get(LISTING_TAG)
         .is_some_and(|v| v.as_bytes() == tag.as_bytes());
@@ -225,7 +261,32 @@ pub(crate) async fn list(
     if let Ok(v) = HeaderValue::from_str(&tag) {
         res.headers_mut().insert(LISTING_TAG, v);
     }
+    let days = st
+        .config
+        .desks
+        .iter()
+        .find(|d| d.name == desk)
+        .map_or(0, |d| d.retention_days);
+    if days > 0 {
+        res.headers_mut()
+            .insert(RETENTION_DAYS, HeaderValue::from(days));
+    }
     Ok(res)
+}
+
+/// Adds `"fetched": [...]` as the last field of the serialised listing `body`.
+fn append_fetched(body: &mut Vec<u8>, fetched: &[Id]) -> Result<(), ApiError> {
+    if fetched.is_empty() {
+        return Ok(());
+    }
+    let list = serde_json::to_vec(fetched).map_err(|e| ApiError::Internal(e.into()))?;
+    if body.pop() != Some(b'}') {
+        return Err(ApiError::Internal("a listing is not a JSON object".into()));
+    }
+    body.extend_from_slice(b",\"fetched\":");
+    body.extend_from_slice(&list);
+    body.push(b'}');
+    Ok(())
 }
 
 /// The item `id` for the editor presenting the request's token: one query when the editor is
@@ -379,7 +440,7 @@ pub(crate) async fn push_reply(
     .await
     .map_err(|e| match e {
         crate::intake::Error::Store(s) => s.into(),
-        other => ApiError::Internal(other.to_string()),
+        other => ApiError::Internal(other.into()),
     })?;
     Ok(StatusCode::CREATED)
 }

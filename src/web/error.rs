@@ -41,21 +41,44 @@ pub enum AppError {
     Busy,
     /// A store (PostgreSQL, the object store) cannot be reached for now; nothing was kept.
     /// A 503 with `Retry-After`: sanduq recovers by itself when the store is back.
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable")]
+    Unavailable(#[source] crate::store::Error),
     /// Storing failed (full disk, I/O error); nothing was kept.
-    #[error("storage failed: {0}")]
-    Storage(String),
+    #[error("storage failed")]
+    Storage(#[source] crate::store::Error),
     /// Anything else; nothing was kept.
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("internal error")]
+    Internal(#[source] Cause),
+}
+
+/// The cause of an internal error, kept for the log: an error with its own causes, or a
+/// sentence naming what failed where there is no error to keep.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl AppError {
+    /// An internal error caused by `cause`.
+    pub fn internal(cause: impl Into<Cause>) -> AppError {
+        AppError::Internal(cause.into())
+    }
+}
+
+/// `e` and each of its causes, `: ` between them: what the log shows of an error.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
 }
 
 impl From<crate::store::Error> for AppError {
     fn from(e: crate::store::Error) -> Self {
         match e {
-            crate::store::Error::Unavailable(cause) => AppError::Unavailable(cause),
-            other => AppError::Storage(other.to_string()),
+            crate::store::Error::Unavailable(_) => AppError::Unavailable(e),
+            other => AppError::Storage(other),
         }
     }
 }
@@ -69,14 +92,15 @@ impl From<crate::intake::Error> for AppError {
             E::DeskClosed => AppError::DeskClosed,
             E::Store(s) => s.into(),
             E::Crypto(c) => c.into(),
-            E::Internal(cause) => AppError::Internal(cause),
+            E::Task(cause) => AppError::internal(cause),
+            E::Json(cause) => AppError::internal(cause),
         }
     }
 }
 
 impl From<std::io::Error> for AppError {
     fn from(e: std::io::Error) -> Self {
-        AppError::Storage(e.kind().to_string())
+        AppError::Storage(crate::store::Error::Io(e))
     }
 }
 
@@ -85,7 +109,7 @@ impl From<crate::crypto::Error> for AppError {
         match e {
             crate::crypto::Error::NoRecipients => AppError::DeskClosed,
             crate::crypto::Error::Io(io) => io.into(),
-            other => AppError::Internal(other.to_string()),
+            other => AppError::internal(other),
         }
     }
 }
@@ -129,13 +153,11 @@ impl AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match &self {
-            AppError::Storage(cause) => {
-                tracing::error!("a submission could not be stored: {cause}")
+            AppError::Storage(_) => {
+                tracing::error!("a submission could not be stored: {}", chain(&self))
             }
-            AppError::Unavailable(cause) => {
-                tracing::warn!("a store is unavailable: {cause}")
-            }
-            AppError::Internal(cause) => tracing::error!("internal error: {cause}"),
+            AppError::Unavailable(_) => tracing::warn!("{}", chain(&self)),
+            AppError::Internal(_) => tracing::error!("{}", chain(&self)),
             _ => {}
         }
         let (title, sentence) = self.text();
@@ -148,5 +170,37 @@ impl IntoResponse for AppError {
             );
         }
         res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_error_keeps_its_cause_for_the_log_and_shows_a_fixed_sentence() {
+        let io = std::io::Error::new(std::io::ErrorKind::StorageFull, "no space on /srv/x");
+        let e = AppError::from(io);
+        assert_eq!(e.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert_eq!(e.text(), ("error-storage-title", "error-storage"));
+        let logged = chain(&e);
+        assert!(
+            logged.starts_with("storage failed: ") && logged.ends_with("no space on /srv/x"),
+            "{logged}"
+        );
+        let source = std::error::Error::source(&e).expect("the store error is kept");
+        let io = std::error::Error::source(source).expect("and the I/O error beneath it");
+        assert_eq!(
+            io.downcast_ref::<std::io::Error>()
+                .map(std::io::Error::kind),
+            Some(std::io::ErrorKind::StorageFull)
+        );
+    }
+
+    #[test]
+    fn an_unavailable_store_stays_a_503_with_its_cause() {
+        let e = AppError::from(crate::store::Error::Unavailable("pool timed out".into()));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(chain(&e).ends_with("pool timed out"), "{}", chain(&e));
     }
 }

@@ -63,8 +63,8 @@ impl PendingCodename {
     ) -> Result<(Zeroizing<String>, Box<crate::codename::Derived>), AppError> {
         let derived = (&mut self.task)
             .await
-            .map_err(|e| AppError::Internal(e.to_string()))?
-            .map_err(|e| AppError::Internal(e.to_string()))?;
+            .map_err(AppError::internal)?
+            .map_err(AppError::internal)?;
         Ok((std::mem::take(&mut self.shown), derived))
     }
 }
@@ -144,6 +144,41 @@ async fn receive(
     submission: &mut Option<Submission>,
 ) -> Result<Response, AppError> {
     let cfg = st.config.clone();
+    let boundary = checked_head(&cfg, headers)?;
+    // A logged-in source's form carries its session's token; a new source's, the cookie's.
+    let session = st.sessions.for_request(headers).await?;
+    let expected = match &session {
+        Some(s) => s.csrf.clone(),
+        None => pages::csrf_cookie(st, headers).ok_or(AppError::Forbidden)?,
+    };
+    let mut form = guarded_multipart(stream, boundary, cfg.max_request_bytes);
+    let mut r = Reading {
+        st,
+        session: session.as_ref(),
+        expected: &expected,
+        token_ok: false,
+        desk: match &session {
+            Some(s) => s.desk.clone(),
+            None => cfg.default_desk().name.clone(),
+        },
+        pending: None,
+        part_count: 0,
+        part_limit: cfg.max_files + EXTRA_PARTS,
+        files: 0,
+        draft: None,
+        form_files: BTreeMap::new(),
+        answers_checked: false,
+    };
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        if let Some(sent_back) = r.part(&cfg, &mut field, submission).await? {
+            return Ok(sent_back);
+        }
+    }
+    r.finish(submission).await
+}
+
+/// The request's head checked before a byte of its body is read; the multipart boundary.
+fn checked_head(cfg: &crate::config::Config, headers: &HeaderMap) -> Result<String, AppError> {
     if let Some(len) = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -160,23 +195,24 @@ async fn receive(
     {
         return Err(AppError::BadRequest);
     }
-    let boundary = headers
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|ct| multer::parse_boundary(ct).ok())
         // RFC 2046: a boundary has 1 to 70 characters.
         .filter(|b| (1..=70).contains(&b.len()))
-        .ok_or(AppError::BadRequest)?;
-    // A logged-in source's form carries its session's token; a new source's, the cookie's.
-    let session = st.sessions.for_request(headers).await?;
-    let expected = match &session {
-        Some(s) => s.csrf.clone(),
-        None => pages::csrf_cookie(st, headers).ok_or(AppError::Forbidden)?,
-    };
+        .ok_or(AppError::BadRequest)
+}
 
+/// The body as multipart parts, within the request limit, each part's header block bounded.
+fn guarded_multipart(
+    stream: &mut BodyDataStream,
+    boundary: String,
+    max_request_bytes: u64,
+) -> multer::Multipart<'_> {
     let limits = multer::SizeLimit::new()
-        .whole_stream(cfg.max_request_bytes)
-        .per_field(cfg.max_request_bytes);
+        .whole_stream(max_request_bytes)
+        .per_field(max_request_bytes);
     let mut guard = super::multipart_guard::PartHeaderGuard::new(&boundary);
     let guarded = stream.map(move |chunk| match chunk {
         Ok(bytes) if !guard.feed(&bytes) => Err(std::io::Error::new(
@@ -186,124 +222,94 @@ async fn receive(
         Ok(bytes) => Ok(bytes),
         Err(e) => Err(std::io::Error::other(e)),
     });
-    let mut form = multer::Multipart::with_constraints(
+    multer::Multipart::with_constraints(
         guarded,
         boundary,
         multer::Constraints::new().size_limit(limits),
-    );
+    )
+}
 
-    let mut token_ok = false;
-    let mut desk = match &session {
-        Some(s) => s.desk.clone(),
-        None => cfg.default_desk().name.clone(),
-    };
-    let mut pending: Option<PendingCodename> = None;
-    let mut part_count = 0usize;
-    let mut part_limit = cfg.max_files + EXTRA_PARTS;
-    let mut files = 0usize;
-    // A form's answers, and the files sent with each of its questions.
-    let mut draft: Option<Draft<'_>> = None;
-    let mut form_files: BTreeMap<String, Vec<Id>> = BTreeMap::new();
-    let mut answers_checked = false;
-    let sent_back = |draft: &Draft<'_>, problems, had_files, desk: &str| {
-        Ok(super::forms::sent_back(
-            st,
+/// One request being read: who sends it and what its parts have said so far.
+struct Reading<'r> {
+    st: &'r AppState,
+    session: Option<&'r super::session::SessionView>,
+    /// The form token the request must carry.
+    expected: &'r str,
+    token_ok: bool,
+    desk: String,
+    pending: Option<PendingCodename>,
+    part_count: usize,
+    part_limit: usize,
+    files: usize,
+    /// A form's answers, and the files sent with each of its questions.
+    draft: Option<Draft<'r>>,
+    form_files: BTreeMap<String, Vec<Id>>,
+    answers_checked: bool,
+}
+
+/// What a part is, once its name is read.
+enum PartIs {
+    /// Read whole already (the token, the desk, the form, an answer).
+    Done,
+    /// A page sending the form back for correction: the request ends here.
+    SentBack(Response),
+    /// Content to store: a file or not, its limit, the form question it answers.
+    Content(bool, u64, Option<String>),
+}
+
+impl<'r> Reading<'r> {
+    /// The form sent back with `problems`.
+    fn sent_back(
+        &self,
+        draft: &Draft<'_>,
+        problems: crate::forms::answers::Problems,
+        had_files: bool,
+    ) -> Response {
+        super::forms::sent_back(
+            self.st,
             draft,
             &problems,
             had_files,
-            desk,
-            session.is_some(),
-            &expected,
-        ))
-    };
+            &self.desk,
+            self.session.is_some(),
+            self.expected,
+        )
+    }
 
-    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
-        part_count += 1;
-        if part_count > part_limit {
+    /// Reads one part; a page if the request ends with it before the commit.
+    async fn part(
+        &mut self,
+        cfg: &'r crate::config::Config,
+        field: &mut multer::Field<'_>,
+        submission: &mut Option<Submission>,
+    ) -> Result<Option<Response>, AppError> {
+        self.part_count += 1;
+        if self.part_count > self.part_limit {
             return Err(AppError::TooLarge);
         }
         let name = field.name().unwrap_or_default().to_owned();
         if name == "csrf_token" {
-            let value = small_field(&mut field).await?;
-            token_ok = bool::from(value.as_bytes().ct_eq(expected.as_bytes()));
-            if !token_ok {
+            let value = small_field(field).await?;
+            self.token_ok = bool::from(value.as_bytes().ct_eq(self.expected.as_bytes()));
+            if !self.token_ok {
                 return Err(AppError::Forbidden);
             }
-            continue;
+            return Ok(None);
         }
         // Nothing is read, let alone stored, before the form token has been checked.
-        if !token_ok {
+        if !self.token_ok {
             return Err(AppError::Forbidden);
         }
-        let (is_file, limit, form_field) = match name.as_str() {
-            "desk" => {
-                let value = small_field(&mut field).await?;
-                if session.is_some()
-                    || submission.is_some()
-                    || draft.is_some()
-                    || cfg.desk(&value).is_none()
-                {
-                    return Err(AppError::BadRequest);
-                }
-                desk = value;
-                continue;
-            }
-            "form" => {
-                let value = small_field(&mut field).await?;
-                let offered = cfg.desk(&desk).is_some_and(|d| d.forms.contains(&value));
-                if draft.is_some() || submission.is_some() || !offered {
-                    return Err(AppError::BadRequest);
-                }
-                let f = cfg.form(&value).ok_or(AppError::BadRequest)?;
-                part_limit += f.max_parts();
-                draft = Some(Draft::new(f));
-                continue;
-            }
-            "message" if draft.is_none() => (false, cfg.max_message_bytes, None),
-            "file" if draft.is_none() => (true, cfg.max_request_bytes, None),
-            _ => {
-                let (Some(d), Some(question)) = (draft.as_mut(), name.strip_prefix("f.")) else {
-                    return Err(AppError::BadRequest);
-                };
-                let def = d.form().field(question).ok_or(AppError::BadRequest)?;
-                if def.kind != Kind::File {
-                    // Only text questions take long answers; a choice, date or number is short.
-                    let most = if def.kind.is_text() {
-                        def.max_length
-                    } else {
-                        0
-                    };
-                    let (value, cut) = answer_field(&mut field, most).await?;
-                    d.push(question, &value).map_err(|_| AppError::BadRequest)?;
-                    if cut {
-                        d.mark_cut(question);
-                    }
-                    continue;
-                }
-                // The form puts its files after every answer: check the answers before the
-                // first file is received, so that a form sent back costs no upload.
-                let chosen = field.file_name().is_some_and(|n| !n.is_empty());
-                if chosen && !answers_checked {
-                    answers_checked = true;
-                    if let Err(problems) = d.check(&form_files) {
-                        let problems: crate::forms::answers::Problems = problems
-                            .into_iter()
-                            .filter(|(n, _)| {
-                                d.form().field(n).is_some_and(|f| f.kind != Kind::File)
-                            })
-                            .collect();
-                        if !problems.is_empty() {
-                            return sent_back(d, problems, true, &desk);
-                        }
-                    }
-                }
-                (true, cfg.max_request_bytes, Some(def.name.clone()))
-            }
-        };
-        let sub = opened(st, submission, &desk).await?;
+        let (is_file, limit, form_field) =
+            match self.what_part(cfg, &name, field, submission).await? {
+                PartIs::Done => return Ok(None),
+                PartIs::SentBack(page) => return Ok(Some(page)),
+                PartIs::Content(is_file, limit, form_field) => (is_file, limit, form_field),
+            };
+        let sub = opened(self.st, submission, &self.desk).await?;
         // The first part to be stored starts a new source's derivation.
-        if session.is_none() && pending.is_none() {
-            pending = Some(PendingCodename::start(st));
+        if self.session.is_none() && self.pending.is_none() {
+            self.pending = Some(PendingCodename::start(self.st));
         }
         let kind = if is_file {
             ItemKind::File {
@@ -314,86 +320,186 @@ async fn receive(
         } else {
             ItemKind::Message
         };
-        let chunks = (&mut field).map(|c| c.map_err(multipart_error));
+        let chunks = field.map(|c| c.map_err(multipart_error));
         let Some(id) = sub.stream(kind, chunks, limit).await? else {
-            continue;
+            return Ok(None);
         };
         if is_file {
-            files += 1;
-            if files > cfg.max_files {
+            self.files += 1;
+            if self.files > cfg.max_files {
                 return Err(AppError::TooLarge);
             }
         }
         if let Some(q) = form_field {
-            form_files.entry(q).or_default().push(id);
+            self.form_files.entry(q).or_default().push(id);
         }
+        Ok(None)
     }
-    if !token_ok {
-        return Err(AppError::Forbidden);
-    }
-    // A form's answers become one item, stored like any other part.
-    if let Some(d) = &draft {
-        if let Err(problems) = d.check(&form_files) {
-            return sent_back(d, problems, !form_files.is_empty(), &desk);
-        }
-        let json = d
-            .to_json(pages::current_locale(), &form_files)
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        let form = ItemKind::Form {
-            id: d.form().id.clone(),
-            version: d.form().version,
-        };
-        opened(st, submission, &desk)
-            .await?
-            .add_first(form, &json)
-            .await?;
-    }
-    let Some(sub) = submission.as_mut().filter(|s| !s.is_empty()) else {
-        return Err(AppError::Empty);
-    };
 
-    // A returning source adds to its own record; a new one gets a codename, shown once.
-    let (source, login, codename) = match &session {
-        Some(s) => (
-            SourceRow {
-                id: s.source,
-                desk: desk.clone(),
-                day: utc_day(),
-            },
-            None,
-            None,
-        ),
-        None => {
-            // A form of answers only (no part stored yet) starts its derivation here.
-            let (shown, derived) = pending
-                .take()
-                .unwrap_or_else(|| PendingCodename::start(st))
-                .finish()
-                .await?;
-            let login = SourceLogin {
-                login_hash: derived.login_hash(),
-                // A post-quantum desk's replies go to a post-quantum reply key: age does
-                // not let one file mix the two kinds.
-                reply_recipient: derived.reply_recipient_for(
-                    sub.recipients()
-                        .iter()
-                        .all(|r| crate::crypto::is_post_quantum(r)),
-                ),
-                cost: derived.cost,
-            };
-            (
-                SourceRow {
-                    id: Id::random(),
-                    desk: desk.clone(),
-                    day: utc_day(),
-                },
-                Some(login),
-                Some(shown),
-            )
+    /// What the part called `name` is; the desk, the form and the answers are read here.
+    async fn what_part(
+        &mut self,
+        cfg: &'r crate::config::Config,
+        name: &str,
+        field: &mut multer::Field<'_>,
+        submission: &Option<Submission>,
+    ) -> Result<PartIs, AppError> {
+        match name {
+            "desk" => {
+                let value = small_field(field).await?;
+                if self.session.is_some()
+                    || submission.is_some()
+                    || self.draft.is_some()
+                    || cfg.desk(&value).is_none()
+                {
+                    return Err(AppError::BadRequest);
+                }
+                self.desk = value;
+                Ok(PartIs::Done)
+            }
+            "form" => {
+                let value = small_field(field).await?;
+                let offered = cfg
+                    .desk(&self.desk)
+                    .is_some_and(|d| d.forms.contains(&value));
+                if self.draft.is_some() || submission.is_some() || !offered {
+                    return Err(AppError::BadRequest);
+                }
+                let f = cfg.form(&value).ok_or(AppError::BadRequest)?;
+                self.part_limit += f.max_parts();
+                self.draft = Some(Draft::new(f));
+                Ok(PartIs::Done)
+            }
+            "message" if self.draft.is_none() => {
+                Ok(PartIs::Content(false, cfg.max_message_bytes, None))
+            }
+            "file" if self.draft.is_none() => {
+                Ok(PartIs::Content(true, cfg.max_request_bytes, None))
+            }
+            _ => self.form_question(cfg, name, field).await,
         }
-    };
-    let stored = sub.commit(&source, login.as_ref()).await?;
-    Ok(pages::thanks(stored, codename.as_deref().map(String::as_str))?.into_response())
+    }
+
+    /// A part answering question `f.<name>` of the form: an answer is read into the draft; a
+    /// file is content to store, once the answers are checked.
+    async fn form_question(
+        &mut self,
+        cfg: &'r crate::config::Config,
+        name: &str,
+        field: &mut multer::Field<'_>,
+    ) -> Result<PartIs, AppError> {
+        let (Some(d), Some(question)) = (self.draft.as_mut(), name.strip_prefix("f.")) else {
+            return Err(AppError::BadRequest);
+        };
+        let def = d.form().field(question).ok_or(AppError::BadRequest)?;
+        if def.kind != Kind::File {
+            // Only text questions take long answers; a choice, date or number is short.
+            let most = if def.kind.is_text() {
+                def.max_length
+            } else {
+                0
+            };
+            let (value, cut) = answer_field(field, most).await?;
+            d.push(question, &value).map_err(|_| AppError::BadRequest)?;
+            if cut {
+                d.mark_cut(question);
+            }
+            return Ok(PartIs::Done);
+        }
+        let form_field = def.name.clone();
+        // The form puts its files after every answer: check the answers before the first
+        // file is received, so that a form sent back costs no upload.
+        let chosen = field.file_name().is_some_and(|n| !n.is_empty());
+        if chosen && !self.answers_checked {
+            self.answers_checked = true;
+            let d = self.draft.as_ref().ok_or(AppError::BadRequest)?;
+            if let Err(problems) = d.check(&self.form_files) {
+                let problems: crate::forms::answers::Problems = problems
+                    .into_iter()
+                    .filter(|(n, _)| d.form().field(n).is_some_and(|f| f.kind != Kind::File))
+                    .collect();
+                if !problems.is_empty() {
+                    return Ok(PartIs::SentBack(self.sent_back(d, problems, true)));
+                }
+            }
+        }
+        Ok(PartIs::Content(
+            true,
+            cfg.max_request_bytes,
+            Some(form_field),
+        ))
+    }
+
+    /// After the last part: the form's answers stored as one item, the source's row and
+    /// login, the commit, the thanks page.
+    async fn finish(mut self, submission: &mut Option<Submission>) -> Result<Response, AppError> {
+        if !self.token_ok {
+            return Err(AppError::Forbidden);
+        }
+        // A form's answers become one item, stored like any other part.
+        if let Some(d) = &self.draft {
+            if let Err(problems) = d.check(&self.form_files) {
+                return Ok(self.sent_back(d, problems, !self.form_files.is_empty()));
+            }
+            let json = d
+                .to_json(pages::current_locale(), &self.form_files)
+                .map_err(AppError::internal)?;
+            let form = ItemKind::Form {
+                id: d.form().id.clone(),
+                version: d.form().version,
+            };
+            opened(self.st, submission, &self.desk)
+                .await?
+                .add_first(form, &json)
+                .await?;
+        }
+        let Some(sub) = submission.as_mut().filter(|s| !s.is_empty()) else {
+            return Err(AppError::Empty);
+        };
+        let (source, login, codename) = self.source(sub).await?;
+        let stored = sub.commit(&source, login.as_ref()).await?;
+        super::activity::record(self.st, source.id, &self.desk).await;
+        Ok(pages::thanks(stored, codename.as_deref().map(String::as_str))?.into_response())
+    }
+
+    /// A returning source adds to its own record; a new one gets a codename, shown once.
+    async fn source(
+        &mut self,
+        sub: &Submission,
+    ) -> Result<(SourceRow, Option<SourceLogin>, Option<Zeroizing<String>>), AppError> {
+        if let Some(s) = self.session {
+            let row = SourceRow {
+                id: s.source,
+                desk: self.desk.clone(),
+                day: utc_day(),
+            };
+            return Ok((row, None, None));
+        }
+        // A form of answers only (no part stored yet) starts its derivation here.
+        let (shown, derived) = self
+            .pending
+            .take()
+            .unwrap_or_else(|| PendingCodename::start(self.st))
+            .finish()
+            .await?;
+        let login = SourceLogin {
+            login_hash: derived.login_hash(),
+            // A post-quantum desk's replies go to a post-quantum reply key: age does not let
+            // one file mix the two kinds.
+            reply_recipient: derived.reply_recipient_for(
+                sub.recipients()
+                    .iter()
+                    .all(|r| crate::crypto::is_post_quantum(r)),
+            ),
+            cost: derived.cost,
+        };
+        let row = SourceRow {
+            id: Id::random(),
+            desk: self.desk.clone(),
+            day: utc_day(),
+        };
+        Ok((row, Some(login), Some(shown)))
+    }
 }
 
 /// The submission of this request, started on the first part to store.
@@ -408,7 +514,7 @@ async fn opened<'a>(
     }
     submission
         .as_mut()
-        .ok_or_else(|| AppError::Internal("no submission".into()))
+        .ok_or_else(|| AppError::internal("no submission"))
 }
 
 async fn small_field(field: &mut multer::Field<'_>) -> Result<String, AppError> {

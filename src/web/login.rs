@@ -66,11 +66,13 @@ pub(crate) async fn login(
         derived.reply_recipient_for(false),
         derived.reply_recipient_for(true),
     );
-    let (meta, sid, desk) = (st.meta.clone(), source.id, source.desk.clone());
+    // The login is activity too (retention), recorded after the answer for the same reason.
+    let (later, sid, desk) = (st.clone(), source.id, source.desk.clone());
     tokio::spawn(async move {
-        if let Err(e) = follow_desk_kind(meta.as_ref(), sid, &desk, keys).await {
+        if let Err(e) = follow_desk_kind(later.meta.as_ref(), sid, &desk, keys).await {
             tracing::warn!("a reply key could not be updated: {e}");
         }
+        super::activity::record(&later, sid, &desk).await;
     });
     let cookie =
         zeroize::Zeroizing::new(st.sessions.create(source.id, source.desk, derived).await?);
@@ -94,7 +96,7 @@ async fn find_source(
         .await
         .map_err(|e| match e {
             crate::codename::Error::Busy => AppError::Busy,
-            other => AppError::Internal(other.to_string()),
+            other => AppError::internal(other),
         })?;
     let mut found = None;
     for d in derived {

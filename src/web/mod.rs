@@ -4,6 +4,7 @@
 //! source router has no `/api` routes at all. Neither logs requests: no address, user agent,
 //! path or size of anyone reaches a log.
 
+mod activity;
 mod api;
 mod error;
 mod forms;
@@ -33,8 +34,9 @@ use crate::config::Config;
 use crate::store::{BlobStore, MetaStore};
 
 pub use api::book::{SourcesPage, PAGE as SOURCES_PAGE, REPLIES_MAGIC};
+pub(crate) use api::fetched::MAX_IDS as MAX_FETCHED_IDS;
 pub use api::Listing;
-pub use error::AppError;
+pub use error::{AppError, Cause};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -134,6 +136,7 @@ pub fn api_router(state: AppState) -> Router {
         .route("/api/v1/items/{id}/content", get(api::content))
         .route("/api/v1/items/{id}/meta", get(api::meta))
         .route("/api/v1/batch", post(api::batch::items))
+        .route("/api/v1/fetched", post(api::fetched::mark))
         .route("/api/v1/sources/{id}/replies", post(api::push_reply))
         .route("/api/v1/sources", get(api::book::sources))
         .route("/api/v1/replies/batch", post(api::book::replies))
@@ -208,17 +211,17 @@ async fn sweep_sessions(sessions: Arc<session::Sessions>) {
     }
 }
 
-/// Runs both listeners, the health listener if configured, the session sweep and the janitor
-/// until `shutdown` completes; then stops accepting, answers 503 to health checks, and lets
-/// the requests in flight finish for at most `[node] drain_seconds` (see
-/// [`listener::run`]).
-pub async fn serve(
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // One server per data directory. With the embedded stores the data directory holds the
-    // stores; with shared stores each node has its own (docs/scale-out.md).
-    let lock_path = state.config.data_dir.join("sanduq.lock");
+/// Starts the notification task if `[notify]` is present.
+fn spawn_notifier(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let config = state.config.notify.clone()?;
+    Some(tokio::spawn(crate::notify::run(state.meta.clone(), config)))
+}
+
+/// One server per data directory. With the embedded stores the data directory holds the
+/// stores; with shared stores each node has its own (docs/scale-out.md). The lock holds while
+/// the returned file is open.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let lock_path = data_dir.join("sanduq.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -226,15 +229,26 @@ pub async fn serve(
         .open(&lock_path)
         .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", lock_path.display()))?;
     match lock.try_lock() {
-        Ok(()) => {}
+        Ok(()) => Ok(lock),
         Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
             "another sanduq serve is using {}; stop it first",
-            state.config.data_dir.display()
+            data_dir.display()
         ),
         Err(std::fs::TryLockError::Error(e)) => {
             anyhow::bail!("cannot lock {}: {e}", lock_path.display())
         }
     }
+}
+
+/// Runs both listeners, the health listener if configured, the session sweep and the janitor
+/// (with the retention pass) until `shutdown` completes; then stops accepting, answers 503 to health
+/// checks, and lets the requests in flight finish for at most `[node] drain_seconds` (see
+/// [`listener::run`]).
+pub async fn serve(
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let lock = lock_data_dir(&state.config.data_dir)?;
     let bind = |addr| async move {
         tokio::net::TcpListener::bind(addr)
             .await
@@ -264,7 +278,10 @@ pub async fn serve(
         state.meta.clone(),
         state.config.store.janitor_grace,
         state.config.store.janitor_every,
+        state.config.desks.clone(),
     ));
+    // Content-free notifications, on the janitor's lease too.
+    let notifier = spawn_notifier(&state);
     let limits = state.config.net;
     let drain = state.config.node.drain;
     let health = health_listener.map(|l| {
@@ -313,6 +330,9 @@ pub async fn serve(
     let (_, health_result, _) = tokio::join!(serving, health_task, stopper);
     sweeper.abort();
     janitor.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     drop(lock);
     health_result?;
     Ok(())

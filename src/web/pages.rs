@@ -158,6 +158,15 @@ fn via_tor2web(headers: &HeaderMap, onion: Option<&str>) -> bool {
     !host.eq_ignore_ascii_case(onion)
 }
 
+/// A page's template failed to render (a bug: the templates are compiled in).
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}")]
+struct TemplateError {
+    name: String,
+    #[source]
+    cause: minijinja::Error,
+}
+
 pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
     let page = PAGE.try_with(Clone::clone).ok();
     let locale = page.as_ref().map_or_else(Locale::english, |p| p.locale);
@@ -178,7 +187,12 @@ pub(crate) fn render(name: &str, ctx: minijinja::Value) -> Result<Html<String>, 
     ENV.get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
-        .map_err(|e| AppError::Internal(format!("template {name}: {e}")))
+        .map_err(|cause| {
+            AppError::internal(TemplateError {
+                name: name.to_owned(),
+                cause,
+            })
+        })
 }
 
 /// An error page: `title` and `sentence` are message keys. Falls back to plain text if even
@@ -215,6 +229,30 @@ pub(crate) fn with_csrf_cookie(
     res
 }
 
+/// How long what a source sends is kept: for its own desk when logged in; else one line if
+/// every desk keeps things as long, or one line per desk, titled.
+fn retention_notes(cfg: &crate::config::Config, desk: Option<&str>) -> Vec<minijinja::Value> {
+    let desks: Vec<_> = cfg
+        .desks
+        .iter()
+        .filter(|d| desk.is_none_or(|name| d.name == name))
+        .collect();
+    let same = desks
+        .windows(2)
+        .all(|w| w[0].retention_days == w[1].retention_days);
+    if same {
+        return desks
+            .first()
+            .map(|d| context! { days => d.retention_days })
+            .into_iter()
+            .collect();
+    }
+    desks
+        .iter()
+        .map(|d| context! { title => d.title, days => d.retention_days })
+        .collect()
+}
+
 /// `GET /`: the submission form, for a new or a logged-in source.
 pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let cfg = &st.config;
@@ -228,6 +266,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
         Err(e) => return e.into_response(),
     };
     let forms = super::forms::offered(&st, session.as_ref().map(|s| s.desk.as_str()));
+    let retention = retention_notes(cfg, session.as_ref().map(|s| s.desk.as_str()));
     let render_index = |token: &str, logged_in: bool, replies: Vec<minijinja::Value>| {
         render(
             "index.html",
@@ -238,6 +277,7 @@ pub(crate) async fn index(State(st): State<AppState>, headers: HeaderMap) -> Res
                 replies,
                 desks,
                 forms,
+                retention,
                 max_files => cfg.max_files,
                 max_size => human_size(cfg.max_request_bytes),
             },

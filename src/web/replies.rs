@@ -29,6 +29,8 @@ pub(crate) async fn read_all(
     st: &AppState,
     s: &SessionView,
 ) -> Result<Vec<minijinja::Value>, AppError> {
+    // Reading replies is activity (retention).
+    super::activity::record(st, s.source, &s.desk).await;
     let mut out = Vec::new();
     for r in st.meta.replies_for_source(s.source).await? {
         let Some((_, mut reader)) = st.blobs.open(BlobKey::reply(r.id), 0).await? else {
@@ -44,7 +46,7 @@ pub(crate) async fn read_all(
             text
         })
         .await
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+        .map_err(AppError::internal)?;
         // None is shown as "could not be opened", in the source's language; the day in its
         // digits (Persian in Farsi).
         let day = super::pages::current_locale().digits(&r.day);

@@ -219,7 +219,7 @@ impl Sessions {
 /// The stored row of `contents`, sealed under `keys`.
 fn row_of(keys: &CookieKeys, contents: &Contents) -> Result<SessionRow, AppError> {
     let sealed =
-        sealed::seal(keys, contents).map_err(|_| AppError::Internal("sealing a session".into()))?;
+        sealed::seal(keys, contents).map_err(|_| AppError::internal("sealing a session"))?;
     Ok(SessionRow {
         id: keys.row,
         sealed,

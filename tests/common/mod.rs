@@ -1,19 +1,30 @@
-//! A real sanduq server in a temp directory, and the tools to talk to it.
+//! A real sanduq server in a temp directory, and the tools to talk to it: the source's side
+//! (visitor.rs), the CLI (cli.rs), the configuration (config.rs), the engines (pg, garage,
+//! tor, chrome, slowlink, nodes) and the in-process tier (inproc.rs).
 #![allow(dead_code)]
 
 pub mod chrome;
+mod cli;
+pub mod config;
 pub mod garage;
+pub mod headers;
 pub mod html;
+pub mod inproc;
 pub mod nodes;
 pub mod pg;
 pub mod slowlink;
 pub mod tmux;
 pub mod tor;
+mod visitor;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use cli::*;
+pub use config::TestConfig;
+pub use visitor::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sanduq");
 
@@ -68,13 +79,30 @@ pub struct Server {
 
 impl Server {
     /// A new install with the default config, `edit` applied to its text, not yet started.
+    /// Prefer [`Server::configured`]: a text edit that no longer matches does nothing.
     pub fn init(edit: impl FnOnce(String) -> String) -> Server {
         Server::init_on(|_| {}, edit)
+    }
+
+    /// A new install with the test defaults and `set` applied to its configuration, not yet
+    /// started. A key the template does not know fails the test.
+    pub fn configured(set: impl FnOnce(&mut TestConfig)) -> Server {
+        Server::prepared(|_| {}, set, |t| t)
     }
 
     /// As [`Server::init`], with `prepare` called on the data directory's path first (to
     /// mount a small filesystem there, say).
     pub fn init_on(prepare: impl FnOnce(&Path), edit: impl FnOnce(String) -> String) -> Server {
+        Server::prepared(prepare, |_| {}, edit)
+    }
+
+    /// `sanduq init` in a temp folder (`prepare` called on the data directory's path first),
+    /// the test defaults and `set` applied to the configuration, then `edit` to its text.
+    pub fn prepared(
+        prepare: impl FnOnce(&Path),
+        set: impl FnOnce(&mut TestConfig),
+        edit: impl FnOnce(String) -> String,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let data = dir.path().join("data");
         prepare(&data);
@@ -82,16 +110,18 @@ impl Server {
         let config = data.join("sanduq.toml");
         let source: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let api: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("127.0.0.1:8080", &source.to_string())
-            .replace("127.0.0.1:8081", &api.to_string())
-            // Codename derivation at test cost: the real cost is tested in the unit tests.
-            .replace(
-                "memory_kib = 65536",
-                "memory_kib = 1024\nweak_cost_for_tests = true",
-            );
-        std::fs::write(&config, edit(text)).unwrap();
+        // The test switch goes right below `memory_kib`, where text edits written before the
+        // builder expect it.
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "memory_kib = 65536",
+            "memory_kib = 65536\nweak_cost_for_tests = true",
+        );
+        let mut cfg = TestConfig::parse(&text);
+        cfg.set("listen.source", source.to_string())
+            .set("listen.api", api.to_string())
+            .test_cost();
+        set(&mut cfg);
+        std::fs::write(&config, edit(cfg.text())).unwrap();
         let log = dir.path().join("server.log");
         Server {
             dir,
@@ -109,11 +139,9 @@ impl Server {
     /// for `localhost` (returned, to trust it).
     pub fn start_with_tls() -> (Server, rcgen::CertifiedKey) {
         let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-        let mut server = Server::init(|t| {
-            t.replace(
-                "[listen]\n",
-                "[listen]\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
-            )
+        let mut server = Server::configured(|c| {
+            c.set("listen.tls_cert", "cert.pem")
+                .set("listen.tls_key", "key.pem");
         });
         let data = server.data();
         std::fs::write(data.join("cert.pem"), cert.cert.pem()).unwrap();
@@ -127,6 +155,14 @@ impl Server {
         let mut s = Server::init(|t| t);
         s.start();
         s
+    }
+
+    /// Applies `set` to the configuration file as it is now (the server reads it at its next
+    /// start).
+    pub fn edit_config(&self, set: impl FnOnce(&mut TestConfig)) {
+        let mut c = TestConfig::parse(&std::fs::read_to_string(&self.config).unwrap());
+        set(&mut c);
+        std::fs::write(&self.config, c.text()).unwrap();
     }
 
     pub fn data(&self) -> PathBuf {
@@ -295,190 +331,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// One part of a multipart form.
-pub struct Part<'a> {
-    pub name: &'a str,
-    pub filename: Option<&'a [u8]>,
-    pub content_type: Option<&'a str>,
-    pub data: &'a [u8],
-}
-
-impl<'a> Part<'a> {
-    pub fn text(name: &'a str, data: &'a [u8]) -> Self {
-        Part {
-            name,
-            filename: None,
-            content_type: None,
-            data,
-        }
-    }
-    pub fn file(filename: &'a [u8], data: &'a [u8]) -> Self {
-        Part {
-            name: "file",
-            filename: Some(filename),
-            content_type: Some("application/octet-stream"),
-            data,
-        }
-    }
-}
-
-pub const BOUNDARY: &str = "----sanduqtestboundary7MA4YWxkTrZu0gW";
-
-/// A multipart/form-data body.
-pub fn multipart(parts: &[Part<'_>]) -> Vec<u8> {
-    let mut b = Vec::new();
-    for p in parts {
-        b.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
-        b.extend_from_slice(
-            format!("Content-Disposition: form-data; name=\"{}\"", p.name).as_bytes(),
-        );
-        if let Some(f) = p.filename {
-            b.extend_from_slice(b"; filename=\"");
-            b.extend_from_slice(f);
-            b.extend_from_slice(b"\"");
-        }
-        b.extend_from_slice(b"\r\n");
-        if let Some(ct) = p.content_type {
-            b.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
-        }
-        b.extend_from_slice(b"\r\n");
-        b.extend_from_slice(p.data);
-        b.extend_from_slice(b"\r\n");
-    }
-    b.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-    b
-}
-
-pub fn content_type() -> String {
-    format!("multipart/form-data; boundary={BOUNDARY}")
-}
-
-/// A browser-like session on the source site: the form token and its cookie.
-pub struct Visitor {
-    pub client: reqwest::Client,
-    pub token: String,
-    pub cookie: String,
-}
-
-impl Visitor {
-    pub async fn new(server: &Server) -> Visitor {
-        Visitor::with_client(
-            server,
-            reqwest::Client::builder().no_proxy().build().unwrap(),
-        )
-        .await
-    }
-
-    /// A visitor using `client` (for a chosen source address or user agent).
-    pub async fn with_client(server: &Server, client: reqwest::Client) -> Visitor {
-        let res = client.get(server.source_url("/")).send().await.unwrap();
-        assert_eq!(res.status(), 200);
-        let cookie = res
-            .headers()
-            .get("set-cookie")
-            .expect("form cookie")
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let html = res.text().await.unwrap();
-        let token = html
-            .split("name=\"csrf_token\" value=\"")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .expect("csrf_token in form")
-            .to_owned();
-        Visitor {
-            client,
-            token,
-            cookie,
-        }
-    }
-
-    /// Posts the parts (the form token is put first) and returns status and page.
-    pub async fn submit(&self, server: &Server, parts: &[Part<'_>]) -> (u16, String) {
-        self.submit_in(server, "", parts).await
-    }
-
-    /// As [`Visitor::submit`], to `/<lang>/submit` (the default language for "").
-    pub async fn submit_in(
-        &self,
-        server: &Server,
-        lang: &str,
-        parts: &[Part<'_>],
-    ) -> (u16, String) {
-        let mut all = vec![Part::text("csrf_token", self.token.as_bytes())];
-        all.extend(parts.iter().map(|p| Part {
-            name: p.name,
-            filename: p.filename,
-            content_type: p.content_type,
-            data: p.data,
-        }));
-        let path = if lang.is_empty() {
-            "/submit".to_owned()
-        } else {
-            format!("/{lang}/submit")
-        };
-        self.post_raw_to(server, &path, multipart(&all)).await
-    }
-
-    pub async fn post_raw(&self, server: &Server, body: Vec<u8>) -> (u16, String) {
-        self.post_raw_to(server, "/submit", body).await
-    }
-
-    async fn post_raw_to(&self, server: &Server, path: &str, body: Vec<u8>) -> (u16, String) {
-        let res = self
-            .client
-            .post(server.source_url(path))
-            .header("content-type", content_type())
-            .header("cookie", &self.cookie)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.text().await.unwrap_or_default())
-    }
-}
-
 /// A random marker for plaintext scans.
 pub fn marker() -> String {
     let mut b = [0u8; 12];
     getrandom::fill(&mut b).unwrap();
     format!("MARK{}", hex::encode(b))
-}
-
-/// Runs `sanduq fetch` for an editor into `bundle`.
-pub fn fetch(server: &Server, ed: &EditorKeys, bundle: &Path) -> Output {
-    sanduq(&[
-        "fetch",
-        "--server",
-        &server.api_url(),
-        "--token-file",
-        ed.token_file.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-    ])
-}
-
-/// Runs `sanduq decrypt`.
-pub fn decrypt(identity: &Path, bundle: &Path, out: &Path) -> Output {
-    sanduq(&[
-        "decrypt",
-        "--identity",
-        identity.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ])
-}
-
-/// The manifest of a bundle.
-pub fn manifest(bundle: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
 }
 
 /// Peak resident memory of a process in KiB (VmHWM).
@@ -500,195 +357,20 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .expect(field)
 }
 
-/// The codename shown on a confirmation page.
-pub fn codename_in(page: &str) -> String {
-    page.split("id=\"codename\">")
-        .nth(1)
-        .and_then(|s| s.split('<').next())
-        .expect("the codename is shown in id=\"codename\"")
-        .to_owned()
-}
-
-/// A client that shows redirects instead of following them.
-pub fn no_redirect() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The start page as the holder of `cookie` sees it.
-pub async fn page_with(server: &Server, cookie: &str) -> String {
-    no_redirect()
-        .get(server.source_url("/"))
-        .header("cookie", cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-pub async fn login(server: &Server, v: &Visitor, codename: &str) -> reqwest::Response {
-    let client = no_redirect();
-    client
-        .post(server.source_url("/login"))
-        .header("cookie", &v.cookie)
-        .form(&[("csrf_token", v.token.as_str()), ("codename", codename)])
-        .send()
-        .await
-        .unwrap()
-}
-
-pub fn session_cookie(res: &reqwest::Response) -> Option<String> {
-    res.headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|c| c.starts_with("sanduq_session=") && !c.contains("Max-Age=0"))
-        .map(|c| c.split(';').next().unwrap().to_owned())
-}
-
-pub fn logged_in_page_token(page: &str) -> String {
-    page.split("name=\"csrf_token\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// Runs `sanduq export` with one identity file.
-pub fn export(
-    identity: &Path,
-    bundle: &Path,
-    format: &str,
-    out: &Path,
-    form: Option<&str>,
-) -> Output {
-    let mut args = vec![
-        "export",
-        "--identity",
-        identity.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--format",
-        format,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    if let Some(f) = form {
-        args.extend(["--form", f]);
-    }
-    sanduq(&args)
-}
-
-/// Writes `text` as a reply to the bundle's first source with `sanduq reply`, then pushes it;
-/// the first command that fails gives its output.
-pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &str) -> Output {
-    let source = manifest(bundle)["sources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    reply_to_and_push(server, ed, bundle, &source, text)
-}
-
-/// `sanduq reply` to `source` from `bundle`, then `sanduq push`; the first that fails, or the
-/// push.
-pub fn reply_to_and_push(
-    server: &Server,
-    ed: &EditorKeys,
-    bundle: &Path,
-    source: &str,
-    text: &str,
-) -> Output {
-    let file = bundle.with_file_name("reply.txt");
-    std::fs::write(&file, text).unwrap();
-    let out = sanduq(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        source,
-        "--message-file",
-        file.to_str().unwrap(),
-    ]);
-    if !out.status.success() {
-        return out;
-    }
-    sanduq(&[
-        "push",
-        "--server",
-        &server.api_url(),
-        "--token-file",
-        ed.token_file.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-    ])
-}
-
-/// Runs the shell command `cmd` on a terminal (`script`, from util-linux) and types `input`
-/// into it line by line, slowly enough for each prompt: how a passphrase is entered.
-pub fn with_terminal(cmd: String, input: &str) -> Output {
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("PINENTRY_PROGRAM", "/nonexistent")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("`script` (util-linux) is needed to type a passphrase");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_owned();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        for line in input.lines() {
-            std::thread::sleep(Duration::from_millis(700));
-            let _ = writeln!(stdin, "{line}");
-        }
-        std::thread::sleep(Duration::from_millis(2000));
-    });
-    child.wait_with_output().unwrap()
-}
-
-/// Runs `sanduq serve` and requires it to exit by itself; its exit code and stderr.
-pub fn serve_must_exit(server: &Server) -> (Option<i32>, String) {
-    let mut child = std::process::Command::new(BIN)
-        .args(["serve", "--config", server.config.to_str().unwrap()])
-        .env("SANDUQ_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("serve kept running: it should have refused to start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8(out.stderr).unwrap())
-}
-
-/// The config text `t` with `lines` (`key = value` lines) added to its own `[store]` table.
+/// The config text `t` with `lines` (`key = value` lines) set in its `[store]` table; a key
+/// `[store]` does not know fails. [`TestConfig::set_lines`] for new code.
 pub fn in_store_table(t: String, lines: &str) -> String {
-    assert!(t.contains("\n[store]\n"), "the config has no [store] table");
-    t.replacen("\n[store]\n", &format!("\n[store]\n{lines}\n"), 1)
+    let mut c = TestConfig::parse(&t);
+    c.set_lines("store", lines);
+    c.text()
 }
 
 /// The config text `t` with a janitor whose grace period is `grace_seconds` and which runs
-/// every second.
+/// every second. [`TestConfig::janitor`] for new code.
 pub fn with_janitor(t: String, grace_seconds: u64) -> String {
-    in_store_table(
-        t,
-        &format!("janitor_grace_seconds = {grace_seconds}\njanitor_every_seconds = 1"),
-    )
+    let mut c = TestConfig::parse(&t);
+    c.janitor(i64::try_from(grace_seconds).unwrap());
+    c.text()
 }
 
 /// Polls `done` every 200 ms until it holds or `within` has passed; whether it held.

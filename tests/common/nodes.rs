@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::garage::Garage;
 use super::pg::PgCluster;
-use super::{in_store_table, sanduq, wait_for, with_janitor, EditorKeys, Server, Visitor};
+use super::{sanduq, wait_for, EditorKeys, Server, TestConfig, Visitor};
 
 /// One node: its server and its health listener.
 pub struct Node {
@@ -54,25 +54,22 @@ impl Nodes {
         let mut nodes = Vec::new();
         for _ in 0..3 {
             let health: SocketAddr = format!("127.0.0.1:{}", super::free_port()).parse().unwrap();
-            let mut server = Server::init(|t| {
+            let mut server = Server::configured(|c| {
                 // Every node gets the first node's pepper, as an operator copies it.
-                let t = match &pepper {
-                    None => t,
-                    Some(p) => t.replace(pepper_line(&t), p),
-                };
-                let t = in_store_table(with_janitor(t, timing.grace), &store);
-                assert!(t.contains("\n[node]\n"), "the config has no [node] table");
-                t.replacen(
-                    "\n[node]\n",
-                    &format!(
-                        "\n[node]\nhealth = \"{health}\"\ndrain_seconds = {}\n",
-                        timing.drain
-                    ),
-                    1,
-                )
+                if let Some(p) = &pepper {
+                    c.set("secrets.pepper", p.as_str());
+                }
+                c.janitor(i64::try_from(timing.grace).unwrap())
+                    .set_lines("store", &store)
+                    .set("node.health", health.to_string())
+                    .set("node.drain_seconds", i64::try_from(timing.drain).unwrap());
             });
             let text = std::fs::read_to_string(&server.config).unwrap();
-            pepper.get_or_insert_with(|| pepper_line(&text).to_owned());
+            pepper.get_or_insert_with(|| {
+                TestConfig::parse(&text)
+                    .get("secrets.pepper")
+                    .expect("a pepper")
+            });
             server.env = env.clone();
             server.log_filter = "info".into();
             nodes.push(Node { server, health });
@@ -103,13 +100,6 @@ impl Nodes {
             .and_then(|n| n.trim().parse().ok())
             .expect("an object count in `garage bucket info`")
     }
-}
-
-/// The `pepper = "…"` line of a config text.
-fn pepper_line(text: &str) -> &str {
-    text.lines()
-        .find(|l| l.starts_with("pepper = "))
-        .expect("a pepper line")
 }
 
 /// A running HAProxy with the shipped configuration.

@@ -83,8 +83,9 @@ fn submit_head(server: &Server, v: &Visitor, len: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_upload_is_cut_and_a_slow_one_completes() {
-    let mut server =
-        Server::init(|t| t.replace("stall_window_seconds = 60", "stall_window_seconds = 2"));
+    let mut server = Server::configured(|c| {
+        c.set("limits.stall_window_seconds", 2);
+    });
     server.start();
     server.add_editor("ana", None);
     let v = Visitor::new(&server).await;
@@ -204,11 +205,8 @@ async fn six_hundred_uploads_in_flight_do_not_starve_a_submission() {
 #[tokio::test(flavor = "multi_thread")]
 async fn slowloris_does_not_stop_a_submission_and_is_cut_in_time() {
     const TRICKLERS: usize = 1000;
-    let mut server = Server::init(|t| {
-        t.replace(
-            "header_read_timeout_seconds = 30",
-            "header_read_timeout_seconds = 8",
-        )
+    let mut server = Server::configured(|c| {
+        c.set("limits.header_read_timeout_seconds", 8);
     });
     server.start();
     server.add_editor("ana", None);
@@ -308,7 +306,9 @@ async fn answered_and_kept_open(addr: SocketAddr) -> Option<TcpStream> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn connections_over_the_limit_are_closed_at_once() {
-    let mut server = Server::init(|t| t.replace("max_connections = 1024", "max_connections = 8"));
+    let mut server = Server::configured(|c| {
+        c.set("limits.max_connections", 8);
+    });
     server.start();
     let mut held = Vec::new();
     for _ in 0..8 {
@@ -346,9 +346,9 @@ async fn connections_over_the_limit_are_closed_at_once() {
 async fn a_client_that_never_reads_its_answers_loses_its_connection() {
     // One connection allowed, idle timeout 2 × 2 s: the connection that pipelines requests
     // and reads nothing must give its place up, or nobody else is ever served.
-    let mut server = Server::init(|t| {
-        t.replace("max_connections = 1024", "max_connections = 1")
-            .replace("stall_window_seconds = 60", "stall_window_seconds = 2")
+    let mut server = Server::configured(|c| {
+        c.set("limits.max_connections", 1)
+            .set("limits.stall_window_seconds", 2);
     });
     server.start();
     let hog = hold_a_place(server.source).await;

@@ -1,18 +1,15 @@
-//! The hardened front, checked from outside against a running server: the headers it
-//! actually sends, pages free of script and external resources, connection and body limits
-//! on a real listener, TLS, the Tor2web banner, logs and core dumps, and the shipped deploy
-//! files. Each concern has a file of its own; TLS, Tor2web, core dumps and logs live here.
+//! The hardened front, checked from outside against a running server: connection and body
+//! limits on a real listener, TLS (with the security headers over it), the Tor2web banner,
+//! logs and core dumps, and the shipped deploy files. Each concern has a file of its own;
+//! TLS, Tor2web, core dumps and logs live here. The headers of every kind of answer and the
+//! crawl of every page need no listener: they are in tests/inprocess/.
 
-// Every response's security headers, parsed (CSP directive by directive).
-mod headers;
-// A crawl of every page in every language: no script, handler, inline style or outside URL.
-mod pages;
 // Request heads and bodies, stalled and slow uploads, connection caps, slowloris.
 mod limits;
 // deploy/torrc with `tor --verify-config`, deploy/sanduq.service with systemd-analyze.
 mod deploy;
 
-use headers::check_headers;
+use crate::common::headers::check_headers;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -129,11 +126,8 @@ async fn tls_serves_both_listeners_with_tls_1_2_and_1_3_only() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sources_arriving_through_tor2web_are_warned() {
     let onion = format!("{}.onion", "b".repeat(56));
-    let mut server = Server::init(|t| {
-        t.replace(
-            "[listen]\n",
-            &format!("[listen]\nonion_address = \"{onion}\"\n"),
-        )
+    let mut server = Server::configured(|c| {
+        c.set("listen.onion_address", onion.as_str());
     });
     server.start();
     let c = client();
@@ -177,6 +171,10 @@ async fn serve_disables_core_dumps() {
     assert_eq!(&fields[4..6], &["0", "0"], "{line}");
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "the logs are scanned after every step of one round trip; split, the steps would need the same server and markers passed around"
+)]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_round_trip_logs_nothing_about_anyone() {
     let mut server = Server::init(|t| t);

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::state::State;
 use crate::cli::bundle::{Bundle, Manifest};
 use crate::cli::conversation::{Body, Conversation};
-use crate::cli::{decrypt, delete_queue, reply, Result};
+use crate::cli::{decrypt, delete_queue, reply, CliError, Result};
 use crate::crypto::Identities;
 use crate::ids::Id;
 
@@ -344,7 +344,20 @@ impl App {
         let Some(source) = self.source_info().cloned() else {
             return;
         };
-        let written = reply::write_reply(&self.bundle, &self.manifest, &source, text.as_bytes());
+        // As `reply --identity`: only a reply this editor can read back is written.
+        let ids = &self.ids;
+        let check = |ct: &[u8]| {
+            ids.decrypt(ct).map(|_| ()).map_err(|_| {
+                CliError::new("your key is not among the editors this bundle encrypts replies to, so you could not read this reply back; nothing was written (sanduq accept)")
+            })
+        };
+        let written = reply::write_reply(
+            &self.bundle,
+            &self.manifest,
+            &source,
+            text.as_bytes(),
+            &check,
+        );
         self.status = match written {
             Ok(_) if self.manifest.pending_editors.is_some() => format!(
                 "reply encrypted into the outbox; {}",

@@ -22,8 +22,15 @@ use zeroize::Zeroizing;
 use super::{CliError, Result};
 use app::{Action, App};
 
+/// `sanduq inbox`, on a thread where blocking on the terminal is fine.
+pub(super) async fn command(args: super::InboxArgs) -> Result<()> {
+    tokio::task::spawn_blocking(move || inbox(&args.identity, &args.bundle, args.save_to))
+        .await
+        .map_err(CliError::new)?
+}
+
 /// `sanduq inbox`.
-pub(super) fn inbox(identity: &[String], bundle: &Path, save_to: PathBuf) -> Result<()> {
+fn inbox(identity: &[String], bundle: &Path, save_to: PathBuf) -> Result<()> {
     // Passphrases are asked for before the screen is taken over.
     let ids = super::decrypt::open_identities(identity)?;
     let mut app = App::new(bundle.to_owned(), ids, save_to)?;

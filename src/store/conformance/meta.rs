@@ -20,9 +20,15 @@ pub async fn run(store: &dyn MetaStore) {
     install(store).await;
     sessions(store).await;
     lease(store).await;
+    // Editor keys over time, and items seen by the desk (issue 19).
+    super::keys::run(store).await;
+    // Content-free notifications.
+    super::notify::run(store).await;
+    // Retention (its own file, `conformance::retention`).
+    super::retention::retention(store).await;
 }
 
-fn editor(name: &str, desk: &str, tag: u8) -> Editor {
+pub(super) fn editor(name: &str, desk: &str, tag: u8) -> Editor {
     Editor {
         name: name.to_owned(),
         desk: desk.to_owned(),
@@ -31,7 +37,7 @@ fn editor(name: &str, desk: &str, tag: u8) -> Editor {
     }
 }
 
-fn source(desk: &str, day: &str) -> SourceRow {
+pub(super) fn source(desk: &str, day: &str) -> SourceRow {
     SourceRow {
         id: Id::random(),
         desk: desk.to_owned(),
@@ -39,7 +45,7 @@ fn source(desk: &str, day: &str) -> SourceRow {
     }
 }
 
-fn login(tag: u8, cost: Cost) -> SourceLogin {
+pub(super) fn login(tag: u8, cost: Cost) -> SourceLogin {
     SourceLogin {
         login_hash: [tag; 32],
         reply_recipient: format!("age1reply{tag}"),
@@ -47,7 +53,7 @@ fn login(tag: u8, cost: Cost) -> SourceLogin {
     }
 }
 
-fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
+pub(super) fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
     ItemRow {
         id: Id::random(),
         source: source.id,
@@ -58,7 +64,7 @@ fn item(source: &SourceRow, day: &str, size: u64) -> ItemRow {
     }
 }
 
-fn reply(source: &SourceRow, day: &str) -> ReplyRow {
+pub(super) fn reply(source: &SourceRow, day: &str) -> ReplyRow {
     ReplyRow {
         id: Id::random(),
         source: source.id,
@@ -68,7 +74,7 @@ fn reply(source: &SourceRow, day: &str) -> ReplyRow {
     }
 }
 
-fn cost(memory_kib: u32) -> Cost {
+pub(super) fn cost(memory_kib: u32) -> Cost {
     Cost {
         memory_kib,
         time: 2,
@@ -205,6 +211,20 @@ pub async fn submissions(store: &dyn MetaStore) {
     );
     assert_eq!(store.item(Id::random()).await.expect("item"), None);
 
+    sources_and_editors(store, desk, &s, &t, &third, &want).await;
+}
+
+/// After [`submissions`]: a source's row and reply recipient, an item with its desk's
+/// editors, the item ids, the sources with items. `s` logged in, `t` did not; `third` is
+/// `t`'s items, `all` every item of `desk`.
+async fn sources_and_editors(
+    store: &dyn MetaStore,
+    desk: &str,
+    s: &SourceRow,
+    t: &SourceRow,
+    third: &[ItemRow],
+    all: &[ItemRow],
+) {
     let info = store.source(s.id).await.expect("source").expect("s exists");
     assert_eq!((info.id, info.day.as_str()), (s.id, "2026-11-02"));
     assert_eq!(info.reply_recipient.as_deref(), Some("age1reply40"));
@@ -254,7 +274,7 @@ pub async fn submissions(store: &dyn MetaStore) {
     );
 
     let ids = store.item_ids().await.expect("item ids");
-    for i in first.iter().chain(&second).chain(&third) {
+    for i in all {
         assert!(ids.contains(&i.id), "item_ids lists every item");
     }
     let with: Vec<Id> = store
@@ -554,6 +574,10 @@ pub async fn dump_restore(a: &dyn MetaStore, b: &dyn MetaStore) {
         a.commit_submission(&s, Some(&login(tag, c)), &items)
             .await
             .expect("commit");
+        if tag == 71 {
+            // Items seen by the desk (issue 19): the flag travels too.
+            a.mark_fetched(desk, &[items[0].id]).await.expect("mark");
+        }
         sources.push(s);
     }
     let quiet = source(desk, "2026-07-03");
@@ -579,6 +603,7 @@ pub async fn dump_restore(a: &dyn MetaStore, b: &dyn MetaStore) {
     assert_eq!(dump.sources[3].1, None);
     assert_eq!(dump.items.len(), 3);
     assert_eq!(dump.replies.len(), 1);
+    assert_eq!(dump.fetched.len(), 1, "the fetched flag is dumped");
     assert_eq!(dump.pepper_fingerprint, Some([8; 32]));
 
     b.restore(&dump).await.expect("restore");

@@ -4,4 +4,7 @@
 //! integration tests against PostgreSQL and Garage.
 
 pub mod blobs;
+pub mod keys;
 pub mod meta;
+pub mod notify;
+pub mod retention;

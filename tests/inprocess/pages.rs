@@ -1,12 +1,12 @@
 //! Pages free of script, inline handlers, inline style and anything outside the site, in
-//! every language; ids unique and every label resolving.
+//! every language; ids unique and every label resolving. The crawl follows every link the
+//! source site shows, from the front page, as a visitor with JavaScript off would.
 
 use std::collections::BTreeSet;
 
 use crate::common::html::{attributes, check_ids, tags};
-use crate::common::*;
-
-use super::client;
+use crate::common::inproc::{App, InVisitor};
+use crate::common::{codename_in, Part};
 
 /// Fails on any script, inline handler, `javascript:` URL, inline style, web font, or URL that
 /// leaves the site. Returns the page's own links (href and form actions).
@@ -71,42 +71,40 @@ fn check_css(css: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn no_page_has_script_handlers_or_anything_external() {
-    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
-    server.start();
-    let ed = server.add_editor("ana", None);
-    let c = client();
-    let v = Visitor::new(&server).await;
-    let mut pages: Vec<(String, String)> = Vec::new();
-
-    // Crawl every page the site links to, starting from the front page.
+/// Every page the site links to, crawled from the front page with `cookie`: each checked,
+/// the stylesheet as CSS; returns the pages and every path seen.
+async fn crawl(app: &App, cookie: &str) -> (Vec<(String, String)>, BTreeSet<String>) {
+    let mut pages = Vec::new();
     let mut todo = vec!["/".to_owned()];
     let mut done = BTreeSet::new();
     while let Some(path) = todo.pop() {
         if !done.insert(path.clone()) {
             continue;
         }
-        let res = c
-            .get(server.source_url(&path))
-            .header("cookie", &v.cookie)
-            .send()
-            .await
-            .unwrap();
-        let is_css = res
-            .headers()
+        let a = app.get_with(&path, &[("cookie", cookie)]).await;
+        let is_css = a
+            .headers
             .get("content-type")
             .is_some_and(|t| t.to_str().unwrap().starts_with("text/css"));
-        let body = res.text().await.unwrap();
         if is_css {
-            check_css(&body);
+            check_css(&a.body);
             continue;
         }
-        for link in check_page(&path, &body) {
-            todo.push(link);
-        }
-        pages.push((path, body));
+        todo.extend(check_page(&path, &a.body));
+        pages.push((path, a.body));
     }
+    (pages, done)
+}
+
+#[tokio::test]
+async fn no_page_has_script_handlers_or_anything_external() {
+    let app = App::new(|c| {
+        c.desk("lawyers", None);
+    })
+    .await;
+    let ed = app.add_editor("ana", None).await;
+    let v = InVisitor::new(&app).await;
+    let (mut pages, done) = crawl(&app, &v.cookie).await;
     assert!(
         [
             "/en/login",
@@ -121,85 +119,56 @@ async fn no_page_has_script_handlers_or_anything_external() {
     );
 
     // Pages only reached by posting: confirmation, logged-in front page, errors.
-    let (s, thanks) = v.submit(&server, &[Part::text("message", b"hello")]).await;
-    assert_eq!(s, 200);
-    let codename = codename_in(&thanks);
-    pages.push(("thanks".into(), thanks));
-    let (_, empty) = v.submit(&server, &[Part::text("message", b"")]).await;
-    pages.push(("400".into(), empty));
+    let thanks = v.submit(&app, &[Part::text("message", b"hello")]).await;
+    assert_eq!(thanks.status, 200);
+    let codename = codename_in(&thanks.body);
+    pages.push(("thanks".into(), thanks.body));
+    let empty = v.submit(&app, &[Part::text("message", b"")]).await;
+    pages.push(("400".into(), empty.body));
     // The detention form sent back with its errors, in every language: errors and hints are
     // what `aria-describedby` points at.
     for lang in ["en", "tg", "ru", "uz", "uz-Cyrl", "fa"] {
-        let (status, page) = v
-            .submit_in(&server, lang, &[Part::text("form", b"detention")])
+        let a = v
+            .submit_in(&app, lang, &[Part::text("form", b"detention")])
             .await;
-        assert_eq!(status, 422, "{lang}: the form is sent back");
-        pages.push((format!("{lang} form sent back"), page));
+        assert_eq!(a.status, 422, "{lang}: the form is sent back");
+        pages.push((format!("{lang} form sent back"), a.body));
     }
-    let res = login(&server, &v, "no such codename at all here ok").await;
-    pages.push(("403 login".into(), res.text().await.unwrap()));
-    let res = login(&server, &v, &codename).await;
-    let session = session_cookie(&res).unwrap();
+    let a = v
+        .login_in(&app, "", "no such codename at all here ok")
+        .await;
+    pages.push(("403 login".into(), a.body));
+    let session = v
+        .login_in(&app, "", &codename)
+        .await
+        .session_cookie()
+        .unwrap();
     // Give the source a reply so that the reply block is rendered too.
-    let bundle = server.dir.path().join("b");
-    assert!(fetch(&server, &ed, &bundle).status.success());
-    let msg = server.dir.path().join("reply.txt");
-    std::fs::write(&msg, "<script>alert(1)</script> onload=x javascript:y").unwrap();
-    let source = manifest(&bundle)["sources"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    sanduq_ok(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        &source,
-        "--message-file",
-        msg.to_str().unwrap(),
-    ]);
-    sanduq_ok(&[
-        "push",
-        "--server",
-        &server.api_url(),
-        "--token-file",
-        ed.token_file.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-    ]);
-    let page = page_with(&server, &session).await;
+    app.reply(&ed, "<script>alert(1)</script> onload=x javascript:y")
+        .await;
+    let page = app.get_with("/", &[("cookie", &session)]).await.body;
     assert!(
         page.contains("&lt;script&gt;"),
         "the reply is shown, escaped"
     );
     pages.push(("logged in".into(), page));
-    let res = c
-        .get(server.source_url("/nope"))
-        .header("x-tor2web", "1")
-        .send()
-        .await
-        .unwrap();
-    pages.push(("404 via tor2web".into(), res.text().await.unwrap()));
+    let a = app.get_with("/nope", &[("x-tor2web", "1")]).await;
+    pages.push(("404 via tor2web".into(), a.body));
 
     for (what, html) in &pages {
         check_page(what, html);
     }
     // The API answers JSON or nothing; no HTML, no script.
     for path in ["/", "/api/v1/items", "/api/v1/nope"] {
-        let res = c
-            .get(format!("{}{path}", server.api_url()))
-            .send()
-            .await
-            .unwrap();
-        let ct = res
-            .headers()
+        let a = app.api_get(path, None).await;
+        let ct = a
+            .headers
             .get("content-type")
             .map(|v| v.to_str().unwrap().to_owned());
-        let body = res.text().await.unwrap();
         assert!(
             ct.as_deref().is_none_or(|t| !t.contains("html")),
             "api {path} sends {ct:?}"
         );
-        assert!(!body.to_ascii_lowercase().contains("<script"));
+        assert!(!a.body.to_ascii_lowercase().contains("<script"));
     }
 }

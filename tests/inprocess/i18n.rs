@@ -1,11 +1,12 @@
-//! Languages, checked on the pages a running server sends: the locale comes from the path,
-//! every page is entirely in its language (no raw message key, no English left over), the
-//! picker names every language in itself, Farsi is right to left, and the install's default
-//! language serves the bare paths.
+//! Languages, checked on the pages the source router renders: the locale comes from the
+//! path, every page is entirely in its language (no raw message key, no English left over),
+//! the picker names every language in itself, Farsi is right to left, and the install's
+//! default language serves the bare paths.
 
 use sanduq::i18n::Locale;
 
-use crate::common::*;
+use crate::common::inproc::{Answer, App, InVisitor};
+use crate::common::{codename_in, logged_in_page_token, Part};
 
 /// Message ids of the English reference file.
 fn ids() -> Vec<String> {
@@ -28,7 +29,7 @@ fn english_phrases() -> Vec<String> {
 }
 
 /// Fails if `page` (rendered in `l`) shows a raw key or, outside English, an English sentence.
-fn check_language(l: Locale, what: &str, page: &str) {
+pub(super) fn check_language(l: Locale, what: &str, page: &str) {
     assert!(
         page.contains(&format!(
             "<html lang=\"{}\" dir=\"{}\">",
@@ -70,162 +71,117 @@ fn check_language(l: Locale, what: &str, page: &str) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_page_is_in_the_language_of_its_path() {
-    let mut server = Server::init(|t| t + "\n[[desk]]\nname = \"lawyers\"\n");
-    server.start();
-    server.add_editor("ana", None);
-    let c = no_redirect();
-    for l in Locale::all() {
-        let code = l.code();
-        let v = Visitor::with_client(&server, c.clone()).await;
-        let mut pages = Vec::new();
-        for path in ["/", "/login", "/nope", "/form/detention"] {
-            let res = c
-                .get(server.source_url(&format!("/{code}{path}")))
-                .header("x-tor2web", "1")
-                .send()
-                .await
-                .unwrap();
-            let page = res.text().await.unwrap();
-            assert!(
-                page.contains(&l.message("tor2web-title", None)),
-                "{code}{path}"
-            );
-            pages.push((path.to_owned(), page));
-        }
-        // The form posts to the same language, and the answers come in it.
-        assert!(pages[0].1.contains(&format!("action=\"/{code}/submit\"")));
-        let res = c
-            .post(server.source_url(&format!("/{code}/submit")))
-            .header("content-type", content_type())
-            .header("cookie", &v.cookie)
-            .body(multipart(&[
-                Part::text("csrf_token", v.token.as_bytes()),
-                Part::text("message", b"salom"),
-            ]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
-        let thanks = res.text().await.unwrap();
-        assert!(thanks.contains(&l.message("codename-words", None)));
-        let codename = codename_in(&thanks);
-        pages.push(("thanks".into(), thanks));
-        let res = c
-            .post(server.source_url(&format!("/{code}/submit")))
-            .header("content-type", content_type())
-            .header("cookie", &v.cookie)
-            .body(multipart(&[
-                Part::text("csrf_token", v.token.as_bytes()),
-                Part::text("message", b""),
-            ]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400);
-        pages.push(("400".into(), res.text().await.unwrap()));
-        // A form sent back for its missing consent.
-        let res = c
-            .post(server.source_url(&format!("/{code}/submit")))
-            .header("content-type", content_type())
-            .header("cookie", &v.cookie)
-            .body(multipart(&[
-                Part::text("csrf_token", v.token.as_bytes()),
+/// The pages a source reaches in `l` by reading, sending, being sent back and logging in,
+/// each with what it is; checks the status of each on the way.
+async fn pages_in(app: &App, l: Locale) -> Vec<(String, String)> {
+    let code = l.code();
+    let v = InVisitor::new(app).await;
+    let mut pages = Vec::new();
+    for path in ["/", "/login", "/nope", "/form/detention"] {
+        let path_in = format!("/{code}{path}");
+        let page = app.get_with(&path_in, &[("x-tor2web", "1")]).await.body;
+        assert!(
+            page.contains(&l.message("tor2web-title", None)),
+            "{path_in}"
+        );
+        pages.push((path.to_owned(), page));
+    }
+    // The form posts to the same language, and the answers come in it.
+    assert!(pages[0].1.contains(&format!("action=\"/{code}/submit\"")));
+    let thanks = v
+        .submit_in(app, code, &[Part::text("message", b"salom")])
+        .await;
+    assert_eq!(thanks.status, 200);
+    assert!(thanks.body.contains(&l.message("codename-words", None)));
+    let codename = codename_in(&thanks.body);
+    pages.push(("thanks".into(), thanks.body));
+    let empty = v.submit_in(app, code, &[Part::text("message", b"")]).await;
+    assert_eq!(empty.status, 400);
+    pages.push(("400".into(), empty.body));
+    // A form sent back for its missing consent.
+    let sent_back = v
+        .submit_in(
+            app,
+            code,
+            &[
                 Part::text("desk", b"lawyers"),
                 Part::text("form", b"detention"),
                 Part::text("f.detained_age", b"two hundred"),
-            ]))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 422);
-        let sent_back = res.text().await.unwrap();
-        assert!(sent_back.contains(&l.message("form-error-required", None)));
-        assert!(
-            sent_back.contains("value=\"lawyers\" selected"),
-            "the desk is kept"
-        );
-        pages.push(("form sent back".into(), sent_back));
-        // Logging in brings the source back to the front page in the same language.
-        let res = c
-            .post(server.source_url(&format!("/{code}/login")))
-            .header("cookie", &v.cookie)
-            .form(&[
-                ("csrf_token", v.token.as_str()),
-                ("codename", codename.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.headers()["location"], format!("/{code}/").as_str());
-        let session = session_cookie(&res).unwrap();
-        let page = c
-            .get(server.source_url(&format!("/{code}/")))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(page.contains(&l.message("replies-none", None)));
-        pages.push(("logged in".into(), page));
-        let res = c
-            .post(server.source_url(&format!("/{code}/login")))
-            .header("cookie", &v.cookie)
-            .form(&[
-                ("csrf_token", v.token.as_str()),
-                ("codename", "not a codename at all"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403);
-        pages.push(("403".into(), res.text().await.unwrap()));
+            ],
+        )
+        .await;
+    assert_eq!(sent_back.status, 422);
+    assert!(sent_back
+        .body
+        .contains(&l.message("form-error-required", None)));
+    assert!(
+        sent_back.body.contains("value=\"lawyers\" selected"),
+        "the desk is kept"
+    );
+    pages.push(("form sent back".into(), sent_back.body));
+    // Logging in brings the source back to the front page in the same language.
+    let res = v.login_in(app, code, &codename).await;
+    assert_eq!(res.location(), format!("/{code}/"));
+    let session = res.session_cookie().unwrap();
+    let page = app
+        .get_with(&format!("/{code}/"), &[("cookie", &session)])
+        .await
+        .body;
+    assert!(page.contains(&l.message("replies-none", None)));
+    pages.push(("logged in".into(), page));
+    let res = v.login_in(app, code, "not a codename at all").await;
+    assert_eq!(res.status, 403);
+    pages.push(("403".into(), res.body));
+    pages
+}
+
+/// Fails if a page of `pages` with a form shows one of the detention form's English texts.
+fn check_form_texts(l: Locale, pages: &[(String, String)]) {
+    let form = sanduq::forms::Form::detention();
+    let mut english: Vec<&str> = vec![form.title.get(Locale::english())];
+    for f in &form.fields {
+        english.push(f.label.get(Locale::english()));
+        english.extend(f.help.as_ref().map(|h| h.get(Locale::english())));
+        english.extend(f.options.iter().map(|o| o.label.get(Locale::english())));
+    }
+    for (what, page) in pages.iter().filter(|(w, _)| w.contains("form")) {
+        for text in english.iter().filter(|t| t.split_whitespace().count() >= 3) {
+            let escaped = text.replace('\'', "&#x27;");
+            assert!(
+                !page.contains(text) && !page.contains(&escaped),
+                "{}/{what}: English left: {text}",
+                l.code()
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_page_is_in_the_language_of_its_path() {
+    let app = App::new(|c| {
+        c.desk("lawyers", None);
+    })
+    .await;
+    app.add_editor("ana", None).await;
+    for l in Locale::all() {
+        let code = l.code();
+        let pages = pages_in(&app, l).await;
         for (what, page) in &pages {
             check_language(l, what, page);
         }
         // The form's own texts are in the page's language too.
         if l != Locale::english() {
-            let form = sanduq::forms::Form::detention();
-            let mut english: Vec<&str> = vec![form.title.get(Locale::english())];
-            for f in &form.fields {
-                english.push(f.label.get(Locale::english()));
-                english.extend(f.help.as_ref().map(|h| h.get(Locale::english())));
-                english.extend(f.options.iter().map(|o| o.label.get(Locale::english())));
-            }
-            for (what, page) in pages.iter().filter(|(w, _)| w.contains("form")) {
-                for text in english.iter().filter(|t| t.split_whitespace().count() >= 3) {
-                    let escaped = text.replace('\'', "&#x27;");
-                    assert!(
-                        !page.contains(text) && !page.contains(&escaped),
-                        "{code}/{what}: English left: {text}"
-                    );
-                }
-            }
+            check_form_texts(l, &pages);
         }
         // `/tg` leads to `/tg/`.
-        let res = c
-            .get(server.source_url(&format!("/{code}")))
-            .send()
-            .await
-            .unwrap();
-        assert!(res.status().is_redirection());
-        assert_eq!(res.headers()["location"], format!("/{code}/").as_str());
+        let res = app.get(&format!("/{code}")).await;
+        assert!(res.status.is_redirection());
+        assert_eq!(res.location(), format!("/{code}/"));
     }
     // Not a language: not found.
-    let res = c.get(server.source_url("/xx/")).send().await.unwrap();
-    assert_eq!(res.status(), 404);
+    assert_eq!(app.get("/xx/").await.status, 404);
     // The sizes in the form's hint are in the page's language too.
-    let fa = c
-        .get(server.source_url("/fa/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let fa = app.text("/fa/").await;
     let mut args = fluent_bundle::FluentArgs::new();
     args.set("n", 2);
     assert!(fa.contains(
@@ -235,71 +191,34 @@ async fn every_page_is_in_the_language_of_its_path() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_install_chooses_the_language_of_its_bare_address() {
-    let mut server =
-        Server::init(|t| t.replace("default_locale = \"en\"", "default_locale = \"tg\""));
-    server.start();
+    let app = App::new(|c| {
+        c.set("default_locale", "tg");
+    })
+    .await;
     let tg = Locale::from_code("tg").unwrap();
-    let c = no_redirect();
     for path in ["/", "/login", "/nope"] {
-        let page = c
-            .get(server.source_url(path))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        check_language(tg, path, &page);
+        check_language(tg, path, &app.text(path).await);
     }
     // Accept-Language is not consulted.
-    let page = c
-        .get(server.source_url("/"))
-        .header("accept-language", "ru-RU,ru;q=0.9")
-        .send()
+    let page = app
+        .get_with("/", &[("accept-language", "ru-RU,ru;q=0.9")])
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .body;
     assert!(page.contains("<html lang=\"tg\""));
-    // A language that does not exist is a configuration error.
-    let bad = Server::init(|t| t.replace("default_locale = \"en\"", "default_locale = \"tj\""));
-    let out = sanduq(&["serve", "--config", bad.config.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("default_locale") && err.contains("uz-Cyrl"),
-        "{err}"
-    );
-}
-
-/// GET `path` on the source site, as text.
-async fn get_text(server: &Server, path: &str) -> String {
-    no_redirect()
-        .get(server.source_url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
 }
 
 /// The size limit in the form's hint, with its number written as the language writes it:
 /// `1,5` in Tajik, Russian and Uzbek, Persian digits in Farsi; Uzbek units that its readers
 /// know (KB, МБ), never KiB.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn sizes_and_counts_are_written_as_each_language_writes_numbers() {
-    let mut server = Server::init(|t| {
-        t.replace(
-            "max_request_bytes = 2147483648",
-            "max_request_bytes = 1572864",
-        )
-    });
-    server.start();
-    server.add_editor("ana", None);
+    let app = App::new(|c| {
+        c.set("limits.max_request_bytes", 1_572_864);
+    })
+    .await;
+    app.add_editor("ana", None).await;
     for (code, size) in [
         ("en", "1.5 MiB"),
         ("ru", "1,5 МБ"),
@@ -309,7 +228,7 @@ async fn sizes_and_counts_are_written_as_each_language_writes_numbers() {
         ("fa", "۱٫۵ مگابایت"),
     ] {
         for path in ["/", "/form/detention"] {
-            let page = get_text(&server, &format!("/{code}{path}")).await;
+            let page = app.text(&format!("/{code}{path}")).await;
             assert!(page.contains(size), "{code}{path}: no {size:?} in the hint");
             if code.starts_with("uz") {
                 // The random form token may spell a unit by chance: it is not page text.
@@ -325,56 +244,41 @@ async fn sizes_and_counts_are_written_as_each_language_writes_numbers() {
     }
     // The number of files too, and the count on the confirmation page.
     let fa = Locale::from_code("fa").unwrap();
-    let page = get_text(&server, "/fa/").await;
+    let page = app.text("/fa/").await;
     let files = page.split("حداکثر ").nth(1).unwrap_or_default();
     assert!(
         files.starts_with(|c: char| ('۰'..='۹').contains(&c)),
         "fa: the number of files is not in Persian digits: {files:.40}"
     );
-    let v = Visitor::new(&server).await;
-    let (_, thanks) = v
-        .submit_in(&server, "fa", &[Part::text("message", b"salom")])
+    let v = InVisitor::new(&app).await;
+    let thanks = v
+        .submit_in(&app, "fa", &[Part::text("message", b"salom")])
         .await;
     assert!(
-        thanks.contains("۱ مورد"),
+        thanks.body.contains("۱ مورد"),
         "fa: the count is not in Persian digits"
     );
     assert_eq!(fa.digits("2024-03-05"), "۲۰۲۴-۰۳-۰۵");
 }
 
 /// The day an answer was written is shown in the page's digits: Persian in Farsi.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_day_of_an_answer_is_in_the_digits_of_the_page() {
-    let server = Server::start_default();
-    let ed = server.add_editor("ana", None);
-    let v = Visitor::new(&server).await;
-    let (status, page) = v.submit(&server, &[Part::text("message", b"salom")]).await;
-    assert_eq!(status, 200);
-    let codename = codename_in(&page);
-    let work = tempfile::tempdir().unwrap();
-    let bundle = work.path().join("bundle");
-    assert!(fetch(&server, &ed, &bundle).status.success());
-    let out = reply_and_push(&server, &ed, &bundle, "We have it.");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = Visitor::new(&server).await;
-    let session = session_cookie(&login(&server, &v, &codename).await).unwrap();
-    let page_in = |code: &str| {
-        let url = server.source_url(&format!("/{code}/"));
-        let session = session.clone();
-        async move {
-            let res = no_redirect()
-                .get(url)
-                .header("cookie", session)
-                .send()
-                .await;
-            res.unwrap().text().await.unwrap()
-        }
-    };
-    let day = |page: &str| {
+    let app = App::default().await;
+    let ed = app.add_editor("ana", None).await;
+    let v = InVisitor::new(&app).await;
+    let sent = v.submit(&app, &[Part::text("message", b"salom")]).await;
+    assert_eq!(sent.status, 200);
+    let codename = codename_in(&sent.body);
+    app.reply(&ed, "We have it.").await;
+    let v = InVisitor::new(&app).await;
+    let session = v
+        .login_in(&app, "", &codename)
+        .await
+        .session_cookie()
+        .unwrap();
+    let day = |a: Answer| {
+        let page = a.body;
         let at = page.find("<bdi>").expect("the answer's day") + "<bdi>".len();
         page[at..]
             .split("</bdi>")
@@ -382,12 +286,12 @@ async fn the_day_of_an_answer_is_in_the_digits_of_the_page() {
             .unwrap_or_default()
             .to_owned()
     };
-    let en = day(&page_in("en").await);
+    let en = day(app.get_with("/en/", &[("cookie", &session)]).await);
     assert!(
         en.len() == 10 && en.bytes().filter(u8::is_ascii_digit).count() == 8,
         "{en}"
     );
-    let fa = day(&page_in("fa").await);
+    let fa = day(app.get_with("/fa/", &[("cookie", &session)]).await);
     assert_eq!(fa, Locale::from_code("fa").unwrap().digits(&en));
     assert!(
         fa.chars().filter(|c| ('۰'..='۹').contains(c)).count() == 8,
@@ -397,16 +301,17 @@ async fn the_day_of_an_answer_is_in_the_digits_of_the_page() {
 
 /// The confirmation page tells the source, in every language, to close Tor Browser itself:
 /// a phone's Tor Browser has no window, and a closed tab keeps the session.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_confirmation_says_to_close_tor_browser_in_every_language() {
-    let server = Server::start_default();
-    server.add_editor("ana", None);
+    let app = App::default().await;
+    app.add_editor("ana", None).await;
     for l in Locale::all() {
         let code = l.code();
-        let v = Visitor::new(&server).await;
-        let (_, thanks) = v
-            .submit_in(&server, code, &[Part::text("message", b"salom")])
-            .await;
+        let v = InVisitor::new(&app).await;
+        let thanks = v
+            .submit_in(&app, code, &[Part::text("message", b"salom")])
+            .await
+            .body;
         let close = l.message("thanks-close", None);
         assert!(thanks.contains(&close), "{code}: no thanks-close");
         // Nothing else on this page names Tor Browser.
@@ -422,9 +327,9 @@ async fn the_confirmation_says_to_close_tor_browser_in_every_language() {
 
 /// What the form and the Farsi pages call things: the people who read and answer (not a
 /// copy-editor), the detained person's full name, words Dari readers share.
-#[tokio::test(flavor = "multi_thread")]
+#[tokio::test]
 async fn the_form_asks_for_the_full_name_and_farsi_names_the_readers() {
-    let server = Server::start_default();
+    let app = App::default().await;
     for (code, full_name) in [
         ("en", "Full name"),
         ("ru", "Фамилия, имя и отчество"),
@@ -433,23 +338,23 @@ async fn the_form_asks_for_the_full_name_and_farsi_names_the_readers() {
         ("uz-Cyrl", "фамилияси, исми ва отасининг исми"),
         ("fa", "نام کامل"),
     ] {
-        let page = get_text(&server, &format!("/{code}/form/detention")).await;
+        let page = app.text(&format!("/{code}/form/detention")).await;
         assert!(
             page.contains(full_name),
             "{code}: not asked for the full name"
         );
     }
-    let ru = get_text(&server, "/ru/").await;
+    let ru = app.text("/ru/").await;
     assert!(
         ru.contains("Анкета о задержании") && !ru.contains("Свидетельство о задержании"),
         "ru: the form is still titled like a certificate"
     );
     let mut farsi = String::new();
     for path in ["/fa/", "/fa/form/detention", "/fa/login", "/fa/nope"] {
-        farsi += &get_text(&server, path).await;
+        farsi += &app.text(path).await;
     }
     farsi += Locale::from_code("fa").unwrap().source();
-    farsi += include_str!("../forms/detention.toml");
+    farsi += include_str!("../../forms/detention.toml");
     for word in [
         "ویراستار",
         "شهرستان",
