@@ -19,6 +19,7 @@ command -v jq >/dev/null 2>&1 || need+=(jq)  # scripts/release.sh: the bill of m
 command -v adduser >/dev/null 2>&1 || need+=(adduser)  # the Debian package's dependency
 command -v objdump >/dev/null 2>&1 || need+=(binutils)  # release.sh: the binary's C library version
 [ -x /usr/bin/time ] || need+=(time)  # GNU time: fetch's peak memory against a hostile API
+command -v tmux >/dev/null 2>&1 || need+=(tmux)  # a real terminal for the inbox tests (tests/inbox.rs)
 command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
   || need+=(postgresql)  # a throwaway cluster for the PostgreSQL metadata store tests
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3 python3-pip)  # installs aiosmtpd, below

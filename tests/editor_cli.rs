@@ -171,7 +171,7 @@ async fn hostile_filenames_stay_inside_out_and_nothing_is_overwritten() {
         .into_iter()
         .filter(|p| {
             let n = p.file_name().unwrap();
-            n != "index.jsonl" && n != ".sanduq-decrypted"
+            n != "index.jsonl" && n != ".sanduq-decrypted" && n != "conversation.txt"
         })
         .collect();
     assert_eq!(files.len(), names.len(), "{files:#?}");

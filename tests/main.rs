@@ -122,3 +122,6 @@ mod keys;
 
 // Retention: days moved on with faketime; expired items, silent sources and replies deleted.
 mod retention;
+
+// The offline inbox in a real terminal (tmux): read, reply, queue deletions, push; hostile text.
+mod inbox;

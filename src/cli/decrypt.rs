@@ -22,6 +22,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::bundle::Bundle;
+use super::conversation::{to_text, Conversation};
 use super::filename::{numbered, sanitize};
 use super::progress::{duration, Progress};
 use super::{CliError, Result};
@@ -38,6 +39,8 @@ const MAX_WORDS: u64 = 64 << 20;
 const DONE_FILE: &str = ".sanduq-decrypted";
 /// The per-source index of decrypted items.
 const INDEX_FILE: &str = "index.jsonl";
+/// The per-source conversation, in order, as plain text.
+const CONVERSATION_FILE: &str = "conversation.txt";
 
 /// Creates `dir` (and parents) readable by the owner only.
 fn private_dir(dir: &Path) -> io::Result<()> {
@@ -74,16 +77,16 @@ pub(super) struct ItemMeta {
     pub(super) form: Option<FormRef>,
     /// The form question a file was attached to.
     #[serde(default)]
-    form_field: Option<String>,
+    pub(super) form_field: Option<String>,
     /// The item holding that form's answers.
     #[serde(default)]
-    form_item: Option<Id>,
+    pub(super) form_item: Option<Id>,
     pub(super) filename: Option<String>,
-    content_type: Option<String>,
+    pub(super) content_type: Option<String>,
     pub(super) size: u64,
     pub(super) received_at: String,
     source: Id,
-    submission: Id,
+    pub(super) submission: Id,
     items: Vec<Id>,
 }
 
@@ -193,6 +196,7 @@ pub(super) fn decrypt(
         file_name: &names,
     };
     let mut ok = 0usize;
+    let mut touched = HashSet::new();
     for (item, meta) in ordered {
         match decrypt_item(&ids, &items_dir, item, &meta, out, &words) {
             Ok(name) => {
@@ -203,6 +207,7 @@ pub(super) fn decrypt(
                         CliError::new(e)
                     })?;
                 println!("{}", name.display());
+                touched.insert(item.source);
                 ok += 1;
             }
             Err(ItemError::NotForThese) => not_for_these.add(item),
@@ -215,6 +220,18 @@ pub(super) fn decrypt(
         progress.item_done();
     }
     progress.finish();
+    let sources: HashSet<Id> = manifest.items.iter().map(|i| i.source).collect();
+    for source in sources {
+        let dir = out.join(source_folder(source));
+        if dir.is_dir()
+            && (touched.contains(&source) || conversation_stale(&dir, &bundle.outbox(), source))
+        {
+            if let Err(e) = write_conversation(&ids, &bundle, &manifest, source, &dir) {
+                eprintln!("sanduq: {e}");
+                failed += 1;
+            }
+        }
+    }
     if let Some(line) = not_for_these.report() {
         eprintln!("{line}");
     }
@@ -237,6 +254,80 @@ pub(super) fn decrypt(
         )));
     }
     Ok(())
+}
+
+/// Whether a source's `conversation.txt` is missing or older than a reply to it in the outbox.
+fn conversation_stale(dir: &Path, outbox: &Path, source: Id) -> bool {
+    let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(written) = modified(&dir.join(CONVERSATION_FILE)) else {
+        return true;
+    };
+    let prefix = format!("{source}.");
+    [outbox.to_owned(), outbox.join("sent")].iter().any(|d| {
+        fs::read_dir(d).into_iter().flatten().flatten().any(|e| {
+            e.file_name().to_string_lossy().starts_with(&prefix)
+                && modified(&e.path()).is_some_and(|t| t > written)
+        })
+    })
+}
+
+/// Writes (or replaces, atomically) `conversation.txt` in a source's folder: the whole
+/// conversation in order, with the name each file was saved under. The file is sanduq's own,
+/// made again whenever the source has something new.
+fn write_conversation(
+    ids: &Identities,
+    bundle: &Bundle,
+    manifest: &super::Manifest,
+    source: Id,
+    dir: &Path,
+) -> std::result::Result<(), String> {
+    let saved: std::collections::HashMap<Id, String> = fs::read_to_string(dir.join(INDEX_FILE))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let item = v.get("item")?.as_str()?.parse().ok()?;
+            Some((item, v.get("file")?.as_str()?.to_owned()))
+        })
+        .collect();
+    let conv = Conversation::load(ids, bundle, manifest, source);
+    let text = zeroize::Zeroizing::new(to_text(&conv, &saved));
+    let tmp = dir.join(format!(".sanduq-partial-{CONVERSATION_FILE}"));
+    let _ = fs::remove_file(&tmp);
+    let path = dir.join(CONVERSATION_FILE);
+    super::write_private(&tmp, text.as_bytes())
+        .and_then(|()| fs::rename(&tmp, &path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            format!("cannot write {}: {e}", path.display())
+        })
+}
+
+/// Decrypts one item into `out` as `decrypt` would (its source's folder, never overwriting,
+/// never outside `out`) and records it as done there; returns the path written. For the
+/// inbox's "save this file".
+pub(super) fn save_item(
+    ids: &Identities,
+    bundle: &Bundle,
+    item: &ItemRow,
+    out: &Path,
+) -> std::result::Result<PathBuf, String> {
+    private_dir(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let items_dir = bundle.items_dir();
+    let meta = read_meta(ids, &items_dir, item).map_err(|e| e.to_string())?;
+    // A form saved alone names its files by id: their items are not looked up here.
+    let no_names = |_: &str| None;
+    let words = FormWords {
+        lang: Locale::english(),
+        file_name: &no_names,
+    };
+    let name =
+        decrypt_item(ids, &items_dir, item, &meta, out, &words).map_err(|e| e.to_string())?;
+    let done = out.join(DONE_FILE);
+    private_append(&done)
+        .and_then(|mut f| writeln!(f, "{}", item.id).and_then(|()| f.sync_all()))
+        .map_err(|e| format!("cannot write {}: {e}", done.display()))?;
+    Ok(out.join(name))
 }
 
 /// Reads the `--identity` files. One that does not exist is refused before age sees it, with
@@ -433,8 +524,8 @@ fn decrypt_item(
         }
         _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
     };
-    // The index is sanduq's own record; a source's file may not take its name.
-    if wanted.eq_ignore_ascii_case(INDEX_FILE) {
+    // The index and the conversation are sanduq's own; a source's file may not take their name.
+    if wanted.eq_ignore_ascii_case(INDEX_FILE) || wanted.eq_ignore_ascii_case(CONVERSATION_FILE) {
         wanted.insert(0, '_');
     }
 

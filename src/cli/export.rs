@@ -244,7 +244,7 @@ fn gather(ids: &Identities, bundle: &Bundle, rows: &[ItemRow], skip: &HashSet<Id
 }
 
 /// Decrypts a form item's answer document.
-fn read_answers(
+pub(super) fn read_answers(
     ids: &Identities,
     items: &Path,
     id: Id,

@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::api::{root_cause, Api};
 use super::bundle::{Bundle, Manifest};
+use super::delete_queue::{self, Deletions};
 use super::fetch_batch::{self, Done};
 use super::progress::{duration, human, Progress};
 use super::{conversations, trust, CliError, Result, ServerArgs};
@@ -546,16 +547,74 @@ fn delete_summary(deleted: usize, gone: usize, failed: usize) -> String {
     line
 }
 
-/// What `push` did, for `sync`'s news.
-#[derive(Debug, Default)]
-pub(super) struct Pushed {
-    /// Replies the server accepted.
-    pub(super) replies_sent: usize,
+/// What `push` did, for its summary line (and for a command that pushes among other things).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PushOutcome {
+    /// Replies the server accepted (moved to `outbox/sent/`).
+    pub replies_sent: usize,
+    /// Replies the server refused; they stay in the outbox.
+    pub replies_failed: usize,
+    /// What became of the deletions queued in `outbox/delete.queue`.
+    pub deletions: Deletions,
 }
 
-/// `sanduq push`: uploads `outbox/<source>.<reply>.age` files; each one accepted moves to
-/// `outbox/sent/`.
-pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<Pushed> {
+impl PushOutcome {
+    /// One line: `pushed 2 replies in 1.5 s; 0 not pushed; 40 items deleted on the server,
+    /// 3 already gone`.
+    pub fn summary(&self, secs: f64) -> String {
+        let d = &self.deletions;
+        let mut line = format!(
+            "pushed {} repl{} in {}; {} not pushed",
+            self.replies_sent,
+            if self.replies_sent == 1 { "y" } else { "ies" },
+            duration(secs),
+            self.replies_failed,
+        );
+        if d.deleted + d.already_gone + d.failed > 0 {
+            line.push_str(&format!(
+                "; {} item{} deleted on the server, {} already gone",
+                d.deleted,
+                if d.deleted == 1 { "" } else { "s" },
+                d.already_gone
+            ));
+        }
+        if d.failed > 0 {
+            line.push_str(&format!(", {} refused and still queued", d.failed));
+        }
+        line
+    }
+}
+
+/// `sanduq push`.
+pub(super) async fn push_command(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
+    push_reported(args, bundle_dir).await.map(|_| ())
+}
+
+/// [`push`] as `sanduq push` and `sanduq sync` run it: its summary line on stderr, and an
+/// error if anything was refused (after the rest was done).
+pub(super) async fn push_reported(args: &ServerArgs, bundle_dir: &Path) -> Result<PushOutcome> {
+    let started = Instant::now();
+    let outcome = push(args, bundle_dir).await?;
+    eprintln!("{}", outcome.summary(started.elapsed().as_secs_f64()));
+    if outcome.replies_failed > 0 {
+        return Err(CliError::new(format!(
+            "{} replies not pushed; they stay in the outbox",
+            outcome.replies_failed
+        )));
+    }
+    if outcome.deletions.failed > 0 {
+        return Err(CliError::new(format!(
+            "{} queued deletions refused; they stay in outbox/{}",
+            outcome.deletions.failed,
+            delete_queue::FILE
+        )));
+    }
+    Ok(outcome)
+}
+
+/// `sanduq push`: uploads `outbox/<source>.<reply>.age` files (each one accepted moves to
+/// `outbox/sent/`), then applies the deletions queued in `outbox/delete.queue`.
+pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<PushOutcome> {
     let api = Api::new(args)?;
     let bundle = Bundle::open(bundle_dir, false)?;
     let outbox = bundle.outbox();
@@ -613,15 +672,10 @@ pub(super) async fn push(args: &ServerArgs, bundle_dir: &Path) -> Result<Pushed>
         progress.item_done();
     }
     progress.finish();
-    eprintln!(
-        "pushed {ok} repl{} in {}; {failed} not pushed",
-        if ok == 1 { "y" } else { "ies" },
-        duration(progress.elapsed().as_secs_f64())
-    );
-    if failed > 0 {
-        return Err(CliError::new(format!(
-            "{failed} replies not pushed; they stay in the outbox"
-        )));
-    }
-    Ok(Pushed { replies_sent: ok })
+    let deletions = delete_queue::apply(&api, &outbox).await?;
+    Ok(PushOutcome {
+        replies_sent: ok,
+        replies_failed: failed,
+        deletions,
+    })
 }

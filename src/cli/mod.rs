@@ -7,13 +7,16 @@ mod admin;
 mod api;
 mod backup;
 pub(crate) mod bundle;
+mod conversation;
 mod conversations;
 mod decrypt;
+mod delete_queue;
 mod expiry;
 mod export;
 mod fetch;
 mod fetch_batch;
 pub mod filename;
+mod inbox;
 mod keygen;
 mod migrate;
 mod notify;
@@ -25,12 +28,15 @@ mod seen;
 pub(crate) mod sources;
 mod sync;
 mod trust;
+mod visible;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 pub use bundle::Manifest;
+pub use delete_queue::Deletions;
+pub use fetch::PushOutcome;
 
 /// A command failed. What it prints is one line: what failed and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -218,7 +224,11 @@ pub enum Command {
         #[arg(long)]
         change: Option<String>,
     },
-    /// Upload the replies waiting in a bundle's outbox.
+    /// Offline: read a bundle's sources and conversations on the terminal, reply, mark sources
+    /// as handled, and queue items for deletion from the server.
+    Inbox(InboxArgs),
+    /// Upload the replies waiting in a bundle's outbox, then delete on the server the items
+    /// queued in outbox/delete.queue.
     Push {
         /// The editor API.
         #[command(flatten)]
@@ -245,6 +255,21 @@ pub enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+/// `sanduq inbox`'s options.
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    /// An identity file (plain, passphrase-protected, SSH or plugin); may be repeated.
+    #[arg(short = 'i', long = "identity", required = true)]
+    pub identity: Vec<String>,
+    /// The bundle folder.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The folder offered for saving a file (decrypt's rules: nothing outside it, nothing
+    /// overwritten).
+    #[arg(long, default_value = "sanduq-saved")]
+    pub save_to: PathBuf,
 }
 
 /// How to reach the editor API.
@@ -527,8 +552,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             message_file,
             identity,
         } => reply::reply(&bundle, &source, &message_file, &identity),
-        Command::Push { server, bundle } => fetch::push(&server, &bundle).await.map(|_| ()),
+        Command::Push { server, bundle } => fetch::push_command(&server, &bundle).await,
         Command::Sync { server, bundle } => sync::sync(&server, &bundle).await,
+        Command::Inbox(args) => inbox::command(args).await,
         Command::Accept { bundle, change } => trust::accept(&bundle, change.as_deref()),
     }
 }

@@ -6,11 +6,12 @@
 //! without an editor accepting it (see `trust`). `sanduq push` uploads the outbox from the
 //! online machine.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::api::io_reason;
-use super::bundle::Bundle;
+use super::bundle::{Bundle, Manifest};
 use super::{CliError, Result};
+use crate::store::SourceInfo;
 
 /// Largest reply text, in bytes.
 const MAX_REPLY_TEXT: u64 = 256 * 1024;
@@ -31,21 +32,9 @@ pub(super) fn reply(
     let manifest = bundle.manifest()?;
     let source = super::sources::resolve(&manifest.sources, source)
         .map_err(|e| CliError::new(format!("--source: {e}")))?;
-    let Some(source_recipient) = &source.reply_recipient else {
-        return Err(CliError::new(
-            "this source has no codename, so it cannot read replies",
-        ));
-    };
-    if manifest.editors.is_empty() {
-        return Err(CliError::new(
-            "the bundle lists no editors of the desk; run sanduq fetch first",
-        ));
-    }
+    check_can_reply(&manifest, source)?;
     if manifest.pending_editors.is_some() {
-        eprintln!(
-            "sanduq: the server lists other editors than this bundle trusts; this reply goes to the trusted ones only (sanduq accept --bundle {} shows the change)",
-            bundle_dir.display()
-        );
+        eprintln!("sanduq: {}", pending_note(bundle_dir));
     }
     // The path is not shown: a reply pasted where its file's name belongs must not be echoed.
     let unreadable = |e: std::io::Error| {
@@ -53,42 +42,18 @@ pub(super) fn reply(
     };
     let meta = std::fs::metadata(message_file).map_err(unreadable)?;
     if meta.len() > MAX_REPLY_TEXT {
-        return Err(CliError::new(format!(
-            "the reply is over {MAX_REPLY_TEXT} bytes; shorten it"
-        )));
+        return Err(too_long());
     }
-    let mut text = std::fs::read(message_file).map_err(unreadable)?;
-    if std::str::from_utf8(&text).is_err() || text.iter().all(u8::is_ascii_whitespace) {
-        zeroize::Zeroize::zeroize(&mut text);
-        return Err(CliError::new("the reply must be non-empty UTF-8 text"));
-    }
-    let desk_pq = !manifest.editors.is_empty()
-        && manifest
-            .editors
-            .iter()
-            .all(|r| crate::crypto::is_post_quantum(r));
-    if crate::crypto::is_post_quantum(source_recipient) != desk_pq {
-        return Err(CliError::new(format!(
-            "this source's reply key is {} but the desk's editors are {}; age cannot mix the two in one reply. The source's key follows the desk the next time it logs in: fetch again after that",
-            if desk_pq { "classical" } else { "post-quantum" },
-            if desk_pq { "post-quantum" } else { "classical" },
-        )));
-    }
+    let text = zeroize::Zeroizing::new(std::fs::read(message_file).map_err(unreadable)?);
     let queued = queued_for(&bundle.outbox(), source.id);
-    let mut recipients = vec![source_recipient.clone()];
-    recipients.extend(manifest.editors.iter().cloned());
-    let enc = crate::crypto::encryptor(&recipients).map_err(CliError::new)?;
-    let ct = crate::crypto::encrypt_to_vec(enc, &text);
-    zeroize::Zeroize::zeroize(&mut text);
-    let ct = ct.map_err(CliError::new)?;
-    if !identity.is_empty() {
-        readable_by(identity, &ct, bundle_dir)?;
-    }
-    let name = format!("{}.{}.age", source.id, crate::ids::Id::random());
-    let path = bundle.outbox().join(&name);
-    std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
-    super::write_private(&path, &ct)
-        .map_err(|e| CliError::context(format!("cannot write {}", path.display()), e))?;
+    let check = |ct: &[u8]| {
+        if identity.is_empty() {
+            Ok(())
+        } else {
+            readable_by(identity, ct, bundle_dir)
+        }
+    };
+    let path = write_reply(&bundle, &manifest, source, &text, &check)?;
     println!("{}", path.display());
     eprintln!("{}", confirmation(source.id, &manifest.editors));
     if queued > 0 {
@@ -101,6 +66,76 @@ pub(super) fn reply(
         );
     }
     Ok(())
+}
+
+fn too_long() -> CliError {
+    CliError::new(format!(
+        "the reply is over {MAX_REPLY_TEXT} bytes; shorten it"
+    ))
+}
+
+/// What to say when the server lists other editors than the bundle trusts.
+pub(super) fn pending_note(bundle_dir: &Path) -> String {
+    format!(
+        "the server lists other editors than this bundle trusts; this reply goes to the trusted ones only (sanduq accept --bundle {} shows the change)",
+        bundle_dir.display()
+    )
+}
+
+/// Refuses a source that cannot be answered from this bundle, with the reason.
+pub(super) fn check_can_reply(manifest: &Manifest, source: &SourceInfo) -> Result<()> {
+    let Some(source_recipient) = &source.reply_recipient else {
+        return Err(CliError::new(
+            "this source has no codename, so it cannot read replies",
+        ));
+    };
+    if manifest.editors.is_empty() {
+        return Err(CliError::new(
+            "the bundle lists no editors of the desk; run sanduq fetch first",
+        ));
+    }
+    let desk_pq = manifest
+        .editors
+        .iter()
+        .all(|r| crate::crypto::is_post_quantum(r));
+    if crate::crypto::is_post_quantum(source_recipient) != desk_pq {
+        return Err(CliError::new(format!(
+            "this source's reply key is {} but the desk's editors are {}; age cannot mix the two in one reply. The source's key follows the desk the next time it logs in: fetch again after that",
+            if desk_pq { "classical" } else { "post-quantum" },
+            if desk_pq { "post-quantum" } else { "classical" },
+        )));
+    }
+    Ok(())
+}
+
+/// Encrypts `text` to the source and to the editors the bundle trusts, into a new file of
+/// the outbox (`<source>.<reply>.age`, mode 0600) once `check` accepts the ciphertext;
+/// returns its path. `sanduq reply` and the inbox both answer through here.
+pub(super) fn write_reply(
+    bundle: &Bundle,
+    manifest: &Manifest,
+    source: &SourceInfo,
+    text: &[u8],
+    check: &dyn Fn(&[u8]) -> Result<()>,
+) -> Result<PathBuf> {
+    check_can_reply(manifest, source)?;
+    if text.len() as u64 > MAX_REPLY_TEXT {
+        return Err(too_long());
+    }
+    if std::str::from_utf8(text).is_err() || text.iter().all(u8::is_ascii_whitespace) {
+        return Err(CliError::new("the reply must be non-empty UTF-8 text"));
+    }
+    let mut recipients: Vec<String> = source.reply_recipient.iter().cloned().collect();
+    recipients.extend(manifest.editors.iter().cloned());
+    let enc = crate::crypto::encryptor(&recipients).map_err(CliError::new)?;
+    let ct = crate::crypto::encrypt_to_vec(enc, text).map_err(CliError::new)?;
+    check(&ct)?;
+    let name = format!("{}.{}.age", source.id, crate::ids::Id::random());
+    let path = bundle.outbox().join(&name);
+    std::fs::create_dir_all(bundle.outbox()).map_err(CliError::new)?;
+    super::write_private(&path, &ct)
+        .map_err(|e| CliError::new(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 /// Refuses a reply that none of the editor's own `identity` files can read back.

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use super::fetch::{self, Fetched, Pushed};
+use super::fetch::{self, Fetched, PushOutcome};
 use super::{Result, ServerArgs};
 use crate::ids::Id;
 
@@ -22,7 +22,7 @@ pub(super) async fn sync(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
     let mut failed = None;
     // A bundle not yet fetched into has no outbox to push.
     if bundle_dir.join("manifest.json").is_file() {
-        match fetch::push(args, bundle_dir).await {
+        match fetch::push_reported(args, bundle_dir).await {
             Ok(pushed) => news.extend(pushed_news(&pushed)),
             Err(e) => {
                 eprintln!("sanduq: {e}");
@@ -41,10 +41,18 @@ pub(super) async fn sync(args: &ServerArgs, bundle_dir: &Path) -> Result<()> {
 }
 
 /// What `push` did, as news. The one place that reads push's result.
-fn pushed_news(p: &Pushed) -> Vec<String> {
+fn pushed_news(p: &PushOutcome) -> Vec<String> {
     let mut out = Vec::new();
     if p.replies_sent > 0 {
         out.push(count(p.replies_sent, "reply sent", "replies sent"));
+    }
+    let removed = p.deletions.deleted + p.deletions.already_gone;
+    if removed > 0 {
+        out.push(count(
+            removed,
+            "item removed from the server",
+            "items removed from the server",
+        ));
     }
     out
 }
@@ -131,7 +139,10 @@ mod tests {
                 deleted: vec![ids[4], ids[4]],
             },
         };
-        let mut news = pushed_news(&Pushed { replies_sent: 1 });
+        let mut news = pushed_news(&PushOutcome {
+            replies_sent: 1,
+            ..PushOutcome::default()
+        });
         news.extend(fetched_news(&f));
         let line = news.join(", ");
         assert!(line.starts_with("1 reply sent, 3 new sources ("), "{line}");

@@ -13,6 +13,7 @@ pub mod inproc;
 pub mod nodes;
 pub mod pg;
 pub mod slowlink;
+pub mod tmux;
 pub mod tor;
 mod visitor;
 
