@@ -154,7 +154,7 @@ fn item_event(
                 .collect(),
                 form: doc.form,
             },
-            Err(e) => Body::Unreadable(e),
+            Err(e) => Body::Unreadable(e.to_string()),
         },
         _ => Body::File {
             original: meta.filename.clone().unwrap_or_default(),

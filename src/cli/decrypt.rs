@@ -95,21 +95,21 @@ pub(super) struct ItemMeta {
 pub(super) enum ItemError {
     /// Intact, but encrypted to none of the given identities: counted, not a failure.
     NotForThese,
-    /// Damaged, truncated, tampered with, or not writable.
-    Failed(String),
+    /// Damaged, truncated, tampered with, or not writable; with the cause where there is one.
+    Failed(CliError),
 }
 
 impl std::fmt::Display for ItemError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ItemError::NotForThese => f.write_str("none of the given identities can decrypt it"),
-            ItemError::Failed(e) => f.write_str(e),
+            ItemError::Failed(e) => write!(f, "{e}"),
         }
     }
 }
 
-impl From<String> for ItemError {
-    fn from(e: String) -> Self {
+impl From<CliError> for ItemError {
+    fn from(e: CliError) -> Self {
         ItemError::Failed(e)
     }
 }
@@ -413,23 +413,23 @@ pub(super) fn read_meta(
     item: &ItemRow,
 ) -> std::result::Result<ItemMeta, ItemError> {
     let meta_path = items.join(BlobKey::meta(item.id).file_name());
-    let f = File::open(&meta_path).map_err(|e| format!("cannot open its metadata: {e}"))?;
+    let f = File::open(&meta_path).map_err(|e| CliError::context("cannot open its metadata", e))?;
     let mut json = Vec::new();
     ids.decrypt(BufReader::new(f))
         .map_err(|e| match e {
             crate::crypto::Error::NotForThese => ItemError::NotForThese,
-            e => ItemError::Failed(format!("metadata: {e}")),
+            e => ItemError::Failed(CliError::context("metadata", e)),
         })?
         .take(MAX_META)
         .read_to_end(&mut json)
-        .map_err(|e| format!("metadata: {}", stream_error(&e)))?;
+        .map_err(|e| CliError::new(format!("metadata: {}", stream_error(&e))))?;
     let meta: std::result::Result<ItemMeta, _> = serde_json::from_slice(&json);
     json.zeroize();
-    let meta = meta.map_err(|_| "its metadata is not sanduq metadata".to_owned())?;
+    let meta = meta.map_err(|_| CliError::new("its metadata is not sanduq metadata"))?;
     if meta.id != item.id || meta.source != item.source || !meta.items.contains(&item.id) {
-        return Err(ItemError::Failed(
-            "its metadata belongs to another item (the bundle was altered)".into(),
-        ));
+        return Err(ItemError::Failed(CliError::new(
+            "its metadata belongs to another item (the bundle was altered)",
+        )));
     }
     Ok(meta)
 }
@@ -497,24 +497,25 @@ fn decrypt_item(
     ] {
         let path = items.join(key.file_name());
         let len = fs::metadata(&path)
-            .map_err(|e| format!("cannot open {}: {e}", key.file_name()))?
+            .map_err(|e| CliError::context(format!("cannot open {}", key.file_name()), e))?
             .len();
         if len < listed {
-            return Err(ItemError::Failed(format!(
+            return Err(ItemError::Failed(CliError::new(format!(
                 "{} is truncated ({len} of {listed} bytes); fetch it again",
                 key.file_name()
-            )));
+            ))));
         }
         if len > listed {
-            return Err(ItemError::Failed(format!(
+            return Err(ItemError::Failed(CliError::new(format!(
                 "{} is larger than the server listed ({len}, not {listed} bytes)",
                 key.file_name()
-            )));
+            ))));
         }
     }
     let folder = source_folder(item.source);
     let dir = out.join(&folder);
-    private_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    private_dir(&dir)
+        .map_err(|e| CliError::context(format!("cannot create {}", dir.display()), e))?;
     let mut wanted = match meta.kind.as_str() {
         "message" => "message.txt".to_owned(),
         // A form's answers, as JSON, beside the files sent with them.
@@ -549,9 +550,9 @@ fn decrypt_item(
     if let Err(e) = append_index(&dir, &name, item, meta) {
         // Without its index line the item is not done: take the file back out.
         let _ = fs::remove_file(dir.join(&name));
-        return Err(ItemError::Failed(format!(
-            "cannot write {}: {e}",
-            dir.join(INDEX_FILE).display()
+        return Err(ItemError::Failed(CliError::context(
+            format!("cannot write {}", dir.join(INDEX_FILE).display()),
+            e,
         )));
     }
     Ok(PathBuf::from(folder).join(name))
@@ -559,16 +560,16 @@ fn decrypt_item(
 
 /// Replaces the finished partial file of a form's answers with the same document plus the
 /// answers in words. A document sanduq cannot read as answers is kept as it came.
-fn add_words(partial: &Path, words: &FormWords<'_>) -> std::result::Result<(), String> {
-    let raw = zeroize::Zeroizing::new(fs::read(partial).map_err(|e| e.to_string())?);
+fn add_words(partial: &Path, words: &FormWords<'_>) -> Result<()> {
+    let raw = zeroize::Zeroizing::new(fs::read(partial).map_err(CliError::caused)?);
     let Some(text) = crate::forms::words::readable_json(&raw, words.lang, words.file_name) else {
         return Ok(());
     };
     // The time the source sent it, which write_plaintext gave the file, stays.
     let sent = fs::metadata(partial).and_then(|m| m.modified()).ok();
-    fs::remove_file(partial).map_err(|e| e.to_string())?;
+    fs::remove_file(partial).map_err(CliError::caused)?;
     super::write_private(partial, &text)
-        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+        .map_err(|e| CliError::context(format!("cannot create {}", partial.display()), e))?;
     if let Some(t) = sent {
         let _ = OpenOptions::new()
             .write(true)
@@ -584,36 +585,37 @@ fn write_plaintext(
     partial: &Path,
     expected: u64,
     sent: Option<std::time::SystemTime>,
-) -> std::result::Result<(), String> {
-    let f = File::open(ciphertext).map_err(|e| format!("cannot open its ciphertext: {e}"))?;
+) -> Result<()> {
+    let f =
+        File::open(ciphertext).map_err(|e| CliError::context("cannot open its ciphertext", e))?;
     let mut reader = ids
         .decrypt(BufReader::with_capacity(1 << 20, f))
-        .map_err(|e| e.to_string())?;
+        .map_err(CliError::caused)?;
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let mut w = opts
         .open(partial)
-        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let n = io::copy(&mut reader, &mut w).map_err(|e| stream_error(&e))?;
+        .map_err(|e| CliError::context(format!("cannot create {}", partial.display()), e))?;
+    let n = io::copy(&mut reader, &mut w).map_err(|e| CliError::new(stream_error(&e)))?;
     if n != expected {
-        return Err(format!(
+        return Err(CliError::new(format!(
             "decrypted {n} bytes where its metadata says {expected}"
-        ));
+        )));
     }
     if let Some(t) = sent {
         // Best effort: a filesystem that keeps no such time loses only the date.
         let _ = w.set_modified(t);
     }
-    w.sync_all().map_err(|e| e.to_string())
+    w.sync_all().map_err(CliError::caused)
 }
 
 /// Gives the finished partial file its final name without ever replacing an existing file,
 /// also avoiding names that differ only in case (for case-insensitive filesystems).
-fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String, String> {
+fn place(partial: &Path, dir: &Path, wanted: &str) -> Result<String> {
     let taken: HashSet<String> = fs::read_dir(dir)
-        .map_err(|e| e.to_string())?
+        .map_err(CliError::caused)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .map(|n| n.to_lowercase())
         .collect();
@@ -647,14 +649,14 @@ fn place(partial: &Path, dir: &Path, wanted: &str) -> std::result::Result<String
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
                     Err(e) => {
                         let _ = fs::remove_file(&target);
-                        return Err(e.to_string());
+                        return Err(CliError::caused(e));
                     }
                 }
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(CliError::caused(e)),
         }
     }
-    Err("too many files of the same name".into())
+    Err(CliError::new("too many files of the same name"))
 }
 
 /// Appends one line about the item to `index.jsonl` in its source folder: what the editors

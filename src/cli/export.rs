@@ -244,24 +244,22 @@ fn gather(ids: &Identities, bundle: &Bundle, rows: &[ItemRow], skip: &HashSet<Id
 }
 
 /// Decrypts a form item's answer document.
-pub(super) fn read_answers(
-    ids: &Identities,
-    items: &Path,
-    id: Id,
-    size: u64,
-) -> std::result::Result<Stored, String> {
+pub(super) fn read_answers(ids: &Identities, items: &Path, id: Id, size: u64) -> Result<Stored> {
     if size > MAX_ANSWERS {
-        return Err(format!("its answers are too large ({size} bytes)"));
+        return Err(CliError::new(format!(
+            "its answers are too large ({size} bytes)"
+        )));
     }
     let path = items.join(BlobKey::content(id).file_name());
-    let f = File::open(&path).map_err(|e| format!("cannot open its answers: {e}"))?;
+    let f = File::open(&path).map_err(|e| CliError::context("cannot open its answers", e))?;
     let mut json = Zeroizing::new(Vec::new());
     ids.decrypt(BufReader::new(f))
-        .map_err(|e| format!("answers: {e}"))?
+        .map_err(|e| CliError::context("answers", e))?
         .take(MAX_ANSWERS)
         .read_to_end(&mut json)
-        .map_err(|e| format!("answers: {}", stream_error(&e)))?;
-    serde_json::from_slice(&json).map_err(|_| "its answers are not a sanduq form document".into())
+        .map_err(|e| CliError::new(format!("answers: {}", stream_error(&e))))?;
+    serde_json::from_slice(&json)
+        .map_err(|_| CliError::new("its answers are not a sanduq form document"))
 }
 
 /// Groups rows into one table per form, columns in order of first appearance by version.
