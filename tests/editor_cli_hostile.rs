@@ -191,10 +191,16 @@ fn an_item_longer_than_listed_is_cut_at_its_listed_size() {
 }
 
 #[test]
-fn duplicate_or_empty_items_are_named_not_an_os_error() {
+fn duplicate_empty_or_undated_items_are_named_not_an_os_error() {
     for (items, expected) in [
         (vec![item(7, 100), item(7, 100)], "twice"),
         (vec![item(8, 0)], "no content"),
+        // A day carrying terminal escapes (a title, the clipboard) is never kept to be
+        // printed later by decrypt or the inbox.
+        (
+            vec![item(9, 100).replace("2026-11-28", r"2026-11-28\u001b]52;c;cHduZWQ=\u0007")],
+            "day that is not a date",
+        ),
     ] {
         let items = Arc::new(items);
         let api = hostile_api(move |path| {

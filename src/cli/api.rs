@@ -337,6 +337,25 @@ pub(super) async fn read_capped(res: reqwest::Response, cap: usize) -> Result<Ve
 }
 
 /// What a listing must be before anything in it is used.
+/// Every day in a listing must be a `YYYY-MM-DD` date: days are printed (decrypt's count of
+/// items not for these keys, the inbox's list, expiry warnings), and the server's text is
+/// never printed raw.
+fn check_days(l: &Listing) -> Result<()> {
+    let items = l.items.iter().map(|i| (i.id, i.day.as_str()));
+    let replies = l.replies.iter().flatten().map(|r| (r.id, r.day.as_str()));
+    let sources = l.sources.iter().map(|s| (s.id, s.day.as_str()));
+    match items
+        .chain(replies)
+        .chain(sources)
+        .find(|(_, day)| crate::ids::parse_day(day).is_none())
+    {
+        Some((id, _)) => Err(CliError::new(format!(
+            "it lists {id} with a day that is not a date"
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_listing(l: &Listing) -> Result<()> {
     if l.items.len() > MAX_LISTED_ITEMS {
         return Err(CliError::new(format!(
@@ -350,6 +369,7 @@ fn check_listing(l: &Listing) -> Result<()> {
             l.editors.len()
         )));
     }
+    check_days(l)?;
     let mut seen = HashSet::with_capacity(l.items.len());
     for i in &l.items {
         if !seen.insert(i.id) {

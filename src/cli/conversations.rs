@@ -34,8 +34,9 @@ const BATCH_BYTES: u64 = 2 << 20;
 const AGE_HEADER: &[u8] = b"age-encryption.org/v1\n";
 /// The largest page of the address book read: 1,000 post-quantum reply keys are about 2 MB.
 const MAX_PAGE_BYTES: usize = 4 << 20;
-/// The most pages one fetch reads: a million sources.
-const MAX_PAGES: usize = 1000;
+/// The most pages one fetch reads: as many sources as a listing may hold (100,000), so that
+/// the walk is bounded as the listing is.
+const MAX_PAGES: usize = crate::web::Listing::MAX_SOURCES / PAGE;
 
 /// What the replies brought.
 #[derive(Debug, Default)]
@@ -241,6 +242,9 @@ fn check_page(
         };
         if !forward || s.desk != desk {
             return Err("its pages do not move forward in one desk");
+        }
+        if crate::ids::parse_day(&s.day).is_none() {
+            return Err("it lists a source with a day that is not a date");
         }
         if s.reply_recipient
             .as_deref()

@@ -41,6 +41,8 @@ const DONE_FILE: &str = ".sanduq-decrypted";
 const INDEX_FILE: &str = "index.jsonl";
 /// The per-source conversation, in order, as plain text.
 const CONVERSATION_FILE: &str = "conversation.txt";
+/// sanduq's conversation file where a source's own file already holds [`CONVERSATION_FILE`].
+const CONVERSATION_FILE_ASIDE: &str = "sanduq-conversation.txt";
 
 /// Creates `dir` (and parents) readable by the owner only.
 fn private_dir(dir: &Path) -> io::Result<()> {
@@ -117,27 +119,31 @@ impl From<CliError> for ItemError {
 /// Items encrypted to none of the given identities, and the days they arrived.
 #[derive(Debug, Default)]
 pub(super) struct NotForThese {
-    days: Vec<String>,
+    n: usize,
+    /// Only days that are dates: the manifest's text is the server's, and never printed raw.
+    days: Vec<time::Date>,
 }
 
 impl NotForThese {
     pub(super) fn add(&mut self, item: &ItemRow) {
-        self.days.push(item.day.clone());
+        self.n += 1;
+        self.days.extend(crate::ids::parse_day(&item.day));
     }
 
     pub(super) fn count(&self) -> usize {
-        self.days.len()
+        self.n
     }
 
     /// The one line saying so, if any item was.
     pub(super) fn report(&self) -> Option<String> {
-        let first = self.days.iter().min()?;
-        let last = self.days.iter().max()?;
-        let n = self.days.len();
-        let when = if first == last {
-            format!("on {first}")
-        } else {
-            format!("from {first} to {last}")
+        let n = self.n;
+        if n == 0 {
+            return None;
+        }
+        let when = match (self.days.iter().min(), self.days.iter().max()) {
+            (Some(first), Some(last)) if first == last => format!("on {first}"),
+            (Some(first), Some(last)) => format!("from {first} to {last}"),
+            _ => "on days the bundle does not give".to_owned(),
         };
         Some(format!(
             "sanduq: {n} item{} received {when} {} encrypted to none of your identities, most likely because {} arrived before your key joined the desk; an editor of that time can read {}. After a key rotation, give the old key too (--identity OLD --identity NEW)",
@@ -259,7 +265,9 @@ pub(super) fn decrypt(
 /// Whether a source's `conversation.txt` is missing or older than a reply to it in the outbox.
 fn conversation_stale(dir: &Path, outbox: &Path, source: Id) -> bool {
     let modified = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
-    let Some(written) = modified(&dir.join(CONVERSATION_FILE)) else {
+    let Some(written) = modified(&dir.join(CONVERSATION_FILE_ASIDE))
+        .or_else(|| modified(&dir.join(CONVERSATION_FILE)))
+    else {
         return true;
     };
     let prefix = format!("{source}.");
@@ -294,13 +302,27 @@ fn write_conversation(
     let text = zeroize::Zeroizing::new(to_text(&conv, &saved));
     let tmp = dir.join(format!(".sanduq-partial-{CONVERSATION_FILE}"));
     let _ = fs::remove_file(&tmp);
-    let path = dir.join(CONVERSATION_FILE);
+    let path = dir.join(conversation_name(&saved));
     super::write_private(&tmp, text.as_bytes())
         .and_then(|()| fs::rename(&tmp, &path))
         .map_err(|e| {
             let _ = fs::remove_file(&tmp);
             format!("cannot write {}: {e}", path.display())
         })
+}
+
+/// The name of sanduq's conversation file in a source's folder: `conversation.txt`, unless a
+/// decrypt from before that file existed saved one of the source's own files under that name
+/// (today's saves such a file as `_conversation.txt`); the source's file is never replaced.
+fn conversation_name(saved: &std::collections::HashMap<Id, String>) -> &'static str {
+    if saved
+        .values()
+        .any(|f| f.eq_ignore_ascii_case(CONVERSATION_FILE))
+    {
+        CONVERSATION_FILE_ASIDE
+    } else {
+        CONVERSATION_FILE
+    }
 }
 
 /// Decrypts one item into `out` as `decrypt` would (its source's folder, never overwriting,
@@ -526,7 +548,10 @@ fn decrypt_item(
         _ => sanitize(meta.filename.as_deref().unwrap_or_default(), "file"),
     };
     // The index and the conversation are sanduq's own; a source's file may not take their name.
-    if wanted.eq_ignore_ascii_case(INDEX_FILE) || wanted.eq_ignore_ascii_case(CONVERSATION_FILE) {
+    if [INDEX_FILE, CONVERSATION_FILE, CONVERSATION_FILE_ASIDE]
+        .iter()
+        .any(|n| wanted.eq_ignore_ascii_case(n))
+    {
         wanted.insert(0, '_');
     }
 
@@ -680,4 +705,43 @@ fn append_index(dir: &Path, name: &str, item: &ItemRow, meta: &ItemMeta) -> io::
     let mut f = private_append(&dir.join(INDEX_FILE))?;
     writeln!(f, "{line}")?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sources_own_conversation_txt_is_never_replaced() {
+        let mut saved = std::collections::HashMap::new();
+        saved.insert(Id::random(), "photo.jpg".to_owned());
+        assert_eq!(conversation_name(&saved), CONVERSATION_FILE);
+        // Saved under that name by a decrypt from before sanduq wrote its own.
+        saved.insert(Id::random(), "Conversation.TXT".to_owned());
+        assert_eq!(conversation_name(&saved), CONVERSATION_FILE_ASIDE);
+    }
+
+    #[test]
+    fn the_count_of_items_not_for_these_keys_prints_dates_only() {
+        let row = |day: &str| ItemRow {
+            id: Id::random(),
+            source: Id::random(),
+            desk: "d".into(),
+            day: day.into(),
+            size: 1,
+            meta_size: 1,
+        };
+        let mut n = NotForThese::default();
+        n.add(&row("2026-12-01\u{1b}]0;title\u{7}"));
+        let line = n.report().unwrap();
+        assert!(line.starts_with("sanduq: 1 item received on days the bundle does not give"));
+        assert!(!line.contains('\u{1b}'), "{line}");
+        n.add(&row("2026-12-03"));
+        n.add(&row("2026-12-01"));
+        assert_eq!(n.count(), 3);
+        assert!(n
+            .report()
+            .unwrap()
+            .contains("from 2026-12-01 to 2026-12-03"));
+    }
 }

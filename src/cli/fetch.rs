@@ -90,13 +90,24 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         listing.sources,
         desk_pq,
     ));
-    notes.extend(conversations::address_book(&api, &mut manifest, &listing.desk, desk_pq).await?);
+    // The address book and the desk's replies are best effort: a damaged reply or page must
+    // not keep the items (which retention may delete) from coming down. Said, and the exit
+    // code is 1, after the items.
+    let mut later_error = None;
+    conversations::address_book(&api, &mut manifest, &listing.desk, desk_pq)
+        .await
+        .map_or_else(|e| later_error = Some(e), |n| notes.extend(n));
     bundle.save(&manifest)?;
     // Said before the downloads, so that a fetch that fails later still says it.
     for note in &notes {
         eprintln!("sanduq: {note}");
     }
-    let replies = conversations::replies(&api, &bundle, &mut manifest, listing.replies).await?;
+    let replies = conversations::replies(&api, &bundle, &mut manifest, listing.replies)
+        .await
+        .unwrap_or_else(|e| {
+            later_error.get_or_insert(e);
+            conversations::RepliesNews::default()
+        });
     let listed = listing.items.len();
     let seen = super::seen::Seen::of(&listing.items, &listing.fetched, &held_before);
     drop(held_before);
@@ -139,6 +150,9 @@ pub(super) async fn fetch(args: &ServerArgs, bundle_dir: &Path) -> Result<Fetche
         if let Some(m) = manifest_hash(bundle_dir) {
             let _ = std::fs::write(&tag_path, format!("{tag} {m}\n"));
         }
+    }
+    if let Some(e) = later_error {
+        return Err(e);
     }
     let (new_sources, follow_ups) = got.sources.into_iter().partition(|s| !known.contains(s));
     Ok(Fetched {
