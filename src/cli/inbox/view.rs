@@ -73,9 +73,10 @@ fn sources(f: &mut Frame<'_>, area: Rect, app: &mut App) {
             } else {
                 "       ".into()
             };
-            let handled = if r.handled { "  handled" } else { "" };
+            // Before the name, which a narrow terminal cuts: the status always shows.
+            let handled = if r.handled { "handled  " } else { "" };
             ListItem::new(format!(
-                "{} {new}  {:>4} item{}  last {}  {name}{handled}",
+                "{} {new}  {:>4} item{}  last {}  {handled}{name}",
                 if r.unread > 0 { "●" } else { " " },
                 r.items,
                 if r.items == 1 { " " } else { "s" },
