@@ -274,7 +274,7 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
 
     // CSV export: a row, the file by name, the formula neutralised.
     let csv = work.path().join("cases.csv");
-    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert!(
         res.status.success(),
         "{}",
@@ -310,36 +310,9 @@ async fn a_form_sent_back_keeps_its_answers_and_stores_nothing_then_round_trips(
         sanduq::designation::folder(doc_source(&bundle).parse().unwrap())
     );
     // An export never replaces a file.
-    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&res.stderr).contains("exists"));
-}
-
-/// `sanduq export` in English, whatever the environment's language.
-fn export_en(
-    identity: &Path,
-    bundle: &Path,
-    format: &str,
-    out: &Path,
-    form: Option<&str>,
-) -> std::process::Output {
-    let mut args = vec![
-        "export",
-        "--lang",
-        "en",
-        "--identity",
-        identity.to_str().unwrap(),
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--format",
-        format,
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    if let Some(f) = form {
-        args.extend(["--form", f]);
-    }
-    sanduq(&args)
 }
 
 /// A page's text with the HTML escapes minijinja writes undone.
@@ -594,7 +567,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
 
     // Two forms in the bundle: CSV needs a choice.
     let csv = work.path().join("all.csv");
-    let res = export_en(&ed.identity, &bundle, "csv", &csv, None);
+    let res = export(&ed.identity, &bundle, "csv", &csv, None);
     assert_eq!(res.status.code(), Some(1));
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(
@@ -603,7 +576,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     );
     assert!(!csv.exists());
 
-    let res = export_en(&ed.identity, &bundle, "csv", &csv, Some("intake"));
+    let res = export(&ed.identity, &bundle, "csv", &csv, Some("intake"));
     assert!(
         res.status.success(),
         "{}",
@@ -622,7 +595,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     assert_eq!(&v2[4..], ["2", "en", "B", "", "Yes", "2024-05-06"]);
 
     let json = work.path().join("all.json");
-    let res = export_en(&ed.identity, &bundle, "json", &json, None);
+    let res = export(&ed.identity, &bundle, "json", &json, None);
     assert!(
         res.status.success(),
         "{}",
@@ -653,7 +626,7 @@ async fn answers_to_two_versions_of_a_form_export_together() {
     let other = work.path().join("other.txt");
     sanduq_ok(&["keygen", "-o", other.to_str().unwrap()]);
     let out = work.path().join("none.json");
-    let res = export_en(&other, &bundle, "json", &out, None);
+    let res = export(&other, &bundle, "json", &out, None);
     assert_eq!(res.status.code(), Some(1));
     assert!(!out.exists());
 }

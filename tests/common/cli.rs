@@ -38,7 +38,8 @@ pub fn manifest(bundle: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap()
 }
 
-/// Runs `sanduq export` with one identity file.
+/// Runs `sanduq export` with one identity file, in English whatever the environment's
+/// language (headers and answers are in words).
 pub fn export(
     identity: &Path,
     bundle: &Path,
@@ -48,6 +49,8 @@ pub fn export(
 ) -> Output {
     let mut args = vec![
         "export",
+        "--lang",
+        "en",
         "--identity",
         identity.to_str().unwrap(),
         "--bundle",
