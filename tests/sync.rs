@@ -102,17 +102,8 @@ fn name_of(id: &str) -> String {
 }
 
 fn write_reply(bundle: &Path, source: &str, text: &str) {
-    let file = bundle.with_file_name(format!("reply-{source}.txt"));
-    std::fs::write(&file, text).unwrap();
-    sanduq_ok(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        source,
-        "--message-file",
-        file.to_str().unwrap(),
-    ]);
+    let o = queue_reply(bundle, source, text);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 fn sources_of(bundle: &Path) -> Vec<String> {

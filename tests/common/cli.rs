@@ -76,6 +76,22 @@ pub fn reply_and_push(server: &Server, ed: &EditorKeys, bundle: &Path, text: &st
     reply_to_and_push(server, ed, bundle, &source, text)
 }
 
+/// `sanduq reply`: `text` for `source`, into the bundle's outbox (a file beside the bundle
+/// holds the text).
+pub fn queue_reply(bundle: &Path, source: &str, text: &str) -> Output {
+    let file = bundle.with_file_name(format!("reply-{source}.txt"));
+    std::fs::write(&file, text).unwrap();
+    sanduq(&[
+        "reply",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--source",
+        source,
+        "--message-file",
+        file.to_str().unwrap(),
+    ])
+}
+
 /// `sanduq reply` to `source` from `bundle`, then `sanduq push`; the first that fails, or the
 /// push.
 pub fn reply_to_and_push(
@@ -85,17 +101,7 @@ pub fn reply_to_and_push(
     source: &str,
     text: &str,
 ) -> Output {
-    let file = bundle.with_file_name("reply.txt");
-    std::fs::write(&file, text).unwrap();
-    let out = sanduq(&[
-        "reply",
-        "--bundle",
-        bundle.to_str().unwrap(),
-        "--source",
-        source,
-        "--message-file",
-        file.to_str().unwrap(),
-    ]);
+    let out = queue_reply(bundle, source, text);
     if !out.status.success() {
         return out;
     }
